@@ -1,0 +1,176 @@
+"""Decide which spans of a document are body text, without rewriting a character.
+
+A scraped page carries furniture a reader must never be quoted: category lines,
+URL slugs, author-box buttons, photo credits, lists of related articles, and
+glossary tooltips glued into the sentence they explain ("Social SellingLe social
+selling consiste à …, et…"). Cleaning returns *spans* of the original text, so
+every later offset is an offset into the file as read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from .records import Definition, Span
+
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
+YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
+TERMINAL = tuple(".!?…:;»\"”)")
+# A glossary tooltip starts where a lower-case letter runs straight into an
+# article with no space: "SellingLe social selling …", "blancLe livre blanc …".
+GLUED_ARTICLE = re.compile(r"(?<=[a-zà-ÿ0-9])(?P<article>Le |La |Les |L[’']|The |An |A )(?=\w)")
+# The tooltip ends with a full stop followed by the interrupted sentence,
+# which resumes with a comma or a lower-case word: "commerciales., et…", "expertise. paru".
+TOOLTIP_END = re.compile(r"\.(?=,|\s+[a-zà-ÿ])")
+WORD = re.compile(r"[\w’'-]+")
+LEADING_JUNK = " \t,;:"
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    title: str
+    blocks: tuple[Span, ...]
+    metadata: tuple[tuple[str, str], ...]
+    definitions: tuple[Definition, ...]
+    dropped: tuple[tuple[str, int, int], ...]  # (reason, start, end)
+    headings: tuple[Span, ...]
+    year: int | None
+
+
+@lru_cache(maxsize=1)
+def boilerplate_patterns() -> tuple[re.Pattern[str], ...]:
+    lines = resources.files("rag.data").joinpath("boilerplate.txt").read_text(encoding="utf-8").splitlines()
+    return tuple(re.compile(line, re.IGNORECASE) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def is_boilerplate(line: str) -> bool:
+    return any(pattern.fullmatch(line) for pattern in boilerplate_patterns())
+
+
+def line_spans(text: str) -> list[Span]:
+    """Spans of the non-blank lines, stripped of surrounding white space."""
+    spans = []
+    position = 0
+    for raw in text.split("\n"):
+        stripped = raw.strip()
+        if stripped and any(ch.isalnum() for ch in stripped):
+            start = position + (len(raw) - len(raw.lstrip()))
+            spans.append(Span(start, start + len(stripped)))
+        position += len(raw) + 1
+    return spans
+
+
+def word_count(line: str) -> int:
+    return len(WORD.findall(line))
+
+
+def is_heading(line: str) -> bool:
+    """A short line that does not end like a sentence: a title or section heading."""
+    return word_count(line) <= 14 and not line.rstrip().endswith(TERMINAL)
+
+
+def is_header_furniture(line: str) -> str | None:
+    """Category lines and URL slugs that sit between a title and the body."""
+    if SLUG.match(line):
+        return "slug"
+    if word_count(line) <= 5 and not line.endswith(TERMINAL):
+        return "category"
+    return None
+
+
+def find_glued_definitions(text: str, line: Span) -> list[tuple[Definition, Span]]:
+    """Tooltips inside one line: (definition, span removed from the body)."""
+    found: list[tuple[Definition, Span]] = []
+    segment = text[line.start : line.end]
+    for match in GLUED_ARTICLE.finditer(segment):
+        before = WORD.findall(segment[: match.start()])[-4:]
+        after = [w.lower() for w in WORD.findall(segment[match.end() :])[:4]]
+        if not before or before[-1].lower() not in after:
+            continue
+        # The term is as many words before the boundary as the definition repeats.
+        repeated = after.index(before[-1].lower()) + 1
+        term = " ".join(before[-repeated:])
+        end_match = TOOLTIP_END.search(segment, match.end())
+        end = end_match.end() if end_match else len(segment)
+        start = line.start + match.start()
+        stop = line.start + end
+        found.append((Definition(term, start, stop), Span(start, stop)))
+    return found
+
+
+def trim(text: str, span: Span) -> Span | None:
+    """Drop leading separators (", et…" → "et…") and trailing spaces; None if nothing is left."""
+    start, end = span.start, span.end
+    while start < end and text[start] in LEADING_JUNK:
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start >= end or not any(ch.isalnum() for ch in text[start:end]):
+        return None
+    return Span(start, end)
+
+
+def split_around(text: str, line: Span, holes: list[Span]) -> list[Span]:
+    pieces, cursor = [], line.start
+    for hole in sorted(holes, key=lambda s: s.start):
+        if hole.start > cursor:
+            pieces.append(Span(cursor, hole.start))
+        cursor = max(cursor, hole.end)
+    if cursor < line.end:
+        pieces.append(Span(cursor, line.end))
+    return [s for s in (trim(text, p) for p in pieces) if s is not None]
+
+
+def guess_year(*texts: str) -> int | None:
+    """The year most often named, first in the title, then metadata, then body."""
+    for text in texts:
+        years = YEAR.findall(text)
+        if years:
+            return int(max(set(years), key=lambda y: (years.count(y), -years.index(y))))
+    return None
+
+
+def clean(text: str, title_hint: str = "") -> Cleaned:
+    """Split `text` into body blocks, headings, metadata, definitions and dropped furniture."""
+    lines = line_spans(text)
+    metadata: list[tuple[str, str]] = []
+    dropped: list[tuple[str, int, int]] = []
+    blocks: list[Span] = []
+    headings: list[Span] = []
+    definitions: list[Definition] = []
+    title = title_hint.strip()
+    in_header = True
+    for index, line in enumerate(lines):
+        content = text[line.start : line.end]
+        if index == 0 and is_heading(content):
+            title = title or content
+            headings.append(line)
+            continue
+        if in_header and index > 0:
+            furniture = is_header_furniture(content)
+            if furniture:
+                metadata.append((furniture, content))
+                dropped.append((furniture, line.start, line.end))
+                continue
+            in_header = False
+        if is_boilerplate(content):
+            dropped.append(("boilerplate", line.start, line.end))
+            continue
+        if is_heading(content):
+            headings.append(line)
+            continue
+        glued = find_glued_definitions(text, line)
+        for definition, hole in glued:
+            definitions.append(definition)
+            dropped.append(("tooltip", hole.start, hole.end))
+            blocks.append(hole)  # quotable on its own, never inside the sentence it interrupted
+        blocks.extend(split_around(text, line, [hole for _, hole in glued]))
+    blocks.sort(key=lambda span: span.start)
+    if not title:
+        title = text[blocks[0].start : blocks[0].end][:80] if blocks else ""
+    body = " ".join(text[b.start : b.end] for b in blocks[:3])
+    year = guess_year(title, " ".join(value for _, value in metadata), body)
+    return Cleaned(title, tuple(blocks), tuple(metadata), tuple(definitions), tuple(dropped), tuple(headings), year)

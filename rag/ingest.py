@@ -1,0 +1,187 @@
+"""Read a documents folder: find files, detect their real format, decode their text.
+
+Formats are detected by content, not by extension: a PDF named `.txt` is read
+as a PDF, a binary named `.md` is skipped. Text is decoded as UTF-8 when it is
+(UTF-16 with a BOM, else charset detection), with newlines translated the way
+`open(path, encoding="utf-8")` does, so for a UTF-8 `.txt` file the document's
+text is exactly what Python reads. PDF parsing runs in a child process with a
+time and memory limit: a hostile PDF cannot hang or exhaust the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import IngestError
+from .records import Skipped
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_FILES = 2000
+PDF_TIMEOUT_S = 30
+PDF_MEMORY_BYTES = 1024 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RawText:
+    """A file's extracted text, before cleaning."""
+
+    source: str  # path relative to the documents folder, with forward slashes
+    kind: str  # "text", "markdown", "html" or "pdf"
+    text: str
+    sha256: str  # of the file's bytes
+    title_hint: str = ""
+    page_starts: tuple[int, ...] = ()
+
+
+def discover(docs_dir: Path, max_files: int = MAX_FILES) -> tuple[list[Path], list[Skipped]]:
+    """List the candidate files under `docs_dir`, sorted, without reading them.
+
+    Hidden files and folders are ignored; links that lead outside the folder are
+    skipped with a reason. Raises IngestError when the folder is missing or holds
+    more than `max_files` candidates (refused before anything is read).
+    """
+    if not docs_dir.is_dir():
+        raise IngestError(f"The documents folder {docs_dir} does not exist. Create it or set RAG_DOCS_DIR / --docs.")
+    root = docs_dir.resolve()
+    found: list[Path] = []
+    skipped: list[Skipped] = []
+    for folder, subdirs, files in os.walk(docs_dir, followlinks=False):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(folder) / name
+            relative = path.relative_to(docs_dir).as_posix()
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    skipped.append(Skipped(relative, "a link that leads outside the documents folder"))
+                    continue
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                skipped.append(Skipped(relative, f"unsupported file type {path.suffix or '(none)'}; "
+                                                 f"supported: {', '.join(SUPPORTED_SUFFIXES)}"))
+                continue
+            found.append(path)
+            if len(found) > max_files:
+                raise IngestError(
+                    f"{docs_dir} holds more than {max_files} documents; index a smaller folder "
+                    "or raise the limit with RAG_MAX_FILES."
+                )
+    return found, skipped
+
+
+def translate_newlines(text: str) -> str:
+    """Universal newlines, as `open()` in text mode applies them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode_bytes(data: bytes) -> str:
+    """Bytes → str: UTF-16 with BOM, else UTF-8, else the encoding charset-normalizer detects."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is not None and best.encoding:
+        return str(best)
+    return data.decode("latin-1")
+
+
+def looks_binary(data: bytes) -> bool:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    sample = data[:8192]
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for byte in sample if byte < 32 and byte not in (9, 10, 12, 13))
+    return control > len(sample) * 0.05
+
+
+def sniff_kind(path: Path, head: bytes, text_head: str) -> str:
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    lowered = text_head.lstrip("\ufeff \t\r\n").lower()
+    if lowered.startswith(("<!doctype html", "<html", "<?xml")) or (
+        path.suffix.lower() in (".html", ".htm") and "<" in lowered[:1024]
+    ):
+        return "html"
+    if path.suffix.lower() in (".md", ".markdown"):
+        return "markdown"
+    return "text"
+
+
+def read_file(path: Path, docs_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> RawText | Skipped:
+    """Extract the text of one file, or say why it was skipped. Never raises for a bad file."""
+    source = path.relative_to(docs_dir).as_posix()
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            return Skipped(source, f"larger than the limit of {max_bytes // (1024 * 1024)} MB ({size} bytes); "
+                                   "raise RAG_MAX_FILE_MB to index it")
+        if size == 0:
+            return Skipped(source, "empty file")
+        data = path.read_bytes()
+    except OSError as exc:
+        return Skipped(source, f"cannot be read: {exc.strerror or exc}")
+    digest = hashlib.sha256(data).hexdigest()
+    if data.startswith(b"%PDF-"):
+        return _read_pdf(path, source, digest)
+    if looks_binary(data):
+        return Skipped(source, "binary content, not text, HTML or PDF")
+    text = translate_newlines(decode_bytes(data))
+    kind = sniff_kind(path, data[:16], text[:4096])
+    if kind == "html":
+        from .htmltext import html_to_text
+
+        title, body = html_to_text(text)
+        return _non_empty(RawText(source, "html", body, digest, title_hint=title))
+    return _non_empty(RawText(source, kind, text, digest))
+
+
+def _non_empty(raw: RawText) -> RawText | Skipped:
+    if not any(ch.isalnum() for ch in raw.text):
+        return Skipped(raw.source, f"no extractable text ({raw.kind})")
+    return raw
+
+
+def _limit_child_memory() -> None:  # runs in the PDF child, before exec
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY_BYTES, PDF_MEMORY_BYTES))
+
+
+def _read_pdf(path: Path, source: str, digest: str) -> RawText | Skipped:
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rag.pdftext", str(path)],
+            capture_output=True, timeout=PDF_TIMEOUT_S, preexec_fn=_limit_child_memory, check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Skipped(source, f"PDF parsing took longer than {PDF_TIMEOUT_S} s and was stopped")
+    if done.returncode != 0:
+        return Skipped(source, "unreadable PDF (the parser failed or ran out of memory)")
+    try:
+        result = json.loads(done.stdout)
+    except ValueError:
+        return Skipped(source, "unreadable PDF (no parser output)")
+    pages = [translate_newlines(p).strip("\n") for p in result.get("pages", [])]
+    text, starts = "", []
+    for page in pages:
+        starts.append(len(text))
+        text += page + "\n\n"
+    raw = RawText(source, "pdf", text.rstrip("\n") + "\n", digest, title_hint=result.get("title") or "",
+                  page_starts=tuple(starts))
+    if not any(ch.isalnum() for ch in raw.text):
+        return Skipped(source, "no extractable text (a scanned PDF without a text layer?)")
+    return raw

@@ -1,0 +1,82 @@
+"""Lexical search: a French/English analyzer and a BM25 index (bm25s), saved without pickle."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+ELISION = re.compile(r"\b(?:[ldjmntsc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
+TOKEN = re.compile(r"\w+", re.UNICODE)
+STEMMER_NAMES = {"fr": "french", "en": "english"}
+
+
+def fold_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+@lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    words: set[str] = set()
+    for language in ("fr", "en"):
+        data = resources.files("rag.data").joinpath(f"stopwords_{language}.txt").read_text(encoding="utf-8")
+        words.update(fold_accents(word) for word in data.split())
+    return frozenset(words)
+
+
+@lru_cache(maxsize=2)
+def _stemmer(language: str) -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer(STEMMER_NAMES.get(language, "french"))
+
+
+def analyze(text: str, language: str = "fr") -> list[str]:
+    """Text → index terms: elisions dropped (l’, d’, qu’), lower case, accents folded,
+    stop words removed, Snowball-stemmed in the text's language."""
+    text = ELISION.sub(" ", text.lower())
+    tokens = [fold_accents(token) for token in TOKEN.findall(text)]
+    stops = stop_words()
+    kept = [token for token in tokens if token not in stops and (len(token) > 1 or token.isdigit())]
+    return _stemmer(language).stemWords(kept) if kept else []
+
+
+class LexicalIndex:
+    """BM25 over analyzed texts. Scores for every indexed text, or the top k."""
+
+    def __init__(self, model: Any, size: int) -> None:
+        self._model = model
+        self.size = size
+
+    @classmethod
+    def build(cls, token_lists: Sequence[list[str]]) -> "LexicalIndex":
+        import bm25s
+
+        model = bm25s.BM25(k1=1.2, b=0.75)
+        # bm25s cannot index an empty corpus; one placeholder keeps the shapes valid.
+        corpus = [tokens or [""] for tokens in token_lists] or [[""]]
+        model.index(corpus, show_progress=False)
+        return cls(model, len(token_lists))
+
+    def scores(self, query_terms: list[str]) -> np.ndarray:
+        """BM25 score of every indexed text for these terms (zeros when none is known)."""
+        known = [t for t in query_terms if t in self._model.vocab_dict]
+        if not known or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self._model.get_scores(known), dtype=np.float32)[: self.size]
+
+    def save(self, folder: Path) -> None:
+        self._model.save(str(folder), allow_pickle=False)
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> "LexicalIndex":
+        import bm25s
+
+        model = bm25s.BM25.load(str(folder), allow_pickle=False, mmap=False)
+        return cls(model, size)

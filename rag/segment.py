@@ -1,0 +1,63 @@
+"""Language detection and sentence segmentation, with exact offsets."""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+from typing import Any
+
+from .records import Span
+
+LANGUAGES = ("fr", "en")
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier.set_languages(list(LANGUAGES))
+    return identifier
+
+
+def detect_language(text: str, default: str = "fr") -> str:
+    """'fr' or 'en' (py3langid restricted to the two), `default` when there is nothing to go on."""
+    letters = sum(ch.isalpha() for ch in text)
+    if letters < 3:
+        return default
+    with _lock:
+        language, _ = _identifier().classify(text)
+    return language if language in LANGUAGES else default
+
+
+@lru_cache(maxsize=4)
+def _segmenter(language: str) -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language=language if language in LANGUAGES else "en", clean=False, char_span=False)
+
+
+def split_sentences(text: str, block: Span, language: str) -> list[Span]:
+    """Sentence spans inside `block`, stripped, located by searching forward so offsets are exact."""
+    segment = text[block.start : block.end]
+    with _lock:  # pysbd keeps state on its segmenter objects
+        pieces = _segmenter(language).segment(segment)
+    spans: list[Span] = []
+    cursor = 0
+    for piece in pieces:
+        stripped = piece.strip()
+        if not stripped:
+            continue
+        found = segment.find(stripped, cursor)
+        if found < 0:  # the segmenter altered the text: fall back to the whole rest of the block
+            rest = segment[cursor:].strip()
+            if rest:
+                begin = segment.find(rest, cursor)
+                spans.append(Span(block.start + begin, block.start + begin + len(rest)))
+            break
+        cursor = found + len(stripped)
+        if re.search(r"\w", stripped):
+            spans.append(Span(block.start + found, block.start + cursor))
+    return spans

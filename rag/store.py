@@ -1,0 +1,264 @@
+"""The index on disk: a directory with a manifest, written atomically, loaded only when it matches.
+
+Layout of `index/`:
+    CURRENT              {"current": "v-…", "previous": "v-…"}, replaced atomically
+    v-<stamp>/           one complete version
+        manifest.json    format, model, dimension, chunking, per-document hashes, file checksums
+        documents.jsonl  one cleaned document a line (its full text included)
+        passages.jsonl   sentences.jsonl
+        passages.faiss   sentences.faiss   passages.npy   sentences.npy
+        bm25-passages/   bm25-sentences/   (bm25s arrays, saved without pickle)
+
+A build writes a new version in a temporary folder, fsyncs it, renames it into
+place, then swaps CURRENT. A crash at any point leaves the previous version
+loadable; a loaded `Index` is immutable, so an answer comes wholly from one version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import IndexStoreError
+from .lexical import LexicalIndex
+from .records import Definition, Document, Passage, Sentence, Span
+from .vectors import read_faiss
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Index:
+    """One loaded, immutable index version."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+    passages: tuple[Passage, ...]
+    sentences: tuple[Sentence, ...]
+    passage_vectors: np.ndarray
+    sentence_vectors: np.ndarray
+    passage_faiss: Any
+    sentence_faiss: Any
+    passage_bm25: LexicalIndex
+    sentence_bm25: LexicalIndex
+    doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest["model"]["id"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    def passage_of(self, sentence: Sentence) -> Passage:
+        return self.passages[sentence.passage_id]
+
+
+# ---------------------------------------------------------------- records ⇄ JSON
+
+def document_to_json(doc: Document) -> dict[str, Any]:
+    data = asdict(doc)
+    data["blocks"] = [[b.start, b.end] for b in doc.blocks]
+    data["definitions"] = [[d.term, d.start, d.end] for d in doc.definitions]
+    return data
+
+
+def document_from_json(data: dict[str, Any]) -> Document:
+    return Document(
+        doc_id=data["doc_id"], source=data["source"], title=data["title"], text=data["text"],
+        kind=data["kind"], language=data["language"], year=data["year"], sha256=data["sha256"],
+        blocks=tuple(Span(s, e) for s, e in data["blocks"]),
+        metadata=tuple((k, v) for k, v in data["metadata"]),
+        definitions=tuple(Definition(t, s, e) for t, s, e in data["definitions"]),
+        dropped=tuple((r, s, e) for r, s, e in data["dropped"]),
+        headings=tuple((s, h) for s, h in data["headings"]),
+    )
+
+
+def passage_from_json(data: dict[str, Any]) -> Passage:
+    data = dict(data)
+    data["sentence_ids"] = tuple(data["sentence_ids"])
+    return Passage(**data)
+
+
+def sentence_from_json(data: dict[str, Any]) -> Sentence:
+    return Sentence(**data)
+
+
+# ---------------------------------------------------------------- writing
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"{path} is missing or unreadable ({exc})") from exc
+
+
+def write_version(index_dir: Path, manifest: dict[str, Any], files: dict[str, Any]) -> Path:
+    """Write a complete version folder and make it CURRENT. `files` maps names to writers."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".building-", dir=index_dir))
+    try:
+        for name, writer in files.items():
+            writer(staging / name)
+        checksums = {}
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            checksums[path.relative_to(staging).as_posix()] = {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+        manifest = {**manifest, "files": checksums}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+        _fsync_tree(staging)
+        name = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
+        final = index_dir / name
+        os.replace(staging, final)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    _swap_current(index_dir, name)
+    return final
+
+
+def _swap_current(index_dir: Path, name: str) -> None:
+    pointer = read_pointer(index_dir)
+    previous = pointer.get("current")
+    temporary = index_dir / f".{CURRENT}.{os.getpid()}.tmp"
+    temporary.write_text(json.dumps({"current": name, "previous": previous}), encoding="utf-8")
+    with open(temporary, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, index_dir / CURRENT)
+    keep = {name, previous}
+    for old in index_dir.glob("v-*"):
+        if old.name not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for stale in index_dir.glob(".building-*"):
+        if time.time() - stale.stat().st_mtime > 3600:  # a crashed build's leftovers
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def read_pointer(index_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((index_dir / CURRENT).read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+# ---------------------------------------------------------------- loading
+
+def exists(index_dir: Path) -> bool:
+    return bool(read_pointer(index_dir).get("current"))
+
+
+def load(index_dir: Path, verify: bool = True) -> Index:
+    """Load CURRENT, or the previous version if CURRENT is damaged.
+
+    Raises IndexStoreError naming what is wrong when no version is usable.
+    """
+    pointer = read_pointer(index_dir)
+    if not pointer.get("current"):
+        raise IndexStoreError(f"No index in {index_dir}. Build it with: rag build --index {index_dir}")
+    errors = []
+    for key in ("current", "previous"):
+        name = pointer.get(key)
+        if not name:
+            continue
+        try:
+            return load_version(index_dir / name, verify=verify)
+        except IndexStoreError as exc:
+            errors.append(f"{name}: {exc}")
+    raise IndexStoreError("The index is damaged (" + "; ".join(errors) + f"). Rebuild it with: rag build --index {index_dir}")
+
+
+def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+    for name, expected in manifest.get("files", {}).items():
+        path = folder / name
+        if not path.is_file():
+            raise IndexStoreError(f"{name} is missing")
+        if path.stat().st_size != expected["bytes"] or sha256_of(path) != expected["sha256"]:
+            raise IndexStoreError(f"{name} does not match its checksum in the manifest (truncated or altered)")
+
+
+def load_version(folder: Path, verify: bool = True) -> Index:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"{folder / MANIFEST} is missing or not JSON") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise IndexStoreError(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}")
+    if verify:
+        verify_files(folder, manifest)
+    documents = {d["doc_id"]: document_from_json(d) for d in read_jsonl(folder / "documents.jsonl")}
+    passages = tuple(passage_from_json(p) for p in read_jsonl(folder / "passages.jsonl"))
+    sentences = tuple(sentence_from_json(s) for s in read_jsonl(folder / "sentences.jsonl"))
+    try:
+        passage_vectors = np.load(folder / "passages.npy", allow_pickle=False)
+        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"stored vectors are unreadable ({exc})") from exc
+    passage_faiss = read_faiss(folder / "passages.faiss")
+    sentence_faiss = read_faiss(folder / "sentences.faiss")
+    counts = manifest["counts"]
+    dim = manifest["model"]["dim"]
+    checks = [
+        (len(documents), counts["documents"], "documents"),
+        (len(passages), counts["passages"], "passages"),
+        (len(sentences), counts["sentences"], "sentences"),
+        (int(passage_faiss.ntotal), counts["passages"], "passage vectors"),
+        (int(sentence_faiss.ntotal), counts["sentences"], "sentence vectors"),
+        (len(passage_vectors), counts["passages"], "stored passage vectors"),
+        (int(passage_faiss.d), dim, "passage vector dimension"),
+        (int(sentence_faiss.d), dim, "sentence vector dimension"),
+    ]
+    for got, expected, what in checks:
+        if got != expected:
+            raise IndexStoreError(f"{what}: {got} found, the manifest says {expected}")
+    doc_passages: dict[str, list[int]] = {}
+    for passage in passages:
+        doc_passages.setdefault(passage.doc_id, []).append(passage.passage_id)
+    return Index(
+        folder=folder, manifest=manifest, documents=documents, passages=passages, sentences=sentences,
+        passage_vectors=passage_vectors, sentence_vectors=sentence_vectors,
+        passage_faiss=passage_faiss, sentence_faiss=sentence_faiss,
+        passage_bm25=LexicalIndex.load(folder / "bm25-passages", len(passages)),
+        sentence_bm25=LexicalIndex.load(folder / "bm25-sentences", len(sentences)),
+        doc_passages={k: tuple(v) for k, v in doc_passages.items()},
+    )
