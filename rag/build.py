@@ -16,12 +16,12 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import __version__
-from .chunk import ChunkSettings
+from .chunk import ChunkSettings, clause_spans
 from .errors import IndexStoreError
 from .ingest import RawText, discover, read_file
 from .lexical import LexicalIndex, analyze
 from .prepare import PreparedDocument, prepare
-from .records import Passage, Sentence, Skipped
+from .records import Passage, Sentence, Skipped, Span
 from .store import FORMAT_VERSION, Index, document_to_json, exists, load, write_jsonl, write_version
 from .vectors import build_faiss, faiss_version, write_faiss
 
@@ -113,7 +113,10 @@ def _reuse_key(prepared: PreparedDocument) -> str:
     return f"{prepared.document.doc_id}:{prepared.document.source}"
 
 
-def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+Vectors = tuple[np.ndarray, np.ndarray, np.ndarray]  # passages, sentences, clauses of one document
+
+
+def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int]) -> dict[str, Vectors]:
     """Vectors of the current index per document, when it was made by the same model and chunking."""
     if not exists(index_dir):
         return {}
@@ -123,11 +126,13 @@ def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int]) 
         return {}
     if old.model_id != model_id or old.manifest.get("chunking") != chunking:
         return {}
-    reusable: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    reusable: dict[str, Vectors] = {}
     for doc_id, passage_ids in old.doc_passages.items():
         doc = old.documents[doc_id]
         sentence_ids = [s for p in passage_ids for s in old.passages[p].sentence_ids]
-        reusable[f"{doc_id}:{doc.source}"] = (old.passage_vectors[list(passage_ids)], old.sentence_vectors[sentence_ids])
+        clause_rows = np.flatnonzero(np.isin(old.clause_sentence, sentence_ids))
+        reusable[f"{doc_id}:{doc.source}"] = (old.passage_vectors[list(passage_ids)], old.sentence_vectors[sentence_ids],
+                                              old.clause_vectors[clause_rows])
     return reusable
 
 
@@ -147,25 +152,35 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
                 continue
             prepared.append(item)
         reusable = _previous_vectors(index_dir, embedder.model_id, chunking.as_dict())
-        passages, sentences, passage_vectors, sentence_vectors = [], [], [], []
+        passages, sentences, clause_sentence = [], [], []
+        passage_vectors, sentence_vectors, clause_vectors = [], [], []
         embedded = 0
         for number, item in enumerate(prepared, 1):
             progress("embedding", number / max(len(prepared), 1))
             doc_passages, doc_sentences = _records(item, len(passages), len(sentences))
+            doc_clauses = [(s.sentence_id, item.document.text[c.start : c.end]) for s in doc_sentences
+                           for c in clause_spans(item.document.text, Span(s.start, s.end))]
             vectors = reusable.get(_reuse_key(item))
-            if vectors is None or len(vectors[0]) != len(doc_passages) or len(vectors[1]) != len(doc_sentences):
+            expected = (len(doc_passages), len(doc_sentences), len(doc_clauses))
+            if vectors is None or tuple(len(v) for v in vectors) != expected:
                 vectors = (embedder.encode_passages([p.text for p in doc_passages]),
-                           embedder.encode_passages([s.text for s in doc_sentences]))
+                           embedder.encode_passages([s.text for s in doc_sentences]),
+                           embedder.encode_passages([text for _, text in doc_clauses]))
                 embedded += 1
             passages.extend(doc_passages)
             sentences.extend(doc_sentences)
+            clause_sentence.extend(sentence_id for sentence_id, _ in doc_clauses)
             passage_vectors.append(vectors[0])
             sentence_vectors.append(vectors[1])
+            clause_vectors.append(vectors[2])
         progress("writing", 1.0)
         dim = embedder.dim
         p_matrix = np.vstack(passage_vectors) if passage_vectors else np.zeros((0, dim), np.float32)
         s_matrix = np.vstack(sentence_vectors) if sentence_vectors else np.zeros((0, dim), np.float32)
+        c_matrix = np.vstack(clause_vectors) if clause_vectors else np.zeros((0, dim), np.float32)
+        c_owner = np.asarray(clause_sentence, dtype=np.int64)
         manifest = _manifest(embedder, chunking, prepared, passages, sentences)
+        manifest["counts"]["clauses"] = len(c_owner)
         manifest["docs_fingerprint"] = fingerprint
         manifest["skipped"] = [{"source": s.source, "reason": s.reason} for s in skipped]
         languages = {item.document.doc_id: item.document.language for item in prepared}
@@ -177,6 +192,9 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
             "sentences.npy": lambda path: np.save(path, s_matrix, allow_pickle=False),
             "passages.faiss": lambda path: write_faiss(build_faiss(p_matrix, dim), path),
             "sentences.faiss": lambda path: write_faiss(build_faiss(s_matrix, dim), path),
+            "clauses.npy": lambda path: np.save(path, c_matrix, allow_pickle=False),
+            "clause_sentence.npy": lambda path: np.save(path, c_owner, allow_pickle=False),
+            "clauses.faiss": lambda path: write_faiss(build_faiss(c_matrix, dim), path),
             "bm25-passages": lambda path: LexicalIndex.build(
                 [analyze(p.text, languages[p.doc_id]) for p in passages]).save(path),
             "bm25-sentences": lambda path: LexicalIndex.build(
@@ -249,7 +267,8 @@ def _manifest(embedder: Any, chunking: ChunkSettings, prepared: list[PreparedDoc
                   "passage_prompt": info.passage_prompt, "max_seq_length": info.max_seq_length},
         "chunking": chunking.as_dict(),
         "analyzer": {"version": ANALYZER_VERSION, "stemming": "snowball fr/en", "accent_folding": True},
-        "faiss": {"passages": "IndexFlatIP", "sentences": "IndexFlatIP", "metric": "inner_product"},
+        "faiss": {"passages": "IndexFlatIP", "sentences": "IndexFlatIP", "clauses": "IndexFlatIP",
+                  "metric": "inner_product"},
         "counts": {"documents": len(prepared), "passages": len(passages), "sentences": len(sentences)},
         "documents": list(per_doc.values()),
         "versions": _library_versions(),

@@ -3,6 +3,7 @@ of one that a tooltip interrupted). Each sentence belongs to exactly one passage
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .records import Span
@@ -53,3 +54,38 @@ def chunk_blocks(text: str, blocks: tuple[Span, ...], language: str, settings: C
     for block in blocks:
         chunks.extend(window(split_sentences(text, block, language), settings))
     return chunks
+
+
+CLAUSE_BREAK = re.compile(r",(?=\s)|[;:()\[\]«»—–]|\s-\s")
+
+
+def clause_spans(text: str, sentence: Span, min_chars: int = 40, long_sentence: int = 140) -> list[Span]:
+    """Windows of whole clauses inside a long sentence, each at least `min_chars` long.
+
+    A long sentence's embedding blurs its parts; a question that matches one clause
+    ("qui gagne haut la main à l’applaudimètre") is found through that clause.
+    Short sentences have no clauses of their own.
+    """
+    if sentence.end - sentence.start < long_sentence:
+        return []
+    body = text[sentence.start : sentence.end]
+    cuts = [0] + [m.end() for m in CLAUSE_BREAK.finditer(body)] + [len(body)]
+    spans: list[Span] = []
+    start = 0
+    for cut in cuts[1:]:
+        if cut - start >= min_chars or cut == len(body):
+            piece = Span(sentence.start + start, sentence.start + cut)
+            trimmed = _strip_span(text, piece)
+            if trimmed is not None and trimmed.end - trimmed.start >= min_chars // 2:
+                spans.append(trimmed)
+            start = cut
+    return spans if len(spans) > 1 else []
+
+
+def _strip_span(text: str, span: Span) -> Span | None:
+    start, end = span.start, span.end
+    while start < end and not text[start].isalnum():
+        start += 1
+    while end > start and not text[end - 1].isalnum():
+        end -= 1
+    return Span(start, end) if end > start else None

@@ -64,6 +64,9 @@ class LexicalIndex:
         model.index(corpus, show_progress=False)
         return cls(model, len(token_lists))
 
+    def knows(self, term: str) -> bool:
+        return term in self._model.vocab_dict
+
     def scores(self, query_terms: list[str]) -> np.ndarray:
         """BM25 score of every indexed text for these terms (zeros when none is known)."""
         known = [t for t in query_terms if t in self._model.vocab_dict]

@@ -53,6 +53,9 @@ class Index:
     sentence_faiss: Any
     passage_bm25: LexicalIndex
     sentence_bm25: LexicalIndex
+    clause_vectors: np.ndarray
+    clause_sentence: np.ndarray  # clause row → sentence id
+    clause_faiss: Any
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
@@ -232,10 +235,13 @@ def load_version(folder: Path, verify: bool = True) -> Index:
     try:
         passage_vectors = np.load(folder / "passages.npy", allow_pickle=False)
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
+        clause_vectors = np.load(folder / "clauses.npy", allow_pickle=False)
+        clause_sentence = np.load(folder / "clause_sentence.npy", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise IndexStoreError(f"stored vectors are unreadable ({exc})") from exc
     passage_faiss = read_faiss(folder / "passages.faiss")
     sentence_faiss = read_faiss(folder / "sentences.faiss")
+    clause_faiss = read_faiss(folder / "clauses.faiss")
     counts = manifest["counts"]
     dim = manifest["model"]["dim"]
     checks = [
@@ -245,12 +251,17 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         (int(passage_faiss.ntotal), counts["passages"], "passage vectors"),
         (int(sentence_faiss.ntotal), counts["sentences"], "sentence vectors"),
         (len(passage_vectors), counts["passages"], "stored passage vectors"),
+        (len(sentence_vectors), counts["sentences"], "stored sentence vectors"),
+        (int(clause_faiss.ntotal), counts["clauses"], "clause vectors"),
+        (len(clause_sentence), counts["clauses"], "clause owners"),
         (int(passage_faiss.d), dim, "passage vector dimension"),
         (int(sentence_faiss.d), dim, "sentence vector dimension"),
     ]
     for got, expected, what in checks:
         if got != expected:
             raise IndexStoreError(f"{what}: {got} found, the manifest says {expected}")
+    if len(clause_sentence) and (clause_sentence.min() < 0 or clause_sentence.max() >= len(sentences)):
+        raise IndexStoreError("clause owners point outside the sentence store")
     doc_passages: dict[str, list[int]] = {}
     for passage in passages:
         doc_passages.setdefault(passage.doc_id, []).append(passage.passage_id)
@@ -260,5 +271,6 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         passage_faiss=passage_faiss, sentence_faiss=sentence_faiss,
         passage_bm25=LexicalIndex.load(folder / "bm25-passages", len(passages)),
         sentence_bm25=LexicalIndex.load(folder / "bm25-sentences", len(sentences)),
+        clause_vectors=clause_vectors, clause_sentence=clause_sentence, clause_faiss=clause_faiss,
         doc_passages={k: tuple(v) for k, v in doc_passages.items()},
     )

@@ -1,0 +1,194 @@
+"""Extractive answers: choose verbatim sentences, cite them, or abstain honestly.
+
+Pure functions over a `Retrieval`: no model, no disk. The support test compares
+the best evidence with the closest *background* sentence (everyday text from
+unrelated domains, `data/background.txt`): evidence that is no closer to the
+question than unrelated text does not answer it. The margin threshold is
+calibrated on the labelled eval set (`bench/calibrate.py` → `data/calibration.json`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from .records import Passage, Sentence
+from .retrieve import Candidate, Retrieval
+from .store import Index
+
+BROAD = re.compile(
+    r"(?:\b(?:quel(?:le)?s|what|which)\b.{0,30}\b(?:prédictions|prévisions|tendances|predictions|forecasts|trends|"
+    r"points)\b|\b(?:que disent|qu.en disent|que dit|les deux|both|two sources|résum\w*|summar\w*|overview|"
+    r"points clés|main points)\b|\bwhat do(?:es)? .{0,50}\bsay\b)",
+    re.IGNORECASE)
+ANAPHORIC_START = re.compile(
+    r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those |They )")
+MAX_BROAD_SENTENCES = 6
+MAX_CLOSEST = 3
+SECOND_SENTENCE_RATIO = 0.97
+BROAD_DENSE_WINDOW = 0.06
+
+
+@dataclass(frozen=True)
+class Calibration:
+    margin_threshold: float
+    source: str = "default"
+
+
+@lru_cache(maxsize=1)
+def calibration() -> Calibration:
+    try:
+        data = json.loads(resources.files("rag.data").joinpath("calibration.json").read_text(encoding="utf-8"))
+        return Calibration(float(data["margin_threshold"]), str(data.get("source", "calibration.json")))
+    except (OSError, ValueError, KeyError):
+        return Calibration(0.015, "built-in default")
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    doc_id: str
+    document: str
+    title: str
+    year: int | None
+    start: int
+    end: int
+    passage: str
+    score: float
+    position: int
+    section: str = ""
+    kind: str = "body"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "document": self.document, "title": self.title, "year": self.year,
+                "start": self.start, "end": self.end, "passage": self.passage, "score": round(self.score, 4),
+                "position": self.position, "section": self.section, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Quote:
+    text: str
+    citation: int
+    start: int
+    end: int
+    doc_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "citation": self.citation, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the answer stage decided, before wording."""
+
+    abstained: bool
+    sentences: tuple[Candidate, ...]
+    closest: tuple[tuple[Passage, float], ...]
+    support: float
+    broad: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    language: str
+    abstained: bool
+    answer: str
+    sentences: tuple[Quote, ...]
+    citations: tuple[Citation, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    support: float = 0.0
+    reason: str = ""  # why the answer abstained, for the person and the logs
+    message: str = ""  # set instead of an answer when the question itself was refused
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "question": self.question, "language": self.language, "abstained": self.abstained, "answer": self.answer,
+            "sentences": [q.to_json() for q in self.sentences],
+            "citations": [c.to_json() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "support": round(self.support, 4),
+        }
+        if self.abstained and self.reason:
+            data["reason"] = self.reason
+        if self.message:
+            data["error"] = self.message
+        return data
+
+
+def is_broad(question: str) -> bool:
+    return bool(BROAD.search(question))
+
+
+def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float = 0.93) -> bool:
+    vector = index.sentence_vectors[candidate.sentence.sentence_id]
+    return any(float(index.sentence_vectors[c.sentence.sentence_id] @ vector) > limit for c in chosen)
+
+
+def _previous_sentence(index: Index, sentence: Sentence) -> Sentence | None:
+    if sentence.sentence_id == 0:
+        return None
+    previous = index.sentences[sentence.sentence_id - 1]
+    return previous if previous.doc_id == sentence.doc_id else None
+
+
+def _with_antecedent(index: Index, chosen: Candidate) -> list[Candidate]:
+    """A sentence that opens with a pronoun ("C’est le dernier mot…") needs the one before it."""
+    if not ANAPHORIC_START.match(chosen.sentence.text):
+        return [chosen]
+    previous = _previous_sentence(index, chosen.sentence)
+    if previous is None:
+        return [chosen]
+    passage = index.passages[previous.passage_id]
+    return [Candidate(previous, passage, chosen.dense, chosen.passage_dense, 0.0, chosen.fused), chosen]
+
+
+def select(index: Index, retrieval: Retrieval, background_max: float, question: str,
+           unknown_names: tuple[str, ...] = (), threshold: float | None = None) -> Selection:
+    """Pick the answer sentences, or decide to abstain. Pure."""
+    threshold = calibration().margin_threshold if threshold is None else threshold
+    candidates = retrieval.candidates
+    closest = tuple(retrieval.top_passages(MAX_CLOSEST))
+    broad = is_broad(question)
+    if not candidates:
+        return Selection(True, (), closest, 0.0, broad, "the index is empty")
+    best_dense = max(c.dense for c in candidates[:3])
+    support = best_dense - background_max
+    if unknown_names:
+        return Selection(True, (), closest, support, broad, "names the documents never mention: " + ", ".join(unknown_names))
+    if support < threshold:
+        return Selection(True, (), closest, support, broad, "no passage is closer to the question than unrelated text")
+    if broad:
+        floor = max(background_max + threshold, best_dense - BROAD_DENSE_WINDOW)
+        return Selection(False, tuple(_select_broad(index, candidates, floor)), closest, support, True)
+    best = candidates[0]
+    chosen = _with_antecedent(index, best)
+    # A near tie means the ranking cannot tell which of two sentences answers: show both.
+    runner_up = next((c for c in candidates[1:3] if c.sentence not in [x.sentence for x in chosen]), None)
+    if runner_up is not None and runner_up.fused >= best.fused * SECOND_SENTENCE_RATIO \
+            and not _redundant(index, chosen, runner_up):
+        chosen.append(runner_up)
+    return Selection(False, tuple(chosen), closest, support, False)
+
+
+def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float) -> list[Candidate]:
+    """Several sentences from different passages, diverse, each closer than unrelated text."""
+    chosen: list[Candidate] = []
+    used_passages: set[int] = set()
+    for candidate in candidates[:40]:
+        if len(chosen) == MAX_BROAD_SENTENCES:
+            break
+        if candidate.dense < floor or candidate.passage.passage_id in used_passages:
+            continue
+        if _redundant(index, chosen, candidate, limit=0.9):
+            continue
+        chosen.append(candidate)
+        used_passages.add(candidate.passage.passage_id)
+    return chosen or [candidates[0]]

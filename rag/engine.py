@@ -1,0 +1,155 @@
+"""The question-answering pipeline, end to end: one object shared by the CLI and the UI.
+
+Thread-safe: the embedder serializes model calls, and the current index is an
+immutable object swapped in one assignment, so every answer comes wholly from
+one index version even while a rebuild runs.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .answer import Answer, select
+from .build import BuildReport, Progress, build, open_index
+from .compose import compose
+from .config import Settings
+from .errors import QuestionError
+from .lexical import analyze, stop_words
+from .question import Question, prepare_question
+from .retrieve import CAPITALIZED, YEAR, Selectors, named_documents, retrieve, without_words
+from .store import Index
+
+QUESTION_WORDS = re.compile(r"^\W*\w+")
+
+
+@lru_cache(maxsize=1)
+def background_sentences() -> tuple[str, ...]:
+    text = resources.files("rag.data").joinpath("background.txt").read_text(encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def unknown_names(index: Index, question: str, language: str) -> tuple[str, ...]:
+    """Names (capitalized words past the first) and years in the question that no indexed sentence contains."""
+    first = QUESTION_WORDS.match(question)
+    body = question[first.end():] if first else question
+    unknown = []
+    candidates = set(CAPITALIZED.findall(body)) | set(YEAR.findall(question))
+    for name in sorted(candidates):
+        name = re.sub(r"[’']s$", "", name)
+        if len(name) < 3 or name.lower() in stop_words():
+            continue
+        terms = set(analyze(name, language)) | set(analyze(name, "fr"))
+        if terms and not any(index.sentence_bm25.knows(term) for term in terms):
+            unknown.append(name)
+    return tuple(unknown)
+
+
+def query_views(q: Question, selectors: Selectors) -> list[str]:
+    """The texts whose mean embedding stands for the question (one model call, batched).
+
+    A follow-up is the earlier question joined to this one, plus this one alone, so
+    that what is asked now weighs more than what was asked before. When names chose
+    the documents, the question without them is added: a sentence must match what
+    is asked, not merely repeat "Kantar".
+    """
+    views = [q.query]
+    if q.context:
+        views.append(q.text)
+    if selectors.words:
+        focus = without_words(q.query, selectors.words)
+        if any(ch.isalnum() for ch in focus):
+            views.append(focus)
+    return views
+
+
+class Engine:
+    """Ask questions of an index of documents. Builds or updates the index on first use."""
+
+    def __init__(self, settings: Settings | None = None, embedder: Any = None) -> None:
+        from .embed import Embedder
+
+        self.settings = settings or Settings.resolve()
+        self.embedder = embedder or Embedder(model=self.settings.model, cache_dir=self.settings.cache_dir)
+        self._index: Index | None = None
+        self._background: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self.open()
+        assert self._index is not None
+        return self._index
+
+    def open(self, progress: Progress | None = None) -> Index:
+        """Load the index, building or updating it from the documents folder when needed."""
+        with self._lock:
+            if self._index is None:
+                self._index = open_index(self.settings.docs_dir, self.settings.index_dir, self.embedder,
+                                         progress=progress or (lambda stage, fraction: None))
+            return self._index
+
+    def rebuild(self, progress: Progress | None = None) -> BuildReport:
+        """Re-index the documents folder (incrementally) and swap the new index in."""
+        report = build(self.settings.docs_dir, self.settings.index_dir, self.embedder,
+                       progress=progress or (lambda stage, fraction: None))
+        self._index = report.index
+        return report
+
+    def background(self) -> np.ndarray:
+        if self._background is None:
+            self._background = self.embedder.encode_passages(list(background_sentences()))
+        return self._background
+
+    def warm_up(self) -> None:
+        self.index
+        self.background()
+        self.ask("Qu'est-ce que Kantar prévoit ?")
+
+    def ask(self, question: object, history: list[str] | None = None, threshold: float | None = None) -> Answer:
+        """Answer one question (with the earlier questions of the conversation, if any).
+
+        Never raises for a bad question: an empty or oversized one comes back as an
+        Answer with `message` set and the model never called.
+        """
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        try:
+            q = prepare_question(question, history)
+        except QuestionError as exc:
+            text = question if isinstance(question, str) else ""
+            return Answer(text[:200], "fr", True, str(exc), (), (), {"total": 0.0}, message=str(exc))
+        timings["normalize"] = (time.perf_counter() - started) * 1000
+        index = self.index  # one version for the whole answer
+        background = self.background()
+
+        mark = time.perf_counter()
+        # Names and years said in this very turn outrank those of the turn it follows up on.
+        selectors = named_documents(index, q.text)
+        if not selectors.documents and q.context:
+            selectors = named_documents(index, q.context)
+        vector = self.embedder.encode_queries(query_views(q, selectors)).mean(axis=0)
+        timings["embed"] = (time.perf_counter() - mark) * 1000
+        retrieval = retrieve(index, vector, q.query, q.language, selectors)
+        timings.update(retrieval.timings_ms)
+
+        mark = time.perf_counter()
+        background_max = float((background @ vector).max()) if len(background) else 0.0
+        selection = select(index, retrieval, background_max, q.text, unknown_names(index, q.text, q.language),
+                           threshold=threshold)
+        timings["selection"] = (time.perf_counter() - mark) * 1000
+
+        mark = time.perf_counter()
+        answer = compose(index, selection, q.text, q.language)
+        timings["formatting"] = (time.perf_counter() - mark) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        return Answer(answer.question, answer.language, answer.abstained, answer.answer, answer.sentences,
+                      answer.citations, timings, answer.support, reason=selection.reason)

@@ -1,0 +1,137 @@
+"""Evaluation on labelled questions (the format of `shared/eval/dev.jsonl`).
+
+Each line: `question`, `lang`, and either `evidence` (text a cited passage must
+contain) with `answer` (strings of which one must appear in the answer), or
+`"answerable": false`. Optional: `history` (earlier questions, for follow-ups),
+`broad` with `sources` (documents that must all be cited).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .answer import Answer
+from .errors import RagError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    item: dict[str, Any]
+    answer: Answer
+    hit1: bool
+    hit3: bool
+    correct: bool
+    faithful: bool
+    abstained: bool
+
+
+def load_questions(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    items = []
+    for path in paths:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise RagError(f"Cannot read the eval file {path}: {exc.strerror}") from exc
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except ValueError:
+                raise RagError(f"{path}:{number} is not valid JSON") from None
+            if "question" not in item:
+                raise RagError(f"{path}:{number} has no 'question'")
+            items.append(item)
+    return items
+
+
+def is_faithful(answer: Answer, documents: dict[str, str]) -> bool:
+    """Every quoted sentence is the exact slice of its document and lies inside the passage it cites."""
+    by_n = {c.n: c for c in answer.citations}
+    for quote in answer.sentences:
+        citation = by_n.get(quote.citation)
+        text = documents.get(citation.doc_id, "") if citation else ""
+        if citation is None or text[quote.start : quote.end] != quote.text:
+            return False
+        if not (citation.start <= quote.start and quote.end <= citation.end):
+            return False
+        if text[citation.start : citation.end] != citation.passage:
+            return False
+    return True
+
+
+def judge(item: dict[str, Any], answer: Answer, documents: dict[str, str]) -> Outcome:
+    faithful = is_faithful(answer, documents)
+    if item.get("answerable", True) is False:
+        return Outcome(item, answer, False, False, answer.abstained, faithful, answer.abstained)
+    passages = [c.passage for c in answer.citations] if not answer.abstained else []
+    evidence = item.get("evidence")
+    hit1 = bool(passages) and (evidence is None or evidence in passages[0])
+    hit3 = any(evidence is None or evidence in p for p in passages[:3])
+    text = answer.answer if not answer.abstained else ""
+    correct = any(a in text for a in item.get("answer", [])) and not answer.abstained
+    if item.get("sources"):
+        cited = {c.document for c in answer.citations}
+        correct = correct and set(item["sources"]) <= cited
+        hit1 = hit3 = correct
+    return Outcome(item, answer, hit1, hit3, correct, faithful, answer.abstained)
+
+
+def _rate(values: list[bool]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
+    report: dict[str, Any] = {}
+    for language in ("fr", "en", "all"):
+        chosen = [o for o in outcomes if language == "all" or o.item.get("lang") == language]
+        answerable = [o for o in chosen if o.item.get("answerable", True) is not False]
+        unanswerable = [o for o in chosen if o.item.get("answerable", True) is False]
+        abstentions = [o for o in chosen if o.abstained]
+        report[language] = {
+            "questions": len(chosen),
+            "answerable": len(answerable),
+            "unanswerable": len(unanswerable),
+            "hit@1": _rate([o.hit1 for o in answerable]),
+            "hit@3": _rate([o.hit3 for o in answerable]),
+            "answer_accuracy": _rate([o.correct for o in answerable]),
+            "abstention_precision": _rate([o.item.get("answerable", True) is False for o in abstentions]),
+            "abstention_recall": _rate([o.abstained for o in unanswerable]),
+            "wrong_abstention_rate": _rate([o.abstained for o in answerable]),
+            "faithfulness": _rate([o.faithful for o in chosen]),
+        }
+    latencies = sorted(o.answer.timings_ms.get("total", 0.0) for o in outcomes)
+    if latencies:
+        report["latency_ms"] = {
+            "p50": round(statistics.median(latencies), 2),
+            "p95": round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 2),
+        }
+    return report
+
+
+def evaluate(engine: Any, items: list[dict[str, Any]]) -> tuple[list[Outcome], dict[str, Any]]:
+    index = engine.index
+    documents = {doc_id: doc.text for doc_id, doc in index.documents.items()}
+    engine.ask("warm-up")  # measure warm latency only
+    outcomes = [judge(item, engine.ask(item["question"], item.get("history")), documents) for item in items]
+    return outcomes, summarize(outcomes)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    rows = ["hit@1", "hit@3", "answer_accuracy", "abstention_precision", "abstention_recall",
+            "wrong_abstention_rate", "faithfulness"]
+    lines = [f"{'metric':<24}{'fr':>8}{'en':>8}{'all':>8}"]
+    lines.append(f"{'questions':<24}" + "".join(f"{report[l]['questions']:>8}" for l in ("fr", "en", "all")))
+    for row in rows:
+        cells = []
+        for language in ("fr", "en", "all"):
+            value = report[language][row]
+            cells.append(f"{'—' if value is None else f'{value:.1%}':>8}")
+        lines.append(f"{row:<24}" + "".join(cells))
+    if "latency_ms" in report:
+        lines.append(f"latency p50 / p95: {report['latency_ms']['p50']:.1f} / {report['latency_ms']['p95']:.1f} ms")
+    return "\n".join(lines)

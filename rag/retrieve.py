@@ -1,0 +1,169 @@
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings of sentences and passages,
+fused by weighted reciprocal rank, with a preference for the documents a question names."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .lexical import analyze
+from .records import Passage, Sentence
+from .store import Index
+from .vectors import search
+
+RRF_K = 60
+# Weights of the four rankings in the fusion: the sentence's own dense rank leads,
+# its passage's dense rank and the lexical ranks break ties and rescue names and numbers.
+WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.5, "lexical_sentence": 0.6, "lexical_passage": 0.3}
+DENSE_CANDIDATES = 100
+COMMON_NAME_SENTENCES = 2
+YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
+CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sentence: Sentence
+    passage: Passage
+    dense: float  # cosine of the question and the sentence
+    passage_dense: float  # cosine of the question and the sentence's passage
+    lexical: float  # BM25 of the sentence, scaled to [0, 1] over this question's results
+    fused: float
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    candidates: tuple[Candidate, ...]  # best first
+    preferred_documents: frozenset[str]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def top_passages(self, n: int) -> list[tuple[Passage, float]]:
+        seen: dict[int, tuple[Passage, float]] = {}
+        for candidate in self.candidates:
+            if candidate.passage.passage_id not in seen:
+                seen[candidate.passage.passage_id] = (candidate.passage, candidate.fused)
+            if len(seen) == n:
+                break
+        return list(seen.values())
+
+
+@dataclass(frozen=True)
+class Selectors:
+    """Names and years in a question that only some documents contain, and those documents."""
+
+    documents: frozenset[str] = frozenset()
+    words: tuple[str, ...] = ()
+
+
+def named_documents(index: Index, question: str) -> Selectors:
+    """Documents the question points at by a name or a year that only some documents contain."""
+    all_docs = set(index.documents)
+    chosen: set[str] = set()
+    words: list[str] = []
+    for word in sorted(set(CAPITALIZED.findall(question)) | set(YEAR.findall(question))):
+        name = re.sub(r"[’']s$", "", word)
+        if len(name) < 3:
+            continue
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        holders = {d.doc_id for d in index.documents.values()
+                   if pattern.search(d.text) or (name.isdigit() and str(d.year) == name)}
+        if holders and holders != all_docs:
+            chosen |= holders
+            words.append(word)
+    return Selectors(frozenset(chosen), tuple(words))
+
+
+def without_words(text: str, words: tuple[str, ...]) -> str:
+    """The question with its document-selecting names removed: what the document must answer."""
+    for word in words:
+        text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _ranks(scores: np.ndarray, ids: np.ndarray) -> dict[int, int]:
+    return {int(i): rank for rank, i in enumerate(ids[np.argsort(-scores[ids], kind="stable")])}
+
+
+def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
+             selectors: Selectors = Selectors()) -> Retrieval:
+    """Rank the index's sentences for one question.
+
+    `query_vector` embeds the question (without the names in `selectors`, when
+    there are some: they choose the documents, the rest says what must be answered).
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    n_sentences = len(index.sentences)
+    if n_sentences == 0:
+        return Retrieval((), frozenset(), timings)
+    q = query_vector.reshape(1, -1).astype(np.float32)
+    s_scores, s_ids = search(index.sentence_faiss, q, DENSE_CANDIDATES)
+    p_scores, p_ids = search(index.passage_faiss, q, DENSE_CANDIDATES)
+    c_scores, c_ids = search(index.clause_faiss, q, DENSE_CANDIDATES)
+    dense_sentence = dict(zip(s_ids[0].tolist(), s_scores[0].tolist()))
+    for clause, score in zip(c_ids[0].tolist(), c_scores[0].tolist()):
+        owner = int(index.clause_sentence[clause])
+        # A clause stands for its sentence; the sentence's own vector is computed when it is not a hit.
+        own = dense_sentence.get(owner, float(index.sentence_vectors[owner] @ q[0]))
+        dense_sentence[owner] = max(own, float(score))
+    dense_passage = dict(zip(p_ids[0].tolist(), p_scores[0].tolist()))
+    timings["dense_search"] = (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    preferred = selectors.documents
+    terms = list(dict.fromkeys(analyze(query, language) + analyze(query, "fr" if language == "en" else "en")))
+    # A name that chose the document, or a year, and that recurs across sentences ("Kantar",
+    # "2019") says nothing about which sentence answers; a rare one ("Jourdain") still does.
+    qualifiers = {t for w in selectors.words + tuple(YEAR.findall(query)) for t in analyze(w, language) + analyze(w, "fr")}
+    terms = [t for t in terms if t not in qualifiers
+             or np.count_nonzero(index.sentence_bm25.scores([t])) <= COMMON_NAME_SENTENCES]
+    lexical_sentence = index.sentence_bm25.scores(terms)
+    lexical_passage = index.passage_bm25.scores(terms)
+    timings["lexical_search"] = (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    pool = set(dense_sentence)
+    pool |= {int(i) for i in np.flatnonzero(lexical_sentence > 0)}
+    for passage_id in dense_passage:
+        pool |= set(index.passages[passage_id].sentence_ids)
+    if preferred:
+        kept = {i for i in pool if index.sentences[i].doc_id in preferred}
+        pool = kept or pool
+    ranked_dense_s = sorted(dense_sentence, key=lambda i: -dense_sentence[i])
+    ranked_dense_p = sorted(dense_passage, key=lambda i: -dense_passage[i])
+    rank_dense_s = {i: r for r, i in enumerate(ranked_dense_s)}
+    rank_dense_p = {i: r for r, i in enumerate(ranked_dense_p)}
+    lex_s_ids = np.flatnonzero(lexical_sentence > 0)
+    lex_p_ids = np.flatnonzero(lexical_passage > 0)
+    rank_lex_s = _ranks(lexical_sentence, lex_s_ids)
+    rank_lex_p = _ranks(lexical_passage, lex_p_ids)
+    lex_max = float(lexical_sentence.max()) if len(lexical_sentence) else 0.0
+
+    candidates = []
+    for sentence_id in pool:
+        sentence = index.sentences[sentence_id]
+        passage = index.passages[sentence.passage_id]
+        fused = 0.0
+        for weight, ranks, key in (
+            (WEIGHTS["dense_sentence"], rank_dense_s, sentence_id),
+            (WEIGHTS["dense_passage"], rank_dense_p, passage.passage_id),
+            (WEIGHTS["lexical_sentence"], rank_lex_s, sentence_id),
+            (WEIGHTS["lexical_passage"], rank_lex_p, passage.passage_id),
+        ):
+            if key in ranks:
+                fused += weight / (RRF_K + ranks[key])
+        dense = dense_sentence.get(sentence_id)
+        if dense is None:
+            dense = float(index.sentence_vectors[sentence_id] @ q[0])
+        passage_dense = dense_passage.get(passage.passage_id)
+        if passage_dense is None:
+            passage_dense = float(index.passage_vectors[passage.passage_id] @ q[0])
+        lexical = float(lexical_sentence[sentence_id]) / lex_max if lex_max > 0 else 0.0
+        candidates.append(Candidate(sentence, passage, float(dense), float(passage_dense), lexical, fused))
+    candidates.sort(key=lambda c: (-c.fused, c.sentence.sentence_id))
+    timings["fusion"] = (time.perf_counter() - started) * 1000
+    return Retrieval(tuple(candidates), preferred, timings)
+
