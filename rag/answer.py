@@ -31,8 +31,9 @@ ANAPHORIC_START = re.compile(
     r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those |They )")
 MAX_BROAD_SENTENCES = 6
 MAX_CLOSEST = 3
-SECOND_SENTENCE_RATIO = 0.97
-BROAD_DENSE_WINDOW = 0.06
+SECOND_SENTENCE_GAP = 0.01
+BROAD_DENSE_WINDOW = 0.08
+BROAD_REDUNDANT = 0.95
 
 
 @dataclass(frozen=True)
@@ -166,13 +167,14 @@ def select(index: Index, retrieval: Retrieval, background_max: float, question: 
     if support < threshold:
         return Selection(True, (), closest, support, broad, "no passage is closer to the question than unrelated text")
     if broad:
-        floor = max(background_max + threshold, best_dense - BROAD_DENSE_WINDOW)
+        # Each sentence of a broad answer must still beat unrelated text, and stay near the best one.
+        floor = max(background_max, best_dense - BROAD_DENSE_WINDOW)
         return Selection(False, tuple(_select_broad(index, candidates, floor)), closest, support, True)
     best = candidates[0]
     chosen = _with_antecedent(index, best)
     # A near tie means the ranking cannot tell which of two sentences answers: show both.
     runner_up = next((c for c in candidates[1:3] if c.sentence not in [x.sentence for x in chosen]), None)
-    if runner_up is not None and runner_up.fused >= best.fused * SECOND_SENTENCE_RATIO \
+    if runner_up is not None and runner_up.fused >= best.fused - SECOND_SENTENCE_GAP \
             and not _redundant(index, chosen, runner_up):
         chosen.append(runner_up)
     return Selection(False, tuple(chosen), closest, support, False)
@@ -187,7 +189,7 @@ def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float)
             break
         if candidate.dense < floor or candidate.passage.passage_id in used_passages:
             continue
-        if _redundant(index, chosen, candidate, limit=0.9):
+        if _redundant(index, chosen, candidate, limit=BROAD_REDUNDANT):
             continue
         chosen.append(candidate)
         used_passages.add(candidate.passage.passage_id)

@@ -70,6 +70,10 @@ def _number_passages(index: Index, ordered: list[Candidate]) -> tuple[list[Quote
     return quotes, citations
 
 
+def _excerpt(text: str, limit: int = 160) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
 def _heading(title: str, year: int | None, language: str) -> str:
     return f"{title} ({year if year else words(language)['no_year']})"
 
@@ -81,7 +85,8 @@ def compose(index: Index, selection: Selection, question: str, language: str) ->
         lines = [w["abstain"]]
         if citations:
             lines += ["", w["closest"]]
-            lines += [f"[{c.n}] {_heading(c.title, c.year, language)}" for c in citations]
+            lines += [f"[{c.n}] {w['open']}{_excerpt(c.passage)}{w['close']} — {_heading(c.title, c.year, language)}"
+                      for c in citations]
         return Answer(question, language, True, "\n".join(lines), (), tuple(citations), support=selection.support)
 
     ordered = list(selection.sentences)

@@ -24,7 +24,7 @@ from .config import Settings
 from .errors import QuestionError
 from .lexical import analyze, stop_words
 from .question import Question, prepare_question
-from .retrieve import CAPITALIZED, YEAR, Selectors, named_documents, retrieve, without_words
+from .retrieve import CAPITALIZED, YEAR, Retrieval, Selectors, named_documents, retrieve, without_words
 from .store import Index
 
 QUESTION_WORDS = re.compile(r"^\W*\w+")
@@ -114,6 +114,24 @@ class Engine:
         self.background()
         self.ask("Qu'est-ce que Kantar prévoit ?")
 
+    def _retrieve(self, index: Index, q: Question, timings: dict[str, float]) -> tuple[Retrieval, np.ndarray]:
+        mark = time.perf_counter()
+        # Names and years said in this very turn outrank those of the turn it follows up on.
+        selectors = named_documents(index, q.text)
+        if not selectors.documents and q.context:
+            selectors = named_documents(index, q.context)
+        vector = self.embedder.encode_queries(query_views(q, selectors)).mean(axis=0)
+        timings["embed"] = (time.perf_counter() - mark) * 1000
+        # In a follow-up, the words of this turn ("des partenariats") count twice those of the last one.
+        lexical = f"{q.text} {q.query}" if q.context else q.query
+        retrieval = retrieve(index, vector, q.query, q.language, selectors, lexical_query=lexical)
+        timings.update(retrieval.timings_ms)
+        return retrieval, vector
+
+    def retrieve(self, question: str, history: list[str] | None = None) -> Retrieval:
+        """The ranked candidates for a question, without choosing or wording an answer (for tuning)."""
+        return self._retrieve(self.index, prepare_question(question, history), {})[0]
+
     def ask(self, question: object, history: list[str] | None = None, threshold: float | None = None) -> Answer:
         """Answer one question (with the earlier questions of the conversation, if any).
 
@@ -131,15 +149,7 @@ class Engine:
         index = self.index  # one version for the whole answer
         background = self.background()
 
-        mark = time.perf_counter()
-        # Names and years said in this very turn outrank those of the turn it follows up on.
-        selectors = named_documents(index, q.text)
-        if not selectors.documents and q.context:
-            selectors = named_documents(index, q.context)
-        vector = self.embedder.encode_queries(query_views(q, selectors)).mean(axis=0)
-        timings["embed"] = (time.perf_counter() - mark) * 1000
-        retrieval = retrieve(index, vector, q.query, q.language, selectors)
-        timings.update(retrieval.timings_ms)
+        retrieval, vector = self._retrieve(index, q, timings)
 
         mark = time.perf_counter()
         background_max = float((background @ vector).max()) if len(background) else 0.0

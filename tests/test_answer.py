@@ -1,0 +1,222 @@
+"""Answers: verbatim quotes, exact citations, abstention, languages, follow-ups, bad questions."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.evaluate import is_faithful, load_questions
+from tests.conftest import DIGIMIND, KANTAR, ROOT
+
+QUESTIONS = [
+    "Qu'est-ce que Kantar prévoit pour le social commerce ?",
+    "Does Kantar expect more acquisitions in 2019?",
+    "Quelles sont les prédictions de Kantar pour 2019 ?",
+    "What do the two sources say about influencer marketing?",
+    "Who calls digital an object of domination?",
+    "Quel mot compte le plus à la fin ?",
+    "Quel est le meilleur restaurant de Paris ?",
+]
+
+
+def documents(engine):
+    return {doc_id: doc.text for doc_id, doc in engine.index.documents.items()}
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_quote_is_verbatim_and_inside_its_cited_passage(seed_engine, question):
+    answer = seed_engine.ask(question)
+    texts = documents(seed_engine)
+    assert is_faithful(answer, texts)
+    by_n = {c.n: c for c in answer.citations}
+    for quote in answer.sentences:
+        citation = by_n[quote.citation]
+        assert texts[citation.doc_id][quote.start : quote.end] == quote.text
+        assert citation.start <= quote.start and quote.end <= citation.end
+        assert f"[{quote.citation}]" in answer.answer
+        assert quote.text in answer.answer
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+
+
+def test_french_question_gets_the_kantar_social_commerce_sentence(seed_engine):
+    answer = seed_engine.ask("Qu'est-ce que Kantar prévoit pour le social commerce ?")
+    assert answer.language == "fr" and not answer.abstained
+    assert "un développement du social commerce" in answer.sentences[0].text
+    assert answer.citations[0].document == KANTAR and answer.citations[0].year == 2019
+    assert answer.answer.startswith("D'après les documents")
+
+
+def test_english_question_on_french_documents(seed_engine):
+    answer = seed_engine.ask("Which Amazon initiatives are given as examples?")
+    assert answer.language == "en" and not answer.abstained
+    assert any("Spark pour les clients Prime" in q.text for q in answer.sentences)
+    assert "Quotes are in French" in answer.answer
+
+
+def test_a_citation_points_at_the_passage_that_holds_the_quote(seed_engine):
+    answer = seed_engine.ask("Who did Snap form an alliance with?")
+    quote = answer.sentences[0]
+    citation = next(c for c in answer.citations if c.n == quote.citation)
+    assert "alliance avec Twitch" in quote.text and quote.text in citation.passage
+
+
+@pytest.mark.parametrize("question, message", [
+    ("What is the speed of light?", "The documents don't answer this."),
+    ("Quel est le meilleur restaurant de Paris ?", "Je n'ai pas trouvé de réponse dans les documents."),
+    ("Comment installer Python sur Windows ?", "Je n'ai pas trouvé de réponse dans les documents."),
+])
+def test_unanswerable_questions_abstain_and_show_closest_passages(seed_engine, question, message):
+    answer = seed_engine.ask(question)
+    assert answer.abstained and answer.sentences == ()
+    assert answer.answer.startswith(message)
+    assert 1 <= len(answer.citations) <= 3
+    texts = documents(seed_engine)
+    for citation in answer.citations:
+        assert texts[citation.doc_id][citation.start : citation.end] == citation.passage
+
+
+def test_broad_question_groups_several_sources_by_document(seed_engine):
+    answer = seed_engine.ask("What do the two sources say about influencer marketing?")
+    assert not answer.abstained
+    assert {c.document for c in answer.citations} == {KANTAR, DIGIMIND}
+    assert len(answer.sentences) >= 3
+    assert "(2019)" in answer.answer and "(2020)" in answer.answer
+    assert len({q.text for q in answer.sentences}) == len(answer.sentences)
+
+
+def test_broad_question_about_one_source_stays_with_it(seed_engine):
+    answer = seed_engine.ask("Quelles sont les prédictions de Kantar pour 2019 ?")
+    assert len(answer.sentences) >= 3
+    assert {c.document for c in answer.citations} == {KANTAR}
+
+
+def test_follow_up_uses_the_previous_question(seed_engine):
+    first = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
+    answer = seed_engine.ask("Et pour 2020 ?", history=[first])
+    assert not answer.abstained
+    assert all(c.document == DIGIMIND for c in answer.citations)
+    assert "Social Commerce" in answer.answer
+    alone = seed_engine.ask("Et pour 2020 ?")
+    assert alone.answer != answer.answer
+
+
+def test_follow_up_in_english(seed_engine):
+    answer = seed_engine.ask("Who are they for?", history=["Which Amazon initiatives are given as examples?"])
+    assert answer.language == "en" and "clients Prime" in answer.answer
+
+
+def test_pronoun_sentence_brings_its_antecedent(seed_engine):
+    answer = seed_engine.ask("Quel mot compte le plus à la fin ?")
+    texts = [q.text for q in answer.sentences]
+    assert "C’est le dernier mot qui compte, comme souvent." in texts
+    assert "et…de bonheur" in texts
+
+
+class ExplodingEmbedder:
+    """Stands in for the model: any call fails the test."""
+
+    model_id = "never"
+
+    def encode_queries(self, texts):
+        raise AssertionError("the model must not be called for this question")
+
+    encode_passages = encode_queries
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "?!…", None, 42])
+def test_empty_or_non_text_question_gets_a_prompt_without_calling_the_model(seed_dirs, question):
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs, index = seed_dirs
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=index), embedder=ExplodingEmbedder())
+    answer = engine.ask(question)
+    assert answer.message in ("Please type a question.", "The question must be text.")
+    assert answer.to_json()["error"] == answer.message
+
+
+def test_too_long_question_is_refused_with_the_limit_named(seed_engine):
+    answer = seed_engine.ask("Kantar " * 400)
+    assert "limit is 2000" in answer.message
+    huge = seed_engine.ask("x" * 1_000_000)
+    assert "limit is 2000" in huge.message
+
+
+@pytest.mark.parametrize("question", [
+    "Qu'est-ce que\x00 Kantar\u202e prévoit\u200b pour le social commerce ?",
+    "Kantar \ud800 social commerce ?",
+    "Ｋａｎｔａｒ　social commerce\x1b[31m ?",
+])
+def test_control_and_odd_unicode_are_normalized(seed_engine, question):
+    answer = seed_engine.ask(question)
+    assert not answer.message
+    json.dumps(answer.to_json())  # serializable: no lone surrogate left
+
+
+def test_json_contract(seed_engine):
+    data = seed_engine.ask("Qu'est-ce que Kantar prévoit pour le social commerce ?").to_json()
+    assert set(data) >= {"question", "language", "abstained", "answer", "sentences", "citations", "timings_ms"}
+    assert isinstance(data["abstained"], bool) and data["language"] in ("fr", "en")
+    for sentence in data["sentences"]:
+        assert set(sentence) >= {"text", "citation", "start", "end"}
+    for citation in data["citations"]:
+        assert set(citation) >= {"n", "document", "title", "year", "start", "end", "passage", "score"}
+    assert data["timings_ms"]["total"] > 0
+    assert {"embed", "dense_search", "lexical_search", "fusion", "selection", "formatting"} <= set(data["timings_ms"])
+
+
+def _rag(args, seed_dirs, stdin=None):
+    docs, index = seed_dirs
+    env = {**os.environ, "RAG_DOCS_DIR": str(docs), "RAG_INDEX_DIR": str(index)}
+    return subprocess.run([sys.executable, "-m", "rag.cli", *args], input=stdin, capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=300)
+
+
+def test_cli_ask_json(seed_engine, seed_dirs):
+    done = _rag(["ask", "Who calls digital an object of domination?", "--json"], seed_dirs)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["language"] == "en" and "Casilli" in data["answer"]
+    docs, _ = seed_dirs
+    for sentence in data["sentences"]:
+        citation = next(c for c in data["citations"] if c["n"] == sentence["citation"])
+        text = (docs / citation["document"]).read_text(encoding="utf-8")
+        assert text[sentence["start"] : sentence["end"]] == sentence["text"]
+        assert text[citation["start"] : citation["end"]] == citation["passage"]
+
+
+def test_cli_ask_jsonl_keeps_order(seed_engine, seed_dirs):
+    stdin = "Quel est le meilleur restaurant de Paris ?\nWho calls digital an object of domination?\n\n   \n"
+    done = _rag(["ask", "--jsonl"], seed_dirs, stdin=stdin)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["question"] for line in lines[:2]] == ["Quel est le meilleur restaurant de Paris ?",
+                                                        "Who calls digital an object of domination?"]
+    assert lines[0]["abstained"] is True and lines[1]["abstained"] is False
+    assert lines[2]["error"] == "Please type a question."
+
+
+def test_cli_reports_errors_in_one_sentence(tmp_path):
+    env = {**os.environ, "RAG_DOCS_DIR": str(tmp_path / "missing"), "RAG_INDEX_DIR": str(tmp_path / "index")}
+    done = subprocess.run([sys.executable, "-m", "rag.cli", "build"], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=300)
+    assert done.returncode == 2
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_eval_on_dev_set_meets_the_bar(seed_engine):
+    from rag.evaluate import evaluate
+
+    items = load_questions([ROOT / "eval" / "dev.jsonl", ROOT / "eval" / "own.jsonl"])
+    assert len(items) >= 60 and sum(1 for i in items if i.get("answerable") is False) >= 15
+    _, report = evaluate(seed_engine, items)
+    for language in ("fr", "en"):
+        assert report[language]["answer_accuracy"] >= 0.85, report
+        assert report[language]["faithfulness"] == 1.0
+    assert report["all"]["abstention_recall"] >= 0.85
+    assert report["all"]["wrong_abstention_rate"] <= 0.05

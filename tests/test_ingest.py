@@ -1,0 +1,246 @@
+"""Ingestion, cleaning, segmentation and passages on the real seeds and on hostile files."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from rag.chunk import ChunkSettings
+from rag.ingest import discover, read_file
+from rag.prepare import prepare
+from rag.records import Skipped
+from tests.conftest import DIGIMIND, KANTAR, SEEDS
+
+BOILERPLATE = [
+    "MarketingSocial Media",
+    "medias-sociaux-2019",
+    "Lire la biographie",
+    "Masquer la biographie",
+    "Photo d’illustration",
+    "BitsFromBytes",
+    "La photo, le salon 2024",
+    "Paris Retail Week",
+    "C’est la reprise après la pause digitale",
+    "09/09/2024",
+]
+
+# Hand-checked against the article: every sentence of the Kantar piece, in order.
+KANTAR_SENTENCES = [
+    "Kantar Media perçoit des pistes de monétisation, mais aussi d’apparentes contradictions dans les stratégies de diversification des médias sociaux.",
+    "Moins d’acquisitions, mais davantage de partenariats, entre autres pour développer l’acte d’achat et renforcer le marketing d’influence.",
+    "Ces éléments se dégagent du paysage des médias sociaux tel que Kantar Media se le figure pour 2019.",
+    "La filiale du groupe WPP perçoit plusieurs paradoxes, dont celui du développement de l’intelligence artificielle parallèlement à une certaine prise de distance avec les algorithmes.",
+    "Elle en veut pour preuve la communication de Google sur les publicités sans personnalisation ou encore la mise en place, sur Twitter, d’une option de retour à un classement chronologique du flux.",
+    "Autre tendance : celle des marques à contourner les principales plates-formes en bâtissant des réseaux sociaux autour de leurs communautés.",
+    "Les initiatives d’Amazon sont données pour exemples, entre la plate-forme Spark pour les clients Prime et celle ouverte aux utilisateurs Kindle.",
+    "Entre Instagram Shopping et Facebook Marketplace, l’année 2019 marquera aussi, d’après Kantar Media, un développement du social commerce.",
+    "Un symbole supplémentaire d’une diversification que les médias sociaux « [devraient] enfin commencer à monétiser ».",
+    "Les offres par abonnement participent de cette diversification.",
+    "Le hardware aussi, à l’image des enceintes connectées Portal chez Facebook.",
+    "Quant aux partenariats, Kantar Media pressent une accélération du phénomène à mesure que les plates-formes sociales investiront davantage de secteurs de marché (santé, éducation, banque…).",
+    "Snap est cité pour son alliance avec Twitch sous le signe de la réalité augmentée ; YouTube, pour son deal avec Eventbrite sur l’événementiel.",
+]
+
+# Sentences of the Digimind piece that trip naive splitters: "p 6", "pp 3,8,…", « », "[…]", "…", tooltips.
+DIGIMIND_SENTENCES = [
+    "On y parle de transformation digitale, d’intelligence artificielle de médias sociaux (qui ne sont comme le numérique dans son ensemble, « que des outils », Guillaume Terrien p 6).",
+    "Car le digital devient de plus en plus politique (Olivier Ertscheid p 10) voire même un objet de domination (Casilli, p 10 cité par le même auteur), mais aussi de narcissisme (Jacqueline Sala p 12).",
+    "Le Dark Web et la reconnaissance faciale sont bien cités aussi, mais bizarrement, les « fake news » sont beaucoup moins évoqués (pp 32,39,40,41,44) et par moins d’auteurs.",
+    "Damien Douani, quant à lui, avec son à propos habituel nous fait remarquer que nous râlons sur les fake news mais sommes les premiers fautifs, car nous « croyons le premier site qui passe sans aller vérifier ».",
+    "Bonne nouvelle, « ces influenceurs […] gagneront du terrain l’année prochaine » (c’est à dire cette année).",
+    "et…de bonheur",
+    "C’est le dernier mot qui compte, comme souvent.",
+    "Le social selling consiste à utiliser les réseaux sociaux à des fins commerciales.",
+    "Le livre blanc (ou whitepaper ou position paper) est un des piliers d’une stratégie de content marketing B2B.",
+    "Il est la preuve de votre expertise.",
+    "paru hier soir, me pardonneront aisément ces oublis.",
+    "Vous pourrez les lire tous en cliquant sur le lien suivant.",
+]
+
+
+def _doc_texts(index):
+    return {doc_id: doc.text for doc_id, doc in index.documents.items()}
+
+
+def test_document_text_is_the_file_as_python_reads_it(seed_index):
+    for doc in seed_index.documents.values():
+        with open(SEEDS / doc.source, encoding="utf-8") as handle:
+            assert doc.text == handle.read()
+
+
+def test_every_passage_and_sentence_is_an_exact_span(seed_index):
+    texts = _doc_texts(seed_index)
+    assert seed_index.passages and seed_index.sentences
+    for passage in seed_index.passages:
+        assert texts[passage.doc_id][passage.start : passage.end] == passage.text
+    for sentence in seed_index.sentences:
+        assert texts[sentence.doc_id][sentence.start : sentence.end] == sentence.text
+        passage = seed_index.passages[sentence.passage_id]
+        assert passage.start <= sentence.start and sentence.end <= passage.end
+
+
+def test_no_boilerplate_in_any_passage(seed_index):
+    for passage in seed_index.passages:
+        for furniture in BOILERPLATE:
+            assert furniture not in passage.text, (furniture, passage.text)
+
+
+def test_tooltips_are_separated_and_kept_as_definitions(seed_index):
+    definitions = [p for p in seed_index.passages if p.kind == "definition"]
+    assert {p.text.split(" (")[0].split(" consiste")[0] for p in definitions} == {"Le social selling", "Le livre blanc"}
+    for passage in seed_index.passages:
+        assert not ("Social Selling" in passage.text and "consiste à utiliser" in passage.text)
+        assert not ("matutinale" in passage.text and "whitepaper" in passage.text)
+        assert not ("whitepaper" in passage.text and "paru hier soir" in passage.text)
+    digimind = next(d for d in seed_index.documents.values() if d.source == DIGIMIND)
+    assert {d.term for d in digimind.definitions} == {"Social Selling", "livre blanc"}
+
+
+def test_segmentation_matches_hand_checked_sentences(seed_index):
+    by_source = {}
+    for sentence in seed_index.sentences:
+        by_source.setdefault(seed_index.documents[sentence.doc_id].source, []).append(sentence.text)
+    assert by_source[KANTAR] == KANTAR_SENTENCES
+    for expected in DIGIMIND_SENTENCES:
+        assert expected in by_source[DIGIMIND]
+
+
+def test_titles_years_and_metadata(seed_index):
+    docs = {d.source: d for d in seed_index.documents.values()}
+    assert docs[KANTAR].title == "Médias sociaux : une diversification tout en paradoxes"
+    assert docs[KANTAR].year == 2019
+    assert docs[KANTAR].meta("slug") == "medias-sociaux-2019"
+    assert docs[KANTAR].meta("category") == "MarketingSocial Media"
+    assert docs[DIGIMIND].title == "Tendances médias sociaux 2020 et marketing digital avec Digimind"
+    assert docs[DIGIMIND].year == 2020
+    assert all(d.language == "fr" for d in docs.values())
+
+
+def test_passages_stay_inside_one_paragraph(seed_index):
+    for passage in seed_index.passages:
+        assert "\n" not in passage.text
+
+
+# ------------------------------------------------------------------ hostile and odd files
+
+def _read(tmp_path, name, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return read_file(path, tmp_path)
+
+
+def test_empty_file_is_skipped_with_a_reason(tmp_path):
+    result = _read(tmp_path, "vide.txt", b"")
+    assert isinstance(result, Skipped) and result.reason == "empty file"
+
+
+def test_whitespace_only_file_is_skipped(tmp_path):
+    result = _read(tmp_path, "blanc.md", b"  \n\n\t \n")
+    assert isinstance(result, Skipped) and "no extractable text" in result.reason
+
+
+def test_binary_named_md_is_skipped(tmp_path):
+    result = _read(tmp_path, "image.md", bytes(range(256)) * 10)
+    assert isinstance(result, Skipped) and "binary" in result.reason
+
+
+def test_latin1_and_utf16_are_decoded(tmp_path):
+    text = "Les médias sociaux prévoient une année chargée à Montréal."
+    assert _read(tmp_path, "latin.txt", text.encode("latin-1")).text == text
+    assert _read(tmp_path, "utf16.txt", text.encode("utf-16")).text == text
+
+
+def test_crlf_newlines_read_like_python_text_mode(tmp_path):
+    raw = _read(tmp_path, "crlf.txt", "Titre\r\nUne phrase.\r\n".encode())
+    with open(tmp_path / "crlf.txt", encoding="utf-8") as handle:
+        assert raw.text == handle.read()
+
+
+def test_html_script_and_style_are_never_kept(tmp_path):
+    page = b"""<!doctype html><html><head><title>Veille &amp; tendances</title>
+    <style>.x{color:red}</style><script>var secret = "SCRIPTTEXT";</script></head>
+    <body><h1>Veille &amp; tendances</h1><p>Les marques investiront le <b>social commerce</b> en 2021.</p>
+    <script>alert("SCRIPT2")</script><noscript>NOSCRIPTTEXT</noscript></body></html>"""
+    raw = _read(tmp_path, "page.html", page)
+    assert raw.kind == "html" and raw.title_hint == "Veille & tendances"
+    assert "Les marques investiront le social commerce en 2021." in raw.text
+    for hidden in ("SCRIPTTEXT", "SCRIPT2", "color:red", "NOSCRIPTTEXT"):
+        assert hidden not in raw.text
+
+
+def test_script_only_html_is_skipped(tmp_path):
+    result = _read(tmp_path, "app.html", b"<html><body><script>document.write('x')</script></body></html>")
+    assert isinstance(result, Skipped) and "no extractable text" in result.reason
+
+
+def make_pdf(text: str) -> bytes:
+    """A minimal one-page PDF whose text layer holds `text` (ASCII)."""
+    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def test_pdf_text_is_extracted_even_when_named_txt(tmp_path):
+    raw = _read(tmp_path, "rapport.txt", make_pdf("Kantar prevoit une annee 2021 sous le signe du commerce."))
+    assert raw.kind == "pdf"
+    assert "Kantar prevoit une annee 2021" in raw.text
+    assert raw.page_starts == (0,)
+
+
+def test_broken_pdf_is_skipped_not_fatal(tmp_path):
+    result = _read(tmp_path, "casse.pdf", b"%PDF-1.4\n" + os.urandom(2000))
+    assert isinstance(result, Skipped)
+
+
+def test_oversized_file_is_refused_before_reading(tmp_path):
+    path = tmp_path / "gros.txt"
+    path.write_bytes(b"a" * 2048)
+    result = read_file(path, tmp_path, max_bytes=1024)
+    assert isinstance(result, Skipped) and "larger than the limit" in result.reason
+
+
+def test_too_many_files_are_refused(tmp_path):
+    from rag.errors import IngestError
+
+    for i in range(6):
+        (tmp_path / f"{i}.txt").write_text("Une phrase.")
+    with pytest.raises(IngestError, match="more than 5 documents"):
+        discover(tmp_path, max_files=5)
+
+
+def test_symlink_out_of_the_folder_is_not_followed(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("Mot de passe : hunter2.")
+    (docs / "lien.txt").symlink_to(secret)
+    (docs / "vrai.txt").write_text("Une vraie phrase sur les médias sociaux.")
+    found, skipped = discover(docs)
+    assert [p.name for p in found] == ["vrai.txt"]
+    assert skipped[0].source == "lien.txt" and "outside" in skipped[0].reason
+
+
+def test_markdown_keeps_offsets(tmp_path):
+    text = "# Tendances 2021\n\nLes marques **investiront** le social commerce. Les créateurs aussi.\n"
+    raw = _read(tmp_path, "note.md", text.encode())
+    prepared = prepare(raw, ChunkSettings())
+    for chunk in prepared.chunks:
+        for span in chunk.sentences:
+            assert raw.text[span.start : span.end].strip() == raw.text[span.start : span.end]
+    assert prepared.document.year == 2021
