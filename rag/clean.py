@@ -171,6 +171,7 @@ def clean(text: str, title_hint: str = "") -> Cleaned:
     blocks.sort(key=lambda span: span.start)
     if not title:
         title = text[blocks[0].start : blocks[0].end][:80] if blocks else ""
+    title = title.lstrip("#").strip() or title  # a Markdown heading's marks are not part of its title
     body = " ".join(text[b.start : b.end] for b in blocks[:3])
     year = guess_year(title, " ".join(value for _, value in metadata), body)
     return Cleaned(title, tuple(blocks), tuple(metadata), tuple(definitions), tuple(dropped), tuple(headings), year)

@@ -39,9 +39,22 @@ def _segmenter(language: str) -> Any:
     return pysbd.Segmenter(language=language if language in LANGUAGES else "en", clean=False, char_span=False)
 
 
+# Markup whose punctuation is not a sentence end: Markdown images and links, HTML tags, URLs.
+MARKUP = re.compile(r'!?\[[^\]\n]{0,300}\]\([^)\s]{0,500}\)|<[^<>\n]{1,500}>|\b(?:https?|ftp)://[^\s<>"]*[^\s<>".,;:!?)»]')
+
+
+def mask_markup(segment: str) -> str:
+    """The same text with markup replaced by letters of the same length, so offsets still match."""
+    return MARKUP.sub(lambda m: "x" * len(m.group()), segment)
+
+
 def split_sentences(text: str, block: Span, language: str) -> list[Span]:
-    """Sentence spans inside `block`, stripped, located by searching forward so offsets are exact."""
-    segment = text[block.start : block.end]
+    """Sentence spans inside `block`, stripped, located by searching forward so offsets are exact.
+
+    The segmenter reads a masked copy (markup turned into letters of the same
+    length), so "![espion](http://…)" or "<img …>" never ends a sentence.
+    """
+    segment = mask_markup(text[block.start : block.end])
     with _lock:  # pysbd keeps state on its segmenter objects
         pieces = _segmenter(language).segment(segment)
     spans: list[Span] = []

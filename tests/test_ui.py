@@ -1,0 +1,189 @@
+"""The chat in the browser: the API through gradio_client, and a real headless Chromium."""
+
+from __future__ import annotations
+
+import http.server
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KANTAR, ROOT, SEEDS
+
+SCREENSHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(embedder, tmp_path_factory):
+    from rag.config import Settings
+    from rag.engine import Engine
+    from ui.app import serve
+
+    base = tmp_path_factory.mktemp("ui")
+    docs = base / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = Settings.resolve(docs_dir=docs, index_dir=base / "index")
+    port = free_port()
+    demo = serve(port=port, settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+    demo.rag_state.ready.wait(300)
+    assert not demo.rag_state.error
+    yield f"http://127.0.0.1:{port}/", demo
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app[0], verbose=False)
+
+
+def test_api_french_question(client):
+    data = client.predict(question="Qu'est-ce que Kantar prévoit pour le social commerce ?", history=[],
+                          api_name="/ask")
+    assert data["language"] == "fr" and data["abstained"] is False
+    assert "un développement du social commerce" in data["answer"]
+    assert data["citations"][0]["document"] == KANTAR
+    text = (SEEDS / KANTAR).read_text(encoding="utf-8")
+    for sentence in data["sentences"]:
+        assert text[sentence["start"] : sentence["end"]] == sentence["text"]
+    for citation in data["citations"]:
+        assert text[citation["start"] : citation["end"]] == citation["passage"]
+
+
+def test_api_english_question_and_contract(client, seed_engine):
+    data = client.predict(question="Who calls digital an object of domination?", history=[], api_name="/ask")
+    assert data["language"] == "en" and "Casilli" in data["answer"]
+    expected = seed_engine.ask("Who calls digital an object of domination?").to_json()
+    assert set(data) == set(expected)
+    assert data["sentences"] == expected["sentences"] and data["citations"] == expected["citations"]
+
+
+def test_api_follow_up_and_abstention(client):
+    data = client.predict(question="Et pour 2020 ?", history=["Qu'est-ce que Kantar prévoit pour le social commerce ?"],
+                          api_name="/ask")
+    assert "Social Commerce" in data["answer"]
+    none = client.predict(question="What is the speed of light?", history=[], api_name="/ask")
+    assert none["abstained"] is True and none["answer"].startswith("The documents don't answer this.")
+
+
+def test_api_refuses_empty_question(client):
+    data = client.predict(question="   ", history=[], api_name="/ask")
+    assert data["error"] == "Please type a question."
+
+
+def _browser(playwright):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)")
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def _ask(page, question: str) -> None:
+    page.fill("#rag-question textarea", question)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "q => [...document.querySelectorAll('#rag-chat .message')].length >= 2 && document.querySelector('.rag-source')",
+        arg=question, timeout=60_000)
+
+
+@pytest.mark.browser
+def test_browser_french_question_shows_cited_highlighted_source(app):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        outside = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url.rstrip("/")) and not r.url.startswith("data:") else None)
+        page.goto(url)
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        bubble = page.locator("#rag-chat .message").last.inner_text()
+        assert "un développement du social commerce" in bubble and "[1]" in bubble
+        source = page.locator("#rag-cite-1")
+        source.locator("summary").click()  # close, then open again as a reader would
+        source.locator("summary").click()
+        assert source.evaluate("el => el.open")
+        mark = source.locator("mark.rag-quote").first
+        assert mark.is_visible()
+        assert "un développement du social commerce" in mark.inner_text()
+        assert "Médias sociaux : une diversification tout en paradoxes" in source.inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "fr-answer.png"), full_page=True)
+        _ask(page, "What is the speed of light?")
+        page.wait_for_selector(".rag-closest")
+        assert "The documents don't answer this." in page.locator("#rag-chat .message").last.inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "en-abstention.png"), full_page=True)
+        browser.close()
+    assert outside == []
+
+
+class BeaconHandler(http.server.BaseHTTPRequestHandler):
+    hits: list[str] = []
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        BeaconHandler.hits.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.browser
+def test_browser_hostile_document_stays_inert(app, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app
+    beacon_port = free_port()
+    beacon = http.server.HTTPServer(("127.0.0.1", beacon_port), BeaconHandler)
+    threading.Thread(target=beacon.serve_forever, daemon=True).start()
+    hostile = tmp_path / "note-hostile.md"
+    hostile.write_text(
+        "# Note de veille piégée\n\n"
+        "Les balises piégées <script>window.__pwned = 1</script> sont neutralisées par le chatbot de veille.\n\n"
+        "Les images piégées <img src=x onerror=\"window.__pwned = 2\"> ne déclenchent rien dans le chatbot de veille.\n\n"
+        f"La balise espion ![espion](http://127.0.0.1:{beacon_port}/beacon.png) ne contacte jamais son serveur.\n\n"
+        f"Le style <span style=\"position:fixed;top:0;left:0;width:100%;height:100%;background:red\">rouge</span> "
+        "ne recouvre jamais la page du chatbot de veille.\n",
+        encoding="utf-8")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    dialogs = []
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        outside = []
+        page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url.rstrip("/")) and not r.url.startswith("data:") else None)
+        page.goto(url)
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#rag-upload input[type=file]").set_input_files(str(hostile))
+        page.wait_for_timeout(500)
+        page.click("#rag-add")
+        page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
+                               timeout=120_000)
+        page.get_by_role("tab", name="Discussion (chat)").click()
+        for question in ("Que disent les balises piégées et les images piégées du chatbot de veille ?",
+                         "Que fait la balise espion ?", "Le style recouvre-t-il la page du chatbot de veille ?"):
+            _ask(page, question)
+            page.wait_for_timeout(300)
+        bubbles = page.locator("#rag-chat").inner_text()
+        assert "<script>" in bubbles or "<img" in bubbles  # shown as text, not run
+        assert page.evaluate("() => window.__pwned") is None
+        overlay = page.evaluate("() => [...document.querySelectorAll('span')].some(s => getComputedStyle(s).position === 'fixed')")
+        assert not overlay
+        page.screenshot(path=str(SCREENSHOTS / "hostile-document.png"), full_page=True)
+        browser.close()
+    beacon.shutdown()
+    assert dialogs == [] and BeaconHandler.hits == [] and outside == []

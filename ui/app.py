@@ -1,0 +1,257 @@
+"""The chat in the browser: Gradio components wired to the `rag` library, nothing more.
+
+The server starts at once; the model and index load (or build, on first run) in
+a background thread whose progress the page shows. Defaults are the safe ones:
+bounded queue and concurrency, an upload size limit, monitoring closed, no
+traceback shown, and no `allowed_paths` (documents are never served as files).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+from typing import Any
+
+from rag.config import Settings, resolve, resolve_int
+from rag.errors import RagError
+from rag.ingest import SUPPORTED_SUFFIXES
+
+log = logging.getLogger("rag.ui")
+
+MAX_UPLOAD_FILES = 10
+MAX_UPLOAD_MB = 20
+QUEUE_SIZE = 64
+CONCURRENCY = 4
+UPLOAD_FOLDER = "uploads"
+EXAMPLES = [
+    "Qu'est-ce que Kantar prévoit pour le social commerce ?",
+    "Quelles sont les prédictions de Kantar pour 2019 ?",
+    "Qui voit l'influence en voie d'assainissement ?",
+    "Who calls digital an object of domination?",
+    "What do the two sources say about influencer marketing?",
+]
+INTERNAL_ERROR = "Une erreur interne est survenue ; réessayez. (An internal error occurred; please try again.)"
+
+CSS = """
+.rag-sources h3 { margin: 0 0 .5em 0; font-size: 1.05em; }
+.rag-closest h3 { color: #9a6700; }
+.rag-source { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .4em .7em; margin: .4em 0; }
+.rag-closest .rag-source { border-style: dashed; opacity: .9; }
+.rag-source summary { cursor: pointer; }
+.rag-source:target { outline: 2px solid #2f6feb; }
+.rag-n { font-weight: 700; color: #2f6feb; }
+.rag-meta { color: var(--body-text-color-subdued); font-size: .9em; }
+.rag-around { color: var(--body-text-color-subdued); font-size: .92em; }
+.rag-context, .rag-source summary { overflow-wrap: anywhere; }
+.rag-passage { border-left: 3px solid #2f6feb; padding-left: .6em; }
+.rag-closest .rag-context, .rag-source summary { overflow-wrap: anywhere; }
+.rag-passage { border-left-color: #9a6700; }
+mark.rag-quote { background: #fff3a3; color: inherit; padding: 0 .1em; }
+.rag-doc { font-size: .85em; color: var(--body-text-color-subdued); }
+.rag-docs { border-collapse: collapse; width: 100%; }
+.rag-docs td, .rag-docs th { border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left; }
+"""
+
+
+class AppState:
+    """The engine, its readiness, and what the page shows while it gets ready."""
+
+    def __init__(self, settings: Settings, engine: Any = None) -> None:
+        from rag.engine import Engine
+
+        self.engine = engine or Engine(settings)
+        self.ready = threading.Event()
+        self.status = "Chargement du modèle… (loading the model)"
+        self.error = ""
+        self.upload_lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(target=self._load, name="rag-loader", daemon=True).start()
+
+    def _progress(self, stage: str, fraction: float) -> None:
+        names = {"reading": "lecture des documents", "embedding": "calcul des vecteurs", "writing": "écriture de l'index"}
+        self.status = f"Construction de l'index : {names.get(stage, stage)} {fraction:.0%} (building the index)"
+
+    def _load(self) -> None:
+        try:
+            self.engine.open(progress=self._progress)
+            self.engine.warm_up()
+            self.status = ""
+        except RagError as exc:
+            self.error = str(exc)
+            self.status = f"⚠️ {exc}"
+        except Exception:  # logged with its traceback here, shown as one sentence on the page
+            log.exception("loading the index failed")
+            self.error = INTERNAL_ERROR
+            self.status = f"⚠️ {INTERNAL_ERROR}"
+        finally:
+            self.ready.set()
+
+    def wait(self) -> None:
+        self.ready.wait()
+        if self.error:
+            raise RagError(self.error)
+
+
+def previous_questions(history: list[Any]) -> list[str]:
+    """The user's earlier questions from Gradio's message history."""
+    questions = []
+    for message in history or []:
+        role = message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
+        content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
+        if role == "user" and isinstance(content, str):
+            questions.append(content)
+        elif role == "user" and isinstance(content, list):
+            questions.extend(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
+    return questions
+
+
+def safe_name(name: str) -> str:
+    """A plain file name: no folders, no dots in front, only ordinary characters."""
+    base = os.path.basename(name.replace("\\", "/"))
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .") or "document"
+    return base[:120]
+
+
+def build_app(state: AppState) -> Any:
+    import gradio as gr
+
+    from rag.render import answer_markdown, documents_html, sources_html
+
+    def respond(message: str, history: list[Any]) -> tuple[list[Any], str, str, list[str]]:
+        history = list(history or [])
+        try:
+            state.wait()
+            answer = state.engine.ask(message, previous_questions(history))
+            bubble, panel = answer_markdown(answer), sources_html(answer, state.engine.index)
+        except RagError as exc:
+            bubble, panel = str(exc), sources_html(None)
+        except Exception:
+            log.exception("answering failed")
+            bubble, panel = INTERNAL_ERROR, sources_html(None)
+        shown = message if isinstance(message, str) else ""
+        history += [{"role": "user", "content": shown[:2000]}, {"role": "assistant", "content": bubble}]
+        return history, panel, "", []
+
+    def ask_api(question: str, history: list[str] | None = None) -> dict:
+        """Answer a question; returns the same JSON object as `rag ask --json`.
+
+        question: the question, in French or English.
+        history: earlier questions of the conversation, oldest first (optional).
+        """
+        try:
+            state.wait()
+            return state.engine.ask(question, history if isinstance(history, list) else None).to_json()
+        except RagError as exc:
+            return {"question": str(question)[:200], "error": str(exc), "abstained": True}
+        except Exception:
+            log.exception("API answer failed")
+            return {"question": str(question)[:200], "error": INTERNAL_ERROR, "abstained": True}
+
+    def add_documents(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[str, Any]:
+        files = files or []
+        if not files:
+            return documents_html(_index_or_none()), None
+        if len(files) > MAX_UPLOAD_FILES:
+            return f"<p>⚠️ Trop de fichiers : {MAX_UPLOAD_FILES} au plus par envoi (too many files).</p>", None
+        statuses: list[tuple[str, str]] = []
+        with state.upload_lock:
+            state.wait()
+            folder = state.engine.settings.docs_dir / UPLOAD_FOLDER
+            folder.mkdir(parents=True, exist_ok=True)
+            for item in files:
+                source = Path(item if isinstance(item, str) else getattr(item, "name", ""))
+                name = safe_name(getattr(item, "orig_name", None) or source.name)
+                if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+                    statuses.append((name, "refusé : format non pris en charge (unsupported format)"))
+                    continue
+                target = folder / name
+                stem, suffix, n = target.stem, target.suffix, 1
+                while target.exists():
+                    target, n = folder / f"{stem}-{n}{suffix}", n + 1
+                shutil.copyfile(source, target)
+                statuses.append((target.name, "reçu (received)"))
+            try:
+                report = state.engine.rebuild(progress=lambda stage, f: progress(f, desc=stage))
+            except RagError as exc:
+                return f"<p>⚠️ {exc}</p>", None
+            skipped = {s.source: s.reason for s in report.skipped}
+            statuses = [(name, f"ignoré : {skipped[f'{UPLOAD_FOLDER}/{name}']}" if f"{UPLOAD_FOLDER}/{name}" in skipped
+                         else status if status.startswith("refusé") else "indexé (indexed)") for name, status in statuses]
+        return documents_html(report.index, statuses), None
+
+    def _index_or_none() -> Any:
+        return state.engine.index if state.ready.is_set() and not state.error else None
+
+    def status_tick() -> tuple[str, Any]:
+        done = state.ready.is_set()
+        return state.status, gr.Timer(active=not done)
+
+    with gr.Blocks(title="Questions aux documents — rag-chat") as demo:
+        gr.Markdown("## Questions aux documents · Ask the documents\n"
+                    "Réponses citées mot pour mot depuis les documents, en français ou en anglais. "
+                    "*Answers quoted verbatim from the documents, in French or English.*")
+        status = gr.Markdown(state.status, elem_id="rag-status")
+        timer = gr.Timer(1.0)
+        timer.tick(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
+        with gr.Tab("Discussion (chat)"):
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
+                                         sanitize_html=True, allow_tags=False, feedback_options=None)
+                    question = gr.Textbox(placeholder="Posez votre question… (ask in French or English)",
+                                          show_label=False, max_length=2000, elem_id="rag-question", submit_btn="Envoyer")
+                    with gr.Row():
+                        clear = gr.Button("Effacer la discussion (clear)", variant="secondary", size="sm", elem_id="rag-clear")
+                    gr.Examples(EXAMPLES, inputs=question, label="Exemples (examples)")
+                with gr.Column(scale=2):
+                    sources = gr.HTML(sources_html(None), elem_id="rag-sources")
+            hidden_files = gr.State([])
+            question.submit(respond, [question, chatbot], [chatbot, sources, question, hidden_files],
+                            api_visibility="private")
+            clear.click(lambda: ([], sources_html(None)), outputs=[chatbot, sources], api_visibility="private",
+                        queue=False)
+        with gr.Tab("Documents"):
+            gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
+                        f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
+            uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers (files)",
+                              elem_id="rag-upload")
+            add = gr.Button("Ajouter à l'index (add to the index)", variant="primary", elem_id="rag-add")
+            listing = gr.HTML(documents_html(None), elem_id="rag-documents")
+            add.click(add_documents, inputs=uploads, outputs=[listing, uploads], api_visibility="private",
+                      concurrency_limit=1)
+            demo.load(lambda: documents_html(_index_or_none()), outputs=listing, api_visibility="private", queue=False)
+        demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
+        gr.api(ask_api, api_name="ask")
+    return demo
+
+
+def serve(host: str | None = None, port: int | None = None, root_path: str | None = None,
+          settings: Settings | None = None, block: bool = True, engine: Any = None) -> Any:
+    """Start the chat. Returns the Gradio app (already running when `block` is False)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    state = AppState(settings or Settings.resolve(), engine)
+    state.start()
+    demo = build_app(state)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
+    demo.launch(
+        server_name=str(resolve(host, "RAG_HOST", "127.0.0.1")),
+        server_port=resolve_int(port, "RAG_PORT", 7860),
+        root_path=str(resolve(root_path, "RAG_ROOT_PATH", "")),
+        max_file_size=f"{MAX_UPLOAD_MB}mb",
+        enable_monitoring=False,
+        show_error=False,
+        allowed_paths=[],
+        prevent_thread_lock=not block,
+        css=CSS,
+        footer_links=["api"],
+        ssr_mode=False,
+        quiet=not block,
+    )
+    demo.rag_state = state  # for tests: wait for readiness
+    return demo
