@@ -30,8 +30,7 @@ def main() -> None:
         if not item.get("evidence"):
             continue
         retrieval = engine.retrieve(item["question"], item.get("history"))
-        features = np.array([[c.dense, c.passage_dense, c.lexical * c.lexical_trust,
-                              c.lexical_passage * c.lexical_trust] for c in retrieval.candidates])
+        features = np.array([[c.dense, c.passage_dense, c.lexical, c.lexical_passage] for c in retrieval.candidates])
         gold = np.array([item["evidence"] in c.passage.text for c in retrieval.candidates])
         data.append((features, gold))
     results = []

@@ -172,9 +172,11 @@ def select(index: Index, retrieval: Retrieval, background_max: float, question: 
         return Selection(False, tuple(_select_broad(index, candidates, floor)), closest, support, True)
     best = candidates[0]
     chosen = _with_antecedent(index, best)
-    # A near tie means the ranking cannot tell which of two sentences answers: show both.
+    # A near tie means the ranking cannot tell which of two sentences answers, and a runner-up
+    # that the model finds closer in meaning than the winner was only outranked by word overlap:
+    # in both cases show it too.
     runner_up = next((c for c in candidates[1:3] if c.sentence not in [x.sentence for x in chosen]), None)
-    if runner_up is not None and runner_up.fused >= best.fused - SECOND_SENTENCE_GAP \
+    if runner_up is not None and (runner_up.fused >= best.fused - SECOND_SENTENCE_GAP or runner_up.dense > best.dense) \
             and not _redundant(index, chosen, runner_up):
         chosen.append(runner_up)
     return Selection(False, tuple(chosen), closest, support, False)

@@ -22,6 +22,7 @@ WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.4, "lexical_sentence": 0.03
 DENSE_CANDIDATES = 100
 COMMON_NAME_SENTENCES = 2
 CROSS_LINGUAL_LEXICAL = 0.5
+RARE_TERM_SENTENCES = 2
 YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
 CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 
@@ -35,7 +36,6 @@ class Candidate:
     lexical: float  # BM25 of the sentence, scaled to [0, 1] over this question's results
     fused: float
     lexical_passage: float = 0.0  # BM25 of the passage, scaled likewise
-    lexical_trust: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -122,10 +122,16 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     # A name in the title of the chosen document is its subject, not a clue to the sentence.
     qualifiers = {t for w in selectors.words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
     title_terms = {t for d in selectors.documents for t in analyze(index.documents[d].title, "fr")}
+    frequency = {t: int(np.count_nonzero(index.sentence_bm25.scores([t]))) for t in terms}
     terms = [t for t in terms if t not in qualifiers
-             or (t not in title_terms and np.count_nonzero(index.sentence_bm25.scores([t])) <= COMMON_NAME_SENTENCES)]
-    lexical_sentence = index.sentence_bm25.scores(terms)
-    lexical_passage = index.passage_bm25.scores(terms)
+             or (t not in title_terms and frequency[t] <= COMMON_NAME_SENTENCES)]
+    # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
+    # good as in one language. A shared common word is often a loose cognate ("social").
+    rare = [t for t in terms if frequency[t] <= RARE_TERM_SENTENCES]
+    common = [t for t in terms if frequency[t] > RARE_TERM_SENTENCES]
+    rare_s, common_s = index.sentence_bm25.scores(rare), index.sentence_bm25.scores(common)
+    rare_p, common_p = index.passage_bm25.scores(rare), index.passage_bm25.scores(common)
+    lexical_sentence, lexical_passage = rare_s + common_s, rare_p + common_p
     timings["lexical_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
@@ -136,8 +142,16 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     if preferred:
         kept = {i for i in pool if index.sentences[i].doc_id in preferred}
         pool = kept or pool
-    lex_max = float(lexical_sentence.max()) if len(lexical_sentence) else 0.0
-    lex_p_max = float(lexical_passage.max()) if len(lexical_passage) else 0.0
+    cross = {d for d, doc in index.documents.items() if doc.language != language}
+    doc_of = [index.sentences[i].doc_id for i in pool]
+
+    def trusted(rare_scores: np.ndarray, common_scores: np.ndarray, row: int, doc_id: str) -> float:
+        weight = CROSS_LINGUAL_LEXICAL if doc_id in cross else 1.0
+        return float(rare_scores[row] + weight * common_scores[row])
+
+    lex_max = max((trusted(rare_s, common_s, i, d) for i, d in zip(pool, doc_of)), default=0.0)
+    lex_p_max = max((trusted(rare_p, common_p, index.sentences[i].passage_id, d) for i, d in zip(pool, doc_of)),
+                    default=0.0)
 
     candidates = []
     for sentence_id in pool:
@@ -149,14 +163,12 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
         passage_dense = dense_passage.get(passage.passage_id)
         if passage_dense is None:
             passage_dense = float(index.passage_vectors[passage.passage_id] @ q[0])
-        lexical = float(lexical_sentence[sentence_id]) / lex_max if lex_max > 0 else 0.0
-        lexical_p = float(lexical_passage[passage.passage_id]) / lex_p_max if lex_p_max > 0 else 0.0
-        # Across languages, shared words are mostly cognates ("social", "influence"): trust them less.
-        trust = 1.0 if index.documents[sentence.doc_id].language == language else CROSS_LINGUAL_LEXICAL
+        lexical = trusted(rare_s, common_s, sentence_id, sentence.doc_id) / lex_max if lex_max > 0 else 0.0
+        lexical_p = trusted(rare_p, common_p, passage.passage_id, sentence.doc_id) / lex_p_max if lex_p_max > 0 else 0.0
         fused = (WEIGHTS["dense_sentence"] * dense + WEIGHTS["dense_passage"] * passage_dense
-                 + trust * (WEIGHTS["lexical_sentence"] * lexical + WEIGHTS["lexical_passage"] * lexical_p))
+                 + WEIGHTS["lexical_sentence"] * lexical + WEIGHTS["lexical_passage"] * lexical_p)
         candidates.append(Candidate(sentence, passage, float(dense), float(passage_dense), lexical, fused,
-                                    lexical_p, trust))
+                                    lexical_p))
     candidates.sort(key=lambda c: (-c.fused, c.sentence.sentence_id))
     timings["fusion"] = (time.perf_counter() - started) * 1000
     return Retrieval(tuple(candidates), preferred, timings)
