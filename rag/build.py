@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from .lexical import LexicalIndex, analyze
 from .prepare import PreparedDocument, prepare
 from .records import Passage, Sentence, Skipped, Span
 from .store import FORMAT_VERSION, Index, document_to_json, exists, load, write_jsonl, write_version
-from .vectors import build_faiss, faiss_version, write_faiss
+from .vectors import build_faiss, choose_kind, faiss_version, write_faiss
 
 Progress = Callable[[str, float], None]
 ANALYZER_VERSION = 1
@@ -181,6 +182,9 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
         c_owner = np.asarray(clause_sentence, dtype=np.int64)
         manifest = _manifest(embedder, chunking, prepared, passages, sentences)
         manifest["counts"]["clauses"] = len(c_owner)
+        faiss_kind = choose_kind(len(p_matrix), os.environ.get("RAG_FAISS_INDEX") or None)
+        manifest["faiss"] = {"passages": faiss_kind, "metric": "inner_product",
+                             "sentences_and_clauses": "exact, among the sentences of the candidate passages"}
         manifest["docs_fingerprint"] = fingerprint
         manifest["skipped"] = [{"source": s.source, "reason": s.reason} for s in skipped]
         languages = {item.document.doc_id: item.document.language for item in prepared}
@@ -190,11 +194,9 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
             "sentences.jsonl": lambda path: write_jsonl(path, [_as_row(s) for s in sentences]),
             "passages.npy": lambda path: np.save(path, p_matrix, allow_pickle=False),
             "sentences.npy": lambda path: np.save(path, s_matrix, allow_pickle=False),
-            "passages.faiss": lambda path: write_faiss(build_faiss(p_matrix, dim), path),
-            "sentences.faiss": lambda path: write_faiss(build_faiss(s_matrix, dim), path),
+            "passages.faiss": lambda path: write_faiss(build_faiss(p_matrix, dim, faiss_kind), path),
             "clauses.npy": lambda path: np.save(path, c_matrix, allow_pickle=False),
             "clause_sentence.npy": lambda path: np.save(path, c_owner, allow_pickle=False),
-            "clauses.faiss": lambda path: write_faiss(build_faiss(c_matrix, dim), path),
             "bm25-passages": lambda path: LexicalIndex.build(
                 [analyze(p.text, languages[p.doc_id]) for p in passages]).save(path),
             "bm25-sentences": lambda path: LexicalIndex.build(
@@ -267,8 +269,6 @@ def _manifest(embedder: Any, chunking: ChunkSettings, prepared: list[PreparedDoc
                   "passage_prompt": info.passage_prompt, "max_seq_length": info.max_seq_length},
         "chunking": chunking.as_dict(),
         "analyzer": {"version": ANALYZER_VERSION, "stemming": "snowball fr/en", "accent_folding": True},
-        "faiss": {"passages": "IndexFlatIP", "sentences": "IndexFlatIP", "clauses": "IndexFlatIP",
-                  "metric": "inner_product"},
         "counts": {"documents": len(prepared), "passages": len(passages), "sentences": len(sentences)},
         "documents": list(per_doc.values()),
         "versions": _library_versions(),

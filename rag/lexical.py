@@ -67,6 +67,26 @@ class LexicalIndex:
     def knows(self, term: str) -> bool:
         return term in self._model.vocab_dict
 
+    def postings(self, term: str) -> np.ndarray:
+        """Rows of the indexed texts that contain `term` (read from the sparse matrix, no scoring)."""
+        token = self._model.vocab_dict.get(term)
+        if token is None or self.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        indptr, indices = self._model.scores["indptr"], self._model.scores["indices"]
+        rows = np.asarray(indices[indptr[token] : indptr[token + 1]], dtype=np.int64)
+        return rows[rows < self.size]
+
+    def frequency(self, term: str) -> int:
+        """How many indexed texts contain `term`."""
+        return len(self.postings(term))
+
+    def top(self, scores: np.ndarray, k: int) -> np.ndarray:
+        """Rows of the k best positive scores, unordered (O(n), not a full sort)."""
+        positive = np.flatnonzero(scores > 0)
+        if len(positive) <= k:
+            return positive
+        return positive[np.argpartition(-scores[positive], k)[:k]]
+
     def scores(self, query_terms: list[str]) -> np.ndarray:
         """BM25 score of every indexed text for these terms (zeros when none is known)."""
         known = [t for t in query_terms if t in self._model.vocab_dict]

@@ -19,7 +19,11 @@ from .vectors import search
 # lexical weights are small: they break ties and rescue names and numbers. Chosen on a
 # plateau of a grid search over the eval set (bench/tune_fusion.py).
 WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.4, "lexical_sentence": 0.03, "lexical_passage": 0.02}
-DENSE_CANDIDATES = 100
+# Two stages: the passage index (exact or approximate) proposes passages; every sentence
+# of those passages, and every clause of those sentences, is then scored exactly.
+DENSE_PASSAGES = 200
+LEXICAL_CANDIDATES = 100
+PREFERRED_PASSAGES = 2000
 COMMON_NAME_SENTENCES = 2
 CROSS_LINGUAL_LEXICAL = 0.5
 RARE_TERM_SENTENCES = 2
@@ -54,6 +58,25 @@ class Retrieval:
         return list(seen.values())
 
 
+def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -> dict[int, float]:
+    """Cosine of each sentence with the question, or of its best clause when that is higher:
+    a long sentence's vector blurs its parts, a question may match one clause."""
+    if len(sentence_ids) == 0:
+        return {}
+    scores = np.asarray(index.sentence_vectors[sentence_ids] @ query, dtype=np.float32)
+    owners = index.clause_sentence
+    if len(owners):
+        lo = np.searchsorted(owners, sentence_ids, side="left")
+        hi = np.searchsorted(owners, sentence_ids, side="right")
+        has = np.flatnonzero(hi > lo)
+        if len(has):
+            rows = np.concatenate([np.arange(lo[i], hi[i]) for i in has])
+            which = np.concatenate([np.full(hi[i] - lo[i], i) for i in has])
+            clause = np.asarray(index.clause_vectors[rows] @ query, dtype=np.float32)
+            np.maximum.at(scores, which, clause)
+    return dict(zip(sentence_ids.tolist(), scores.tolist()))
+
+
 @dataclass(frozen=True)
 class Selectors:
     """Names and years in a question that only some documents contain, and those documents."""
@@ -63,18 +86,26 @@ class Selectors:
 
 
 def named_documents(index: Index, question: str) -> Selectors:
-    """Documents the question points at by a name or a year that only some documents contain."""
-    all_docs = set(index.documents)
+    """Documents the question points at by a name or a year that only some documents contain.
+
+    Looked up in the lexical index (which sentences hold the word), so the cost does
+    not grow with the size of the documents.
+    """
+    all_docs = len(index.doc_ids)
     chosen: set[str] = set()
     words: list[str] = []
     for word in sorted(set(CAPITALIZED.findall(question)) | set(YEAR.findall(question))):
         name = re.sub(r"[’']s$", "", word)
         if len(name) < 3:
             continue
-        pattern = re.compile(rf"\b{re.escape(name)}\b")
-        holders = {d.doc_id for d in index.documents.values()
-                   if pattern.search(d.text) or (name.isdigit() and str(d.year) == name)}
-        if holders and holders != all_docs:
+        holders: set[str] = set()
+        terms = analyze(name, "fr")
+        if len(terms) == 1:
+            rows = index.sentence_bm25.postings(terms[0])
+            holders = {index.doc_ids[int(code)] for code in np.unique(index.sentence_doc[rows])}
+        if name.isdigit():
+            holders |= {d.doc_id for d in index.documents.values() if d.year == int(name)}
+        if holders and len(holders) < all_docs:
             chosen |= holders
             words.append(word)
     return Selectors(frozenset(chosen), tuple(words))
@@ -101,15 +132,7 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     if n_sentences == 0:
         return Retrieval((), frozenset(), timings)
     q = query_vector.reshape(1, -1).astype(np.float32)
-    s_scores, s_ids = search(index.sentence_faiss, q, DENSE_CANDIDATES)
-    p_scores, p_ids = search(index.passage_faiss, q, DENSE_CANDIDATES)
-    c_scores, c_ids = search(index.clause_faiss, q, DENSE_CANDIDATES)
-    dense_sentence = dict(zip(s_ids[0].tolist(), s_scores[0].tolist()))
-    for clause, score in zip(c_ids[0].tolist(), c_scores[0].tolist()):
-        owner = int(index.clause_sentence[clause])
-        # A clause stands for its sentence; the sentence's own vector is computed when it is not a hit.
-        own = dense_sentence.get(owner, float(index.sentence_vectors[owner] @ q[0]))
-        dense_sentence[owner] = max(own, float(score))
+    p_scores, p_ids = search(index.passage_faiss, q, DENSE_PASSAGES)
     dense_passage = dict(zip(p_ids[0].tolist(), p_scores[0].tolist()))
     timings["dense_search"] = (time.perf_counter() - started) * 1000
 
@@ -122,7 +145,7 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     # A name in the title of the chosen document is its subject, not a clue to the sentence.
     qualifiers = {t for w in selectors.words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
     title_terms = {t for d in selectors.documents for t in analyze(index.documents[d].title, "fr")}
-    frequency = {t: int(np.count_nonzero(index.sentence_bm25.scores([t]))) for t in terms}
+    frequency = {t: index.sentence_bm25.frequency(t) for t in terms}
     terms = [t for t in terms if t not in qualifiers
              or (t not in title_terms and frequency[t] <= COMMON_NAME_SENTENCES)]
     # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
@@ -135,13 +158,17 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     timings["lexical_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
-    pool = set(dense_sentence)
-    pool |= {int(i) for i in np.flatnonzero(lexical_sentence > 0)}
-    for passage_id in dense_passage:
-        pool |= set(index.passages[passage_id].sentence_ids)
+    passages = set(dense_passage)
+    passages |= {int(i) for i in index.passage_bm25.top(lexical_passage, LEXICAL_CANDIDATES)}
+    passages |= {index.sentences[int(i)].passage_id for i in index.sentence_bm25.top(lexical_sentence, LEXICAL_CANDIDATES)}
     if preferred:
-        kept = {i for i in pool if index.sentences[i].doc_id in preferred}
-        pool = kept or pool
+        kept = {p for p in passages if index.passages[p].doc_id in preferred}
+        owned = [p for d in preferred for p in index.doc_passages.get(d, ())]
+        if len(owned) <= PREFERRED_PASSAGES:  # the named documents are read whole, however large the index
+            kept |= set(owned)
+        passages = kept or passages
+    pool = sorted(s for p in passages for s in index.passages[p].sentence_ids)
+    dense_sentence = sentence_scores(index, np.asarray(pool, dtype=np.int64), q[0])
     cross = {d for d, doc in index.documents.items() if doc.language != language}
     doc_of = [index.sentences[i].doc_id for i in pool]
 
@@ -157,9 +184,7 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     for sentence_id in pool:
         sentence = index.sentences[sentence_id]
         passage = index.passages[sentence.passage_id]
-        dense = dense_sentence.get(sentence_id)
-        if dense is None:
-            dense = float(index.sentence_vectors[sentence_id] @ q[0])
+        dense = dense_sentence[sentence_id]
         passage_dense = dense_passage.get(passage.passage_id)
         if passage_dense is None:
             passage_dense = float(index.passage_vectors[passage.passage_id] @ q[0])

@@ -6,7 +6,8 @@ Layout of `index/`:
         manifest.json    format, model, dimension, chunking, per-document hashes, file checksums
         documents.jsonl  one cleaned document a line (its full text included)
         passages.jsonl   sentences.jsonl
-        passages.faiss   sentences.faiss   passages.npy   sentences.npy
+        passages.faiss   the passage vectors, exact or approximate by corpus size
+        passages.npy   sentences.npy   clauses.npy   clause_sentence.npy   (memory-mapped)
         bm25-passages/   bm25-sentences/   (bm25s arrays, saved without pickle)
 
 A build writes a new version in a temporary folder, fsyncs it, renames it into
@@ -23,6 +24,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,12 +52,10 @@ class Index:
     passage_vectors: np.ndarray
     sentence_vectors: np.ndarray
     passage_faiss: Any
-    sentence_faiss: Any
     passage_bm25: LexicalIndex
     sentence_bm25: LexicalIndex
     clause_vectors: np.ndarray
-    clause_sentence: np.ndarray  # clause row → sentence id
-    clause_faiss: Any
+    clause_sentence: np.ndarray  # clause row → sentence id, ascending
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
@@ -68,6 +68,18 @@ class Index:
 
     def passage_of(self, sentence: Sentence) -> Passage:
         return self.passages[sentence.passage_id]
+
+    # Derived lookups, computed once on first use (cached_property writes the instance
+    # dict directly, so the dataclass stays frozen for everything else).
+    @cached_property
+    def doc_ids(self) -> tuple[str, ...]:
+        return tuple(self.documents)
+
+    @cached_property
+    def sentence_doc(self) -> np.ndarray:
+        """Document number (position in `doc_ids`) of every sentence."""
+        code = {doc_id: n for n, doc_id in enumerate(self.doc_ids)}
+        return np.fromiter((code[s.doc_id] for s in self.sentences), dtype=np.int32, count=len(self.sentences))
 
 
 # ---------------------------------------------------------------- records ⇄ JSON
@@ -233,15 +245,14 @@ def load_version(folder: Path, verify: bool = True) -> Index:
     passages = tuple(passage_from_json(p) for p in read_jsonl(folder / "passages.jsonl"))
     sentences = tuple(sentence_from_json(s) for s in read_jsonl(folder / "sentences.jsonl"))
     try:
-        passage_vectors = np.load(folder / "passages.npy", allow_pickle=False)
-        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False)
-        clause_vectors = np.load(folder / "clauses.npy", allow_pickle=False)
+        # Memory-mapped: a large index costs page cache for what is read, not a copy in RAM.
+        passage_vectors = np.load(folder / "passages.npy", allow_pickle=False, mmap_mode="r")
+        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
+        clause_vectors = np.load(folder / "clauses.npy", allow_pickle=False, mmap_mode="r")
         clause_sentence = np.load(folder / "clause_sentence.npy", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise IndexStoreError(f"stored vectors are unreadable ({exc})") from exc
     passage_faiss = read_faiss(folder / "passages.faiss")
-    sentence_faiss = read_faiss(folder / "sentences.faiss")
-    clause_faiss = read_faiss(folder / "clauses.faiss")
     counts = manifest["counts"]
     dim = manifest["model"]["dim"]
     checks = [
@@ -249,28 +260,28 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         (len(passages), counts["passages"], "passages"),
         (len(sentences), counts["sentences"], "sentences"),
         (int(passage_faiss.ntotal), counts["passages"], "passage vectors"),
-        (int(sentence_faiss.ntotal), counts["sentences"], "sentence vectors"),
         (len(passage_vectors), counts["passages"], "stored passage vectors"),
         (len(sentence_vectors), counts["sentences"], "stored sentence vectors"),
-        (int(clause_faiss.ntotal), counts["clauses"], "clause vectors"),
+        (len(clause_vectors), counts["clauses"], "clause vectors"),
         (len(clause_sentence), counts["clauses"], "clause owners"),
         (int(passage_faiss.d), dim, "passage vector dimension"),
-        (int(sentence_faiss.d), dim, "sentence vector dimension"),
+        (int(sentence_vectors.shape[1]) if sentence_vectors.ndim == 2 else -1, dim, "sentence vector dimension"),
     ]
     for got, expected, what in checks:
         if got != expected:
             raise IndexStoreError(f"{what}: {got} found, the manifest says {expected}")
-    if len(clause_sentence) and (clause_sentence.min() < 0 or clause_sentence.max() >= len(sentences)):
-        raise IndexStoreError("clause owners point outside the sentence store")
+    if len(clause_sentence) and (clause_sentence.min() < 0 or clause_sentence.max() >= len(sentences)
+                                 or (np.diff(clause_sentence) < 0).any()):
+        raise IndexStoreError("clause owners are out of order or point outside the sentence store")
     doc_passages: dict[str, list[int]] = {}
     for passage in passages:
         doc_passages.setdefault(passage.doc_id, []).append(passage.passage_id)
     return Index(
         folder=folder, manifest=manifest, documents=documents, passages=passages, sentences=sentences,
         passage_vectors=passage_vectors, sentence_vectors=sentence_vectors,
-        passage_faiss=passage_faiss, sentence_faiss=sentence_faiss,
+        passage_faiss=passage_faiss,
         passage_bm25=LexicalIndex.load(folder / "bm25-passages", len(passages)),
         sentence_bm25=LexicalIndex.load(folder / "bm25-sentences", len(sentences)),
-        clause_vectors=clause_vectors, clause_sentence=clause_sentence, clause_faiss=clause_faiss,
+        clause_vectors=clause_vectors, clause_sentence=clause_sentence,
         doc_passages={k: tuple(v) for k, v in doc_passages.items()},
     )

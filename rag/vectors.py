@@ -10,18 +10,56 @@ import numpy as np
 from .errors import IndexStoreError
 
 
+KINDS = ("flat", "hnsw", "ivf")
+# Exact search up to this many vectors; beyond, an approximate index (bench/bench_vectors.py).
+FLAT_MAX = 20_000
+HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
+IVF_PROBE_FRACTION = 1 / 32
+
+
+def choose_kind(count: int, override: str | None = None) -> str:
+    """The FAISS index kind for `count` vectors: exact while it is fast enough, HNSW beyond."""
+    if override:
+        if override not in KINDS:
+            raise IndexStoreError(f"RAG_FAISS_INDEX={override!r} is not one of {', '.join(KINDS)}")
+        return override
+    return "flat" if count <= FLAT_MAX else "hnsw"
+
+
 def build_faiss(vectors: np.ndarray, dim: int, kind: str = "flat") -> Any:
     """An inner-product FAISS index holding `vectors` (n, dim) in row order."""
     import faiss
 
     if vectors.ndim != 2 or (len(vectors) and vectors.shape[1] != dim):
         raise IndexStoreError(f"vectors have shape {vectors.shape}, expected (n, {dim})")
-    if kind != "flat":
-        raise IndexStoreError(f"unknown FAISS index kind {kind!r}; use 'flat'")
-    index = faiss.IndexFlatIP(dim)
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    data = np.ascontiguousarray(vectors, dtype=np.float32)
+    if kind == "flat" or len(data) < 1000:
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    elif kind == "ivf":
+        lists = int(max(16, min(65536, 4 * np.sqrt(len(data)))))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
+        sample = data[np.random.default_rng(0).choice(len(data), min(len(data), lists * 64), replace=False)]
+        index.train(sample)
+    else:
+        raise IndexStoreError(f"unknown FAISS index kind {kind!r}; use one of {', '.join(KINDS)}")
+    if len(data):
+        index.add(data)
+    configure_search(index, kind)
     return index
+
+
+def configure_search(index: Any, kind: str) -> None:
+    """Search-time settings, which FAISS does not store in the file."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    elif isinstance(index, faiss.IndexIVF):
+        index.nprobe = max(1, int(index.nlist * IVF_PROBE_FRACTION))
 
 
 def search(index: Any, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +87,9 @@ def read_faiss(path: Path) -> Any:
     import faiss
 
     try:
-        return faiss.read_index(str(path))
+        index = faiss.read_index(str(path))
+        configure_search(index, "")
+        return index
     except RuntimeError as exc:  # FAISS reports truncation and bad headers as RuntimeError
         raise IndexStoreError(f"{path} is not a readable FAISS index ({str(exc).splitlines()[0][:200]})") from exc
 

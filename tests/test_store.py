@@ -101,7 +101,7 @@ def test_truncated_faiss_falls_back_to_previous_version(embedder, docs, tmp_path
     build(docs, index_dir, embedder)
     (docs / "c.txt").write_text(DOC_C, encoding="utf-8")
     build(docs, index_dir, embedder)
-    faiss_file = _current(index_dir) / "sentences.faiss"
+    faiss_file = _current(index_dir) / "passages.faiss"
     faiss_file.write_bytes(faiss_file.read_bytes()[:100])
     index = load(index_dir)  # the previous, complete version
     assert index.manifest["counts"]["documents"] == 2

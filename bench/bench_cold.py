@@ -1,0 +1,100 @@
+"""Cold start: process start to first answer, for the CLI and for the UI, with and without an index.
+
+Each scenario runs three times in fresh processes (the model cache exists: the
+one-time materialization is measured by bench_embed.py). Figures: median [min–max].
+
+Run: python bench/bench_cold.py [--json build/bench/cold.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RAG = [sys.executable, "-m", "rag.cli"]
+QUESTION = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
+RUNS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli_first_answer(index_dir: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([*RAG, "ask", QUESTION, "--json", "--index", str(index_dir)], check=True, cwd=ROOT,
+                   capture_output=True)
+    return time.perf_counter() - started
+
+
+def ui_times(index_dir: Path) -> tuple[float, float]:
+    from gradio_client import Client
+
+    port = free_port()
+    started = time.perf_counter()
+    server = subprocess.Popen([*RAG, "serve", "--port", str(port), "--index", str(index_dir)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        page_ready = time.perf_counter() - started
+        Client(url, verbose=False).predict(question=QUESTION, history=[], api_name="/ask")
+        return page_ready, time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--json", default=str(ROOT / "build" / "bench" / "cold.json"))
+    args = parser.parse_args()
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        built = Path(scratch) / "built"
+        subprocess.run([*RAG, "build", "--index", str(built)], check=True, cwd=ROOT, capture_output=True)
+        for run in range(RUNS):
+            fresh = Path(scratch) / f"fresh-{run}"
+            results.setdefault("cli_first_answer_with_index_s", []).append(cli_first_answer(built))
+            results.setdefault("cli_first_answer_without_index_s", []).append(cli_first_answer(fresh))
+            shutil.rmtree(fresh, ignore_errors=True)
+            page, answer = ui_times(built)
+            results.setdefault("ui_page_ready_with_index_s", []).append(page)
+            results.setdefault("ui_first_answer_with_index_s", []).append(answer)
+            page, answer = ui_times(fresh)
+            results.setdefault("ui_page_ready_without_index_s", []).append(page)
+            results.setdefault("ui_first_answer_without_index_s", []).append(answer)
+            shutil.rmtree(fresh, ignore_errors=True)
+    figures = {key: spread(values) for key, values in results.items()}
+    for key, value in figures.items():
+        print(f"{key:<36} {value['median']:6.2f} s  [{value['min']:.2f}–{value['max']:.2f}]")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    main()
