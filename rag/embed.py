@@ -46,6 +46,67 @@ def _offline_hint(name: str) -> str:
     )
 
 
+class _Item:
+    __slots__ = ("texts", "vectors", "error", "done")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.vectors: np.ndarray | None = None
+        self.error: BaseException | None = None
+        self.done = False
+
+
+class QueryBatcher:
+    """Questions that arrive while the model is busy are encoded together in its next call.
+
+    Leader/follower: the thread that finds the model idle encodes everything pending
+    (its own texts included) in one call; the others wait and take their rows. A lone
+    question goes straight through, so single-user latency is unchanged, while under
+    load one model call serves many users instead of queuing them one by one.
+    """
+
+    def __init__(self, encode: Any) -> None:
+        self._encode = encode
+        self._cond = threading.Condition()
+        self._pending: list[_Item] = []
+        self._busy = False
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        item = _Item(texts)
+        with self._cond:
+            self._pending.append(item)
+            while not item.done and self._busy:
+                self._cond.wait()
+            if item.done:
+                return self._result(item)
+            # The model is idle and our item is still pending: lead a batch of everything pending.
+            self._busy = True
+            batch, self._pending = self._pending, []
+        try:
+            vectors = self._encode([text for it in batch for text in it.texts])
+            start = 0
+            for it in batch:
+                it.vectors, start = vectors[start : start + len(it.texts)], start + len(it.texts)
+        except BaseException as exc:  # every waiting caller gets the failure, none hangs
+            for it in batch:
+                it.error = exc
+        finally:
+            with self._cond:
+                for it in batch:
+                    it.done = True
+                self._busy = False
+                self._cond.notify_all()
+        return self._result(item)
+
+    @staticmethod
+    def _result(item: _Item) -> np.ndarray:
+        if item.error is not None:
+            raise item.error
+        if item.vectors is None:
+            raise ModelError("the embedding batch finished without vectors")
+        return item.vectors
+
+
 class Embedder:
     """Encode questions and passages into L2-normalized float32 vectors.
 
@@ -65,6 +126,7 @@ class Embedder:
         self._info: ModelInfo | None = None
         self._load_lock = threading.Lock()
         self._encode_lock = threading.Lock()
+        self._queries = QueryBatcher(lambda texts: self._encode(texts, self.info.query_prompt, None))
 
     @property
     def is_default(self) -> bool:
@@ -115,7 +177,8 @@ class Embedder:
     @property
     def info(self) -> ModelInfo:
         self._load()
-        assert self._info is not None
+        if self._info is None:
+            raise ModelError(f"the model {self.model_name!r} did not load")
         return self._info
 
     @property
@@ -140,9 +203,16 @@ class Embedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def encode_queries(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """Questions → (n, dim) float32, unit length, with the model's query prompt."""
+        """Questions → (n, dim) float32, unit length, with the model's query prompt.
+
+        Safe from many threads at once: concurrent calls share one model call (QueryBatcher).
+        """
         self._load()
-        return self._encode(texts, self.info.query_prompt, batch_size)
+        if isinstance(texts, str):
+            raise TypeError("pass a list of strings, not a single string")
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._queries.encode(list(texts))
 
     def encode_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Passages or sentences → (n, dim) float32, unit length, with the model's passage prompt."""

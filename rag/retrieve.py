@@ -24,6 +24,7 @@ WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.4, "lexical_sentence": 0.03
 DENSE_PASSAGES = 200
 LEXICAL_CANDIDATES = 100
 PREFERRED_PASSAGES = 2000
+MAX_CANDIDATES = 60  # ranked candidates kept for answer selection
 COMMON_NAME_SENTENCES = 2
 CROSS_LINGUAL_LEXICAL = 0.5
 RARE_TERM_SENTENCES = 2
@@ -58,11 +59,11 @@ class Retrieval:
         return list(seen.values())
 
 
-def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -> dict[int, float]:
+def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Cosine of each sentence with the question, or of its best clause when that is higher:
     a long sentence's vector blurs its parts, a question may match one clause."""
     if len(sentence_ids) == 0:
-        return {}
+        return np.zeros(0, dtype=np.float32)
     scores = np.asarray(index.sentence_vectors[sentence_ids] @ query, dtype=np.float32)
     owners = index.clause_sentence
     if len(owners):
@@ -74,7 +75,7 @@ def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -
             which = np.concatenate([np.full(hi[i] - lo[i], i) for i in has])
             clause = np.asarray(index.clause_vectors[rows] @ query, dtype=np.float32)
             np.maximum.at(scores, which, clause)
-    return dict(zip(sentence_ids.tolist(), scores.tolist()))
+    return scores
 
 
 @dataclass(frozen=True)
@@ -167,34 +168,27 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
         if len(owned) <= PREFERRED_PASSAGES:  # the named documents are read whole, however large the index
             kept |= set(owned)
         passages = kept or passages
-    pool = sorted(s for p in passages for s in index.passages[p].sentence_ids)
-    dense_sentence = sentence_scores(index, np.asarray(pool, dtype=np.int64), q[0])
-    cross = {d for d, doc in index.documents.items() if doc.language != language}
-    doc_of = [index.sentences[i].doc_id for i in pool]
-
-    def trusted(rare_scores: np.ndarray, common_scores: np.ndarray, row: int, doc_id: str) -> float:
-        weight = CROSS_LINGUAL_LEXICAL if doc_id in cross else 1.0
-        return float(rare_scores[row] + weight * common_scores[row])
-
-    lex_max = max((trusted(rare_s, common_s, i, d) for i, d in zip(pool, doc_of)), default=0.0)
-    lex_p_max = max((trusted(rare_p, common_p, index.sentences[i].passage_id, d) for i, d in zip(pool, doc_of)),
-                    default=0.0)
-
-    candidates = []
-    for sentence_id in pool:
-        sentence = index.sentences[sentence_id]
-        passage = index.passages[sentence.passage_id]
-        dense = dense_sentence[sentence_id]
-        passage_dense = dense_passage.get(passage.passage_id)
-        if passage_dense is None:
-            passage_dense = float(index.passage_vectors[passage.passage_id] @ q[0])
-        lexical = trusted(rare_s, common_s, sentence_id, sentence.doc_id) / lex_max if lex_max > 0 else 0.0
-        lexical_p = trusted(rare_p, common_p, passage.passage_id, sentence.doc_id) / lex_p_max if lex_p_max > 0 else 0.0
-        fused = (WEIGHTS["dense_sentence"] * dense + WEIGHTS["dense_passage"] * passage_dense
-                 + WEIGHTS["lexical_sentence"] * lexical + WEIGHTS["lexical_passage"] * lexical_p)
-        candidates.append(Candidate(sentence, passage, float(dense), float(passage_dense), lexical, fused,
-                                    lexical_p))
-    candidates.sort(key=lambda c: (-c.fused, c.sentence.sentence_id))
+    pool = np.asarray(sorted(s for p in passages for s in index.passages[p].sentence_ids), dtype=np.int64)
+    if len(pool) == 0:
+        return Retrieval((), preferred, timings)
+    dense = sentence_scores(index, pool, q[0])
+    owners = np.fromiter((index.sentences[i].passage_id for i in pool), dtype=np.int64, count=len(pool))
+    passage_dense = np.asarray(index.passage_vectors[owners] @ q[0], dtype=np.float32)
+    # Shared words across languages: rare ones count fully, common ones at CROSS_LINGUAL_LEXICAL.
+    cross_docs = np.array([index.documents[d].language != language for d in index.doc_ids], dtype=bool)
+    weight = np.where(cross_docs[index.sentence_doc[pool]], CROSS_LINGUAL_LEXICAL, 1.0).astype(np.float32)
+    lexical = rare_s[pool] + weight * common_s[pool]
+    lexical_p = rare_p[owners] + weight * common_p[owners]
+    lexical = lexical / lexical.max() if lexical.max() > 0 else np.zeros_like(lexical)
+    lexical_p = lexical_p / lexical_p.max() if lexical_p.max() > 0 else np.zeros_like(lexical_p)
+    fused = (WEIGHTS["dense_sentence"] * dense + WEIGHTS["dense_passage"] * passage_dense
+             + WEIGHTS["lexical_sentence"] * lexical + WEIGHTS["lexical_passage"] * lexical_p)
+    order = np.lexsort((pool, -fused))[:MAX_CANDIDATES]
+    candidates = [
+        Candidate(index.sentences[int(pool[i])], index.passages[int(owners[i])], float(dense[i]),
+                  float(passage_dense[i]), float(lexical[i]), float(fused[i]), float(lexical_p[i]))
+        for i in order
+    ]
     timings["fusion"] = (time.perf_counter() - started) * 1000
     return Retrieval(tuple(candidates), preferred, timings)
 

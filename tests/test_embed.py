@@ -190,3 +190,39 @@ def test_custom_model_folder_uses_its_own_prompts(tmp_path, embedder):
     assert custom.model_id == str(folder)
     text = ["Le hardware aussi."]
     assert np.allclose(custom.encode_passages(text), embedder.encode_passages(text), atol=1e-5)
+
+
+def test_concurrent_questions_share_model_calls_and_get_their_own_rows(embedder):
+    import threading
+
+    questions = [f"Question numéro {i} sur Kantar et le social commerce ?" for i in range(16)]
+    expected = embedder.encode_queries(questions)
+    results: dict[int, np.ndarray] = {}
+    errors = []
+
+    def ask(i: int) -> None:
+        try:
+            results[i] = embedder.encode_queries([questions[i]])[0]
+        except Exception as exc:  # recorded, so a failure is reported instead of hanging
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(results) == 16
+    for i in range(16):
+        assert np.allclose(results[i], expected[i], atol=1e-4)
+
+
+def test_a_failing_batch_fails_every_waiting_caller():
+    from rag.embed import QueryBatcher
+
+    def broken(texts):
+        raise RuntimeError("model exploded")
+
+    batcher = QueryBatcher(broken)
+    with pytest.raises(RuntimeError, match="model exploded"):
+        batcher.encode(["a"])
+    assert batcher.encode.__self__._busy is False

@@ -25,7 +25,7 @@ log = logging.getLogger("rag.ui")
 MAX_UPLOAD_FILES = 10
 MAX_UPLOAD_MB = 20
 QUEUE_SIZE = 64
-CONCURRENCY = 4
+CONCURRENCY = 8
 UPLOAD_FOLDER = "uploads"
 EXAMPLES = [
     "Qu'est-ce que Kantar prévoit pour le social commerce ?",
