@@ -35,11 +35,11 @@ def app(embedder, tmp_path_factory):
     shutil.copytree(SEEDS, docs)
     settings = Settings.resolve(docs_dir=docs, index_dir=base / "index")
     port = free_port()
-    demo = serve(port=port, settings=settings, block=False, engine=Engine(settings, embedder=embedder))
-    demo.rag_state.ready.wait(300)
-    assert not demo.rag_state.error
-    yield f"http://127.0.0.1:{port}/", demo
-    demo.close()
+    handle = serve(port=port, settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+    handle.rag_state.ready.wait(300)
+    assert not handle.rag_state.error
+    yield handle.url, handle
+    handle.close()
 
 
 @pytest.fixture(scope="module")

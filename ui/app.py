@@ -230,28 +230,61 @@ def build_app(state: AppState) -> Any:
     return demo
 
 
+def create_app(state: AppState, root_path: str = "") -> tuple[Any, Any]:
+    """The ASGI app: Gradio mounted behind the same-origin guard, with safe settings."""
+    import gradio as gr
+    from fastapi import FastAPI
+
+    from .security import SameOriginGuard
+
+    demo = build_app(state)
+    demo.queue(max_size=resolve_int(None, "RAG_QUEUE_SIZE", QUEUE_SIZE),
+               default_concurrency_limit=resolve_int(None, "RAG_CONCURRENCY", CONCURRENCY), api_open=False)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    allowed = tuple(o.strip() for o in str(resolve(None, "RAG_ALLOWED_ORIGINS", "")).split(",") if o.strip())
+    app.add_middleware(SameOriginGuard, allowed_origins=allowed)
+    app = gr.mount_gradio_app(
+        app, demo, path="", root_path=root_path or None, allowed_paths=[], max_file_size=f"{MAX_UPLOAD_MB}mb",
+        enable_monitoring=False, show_error=False, css=CSS, ssr_mode=False, footer_links=["api"],
+    )
+    return app, demo
+
+
 def serve(host: str | None = None, port: int | None = None, root_path: str | None = None,
           settings: Settings | None = None, block: bool = True, engine: Any = None) -> Any:
-    """Start the chat. Returns the Gradio app (already running when `block` is False)."""
+    """Start the chat. Returns a handle with `.url`, `.close()` and `.rag_state` (running
+    in a thread when `block` is False)."""
+    import uvicorn
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     state = AppState(settings or Settings.resolve(), engine)
     state.start()
-    demo = build_app(state)
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY, api_open=False)
-    demo.launch(
-        server_name=str(resolve(host, "RAG_HOST", "127.0.0.1")),
-        server_port=resolve_int(port, "RAG_PORT", 7860),
-        root_path=str(resolve(root_path, "RAG_ROOT_PATH", "")),
-        max_file_size=f"{MAX_UPLOAD_MB}mb",
-        enable_monitoring=False,
-        show_error=False,
-        allowed_paths=[],
-        prevent_thread_lock=not block,
-        css=CSS,
-        footer_links=["api"],
-        ssr_mode=False,
-        quiet=not block,
-    )
-    demo.rag_state = state  # for tests: wait for readiness
-    return demo
+    app, demo = create_app(state, str(resolve(root_path, "RAG_ROOT_PATH", "")))
+    server_host = str(resolve(host, "RAG_HOST", "127.0.0.1"))
+    server_port = resolve_int(port, "RAG_PORT", 7860)
+    config = uvicorn.Config(app, host=server_host, port=server_port, log_level="warning" if not block else "info")
+    server = uvicorn.Server(config)
+    handle = ServerHandle(server, demo, state, f"http://{server_host}:{server_port}/")
+    if block:
+        log.info("Chat on %s", handle.url)
+        server.run()
+    else:
+        handle.thread = threading.Thread(target=server.run, name="rag-server", daemon=True)
+        handle.thread.start()
+        while not server.started:
+            if not handle.thread.is_alive():
+                raise RagError(f"the server could not start on {handle.url}")
+            threading.Event().wait(0.05)
+    return handle
+
+
+class ServerHandle:
+    def __init__(self, server: Any, demo: Any, state: AppState, url: str) -> None:
+        self.server, self.demo, self.rag_state, self.url = server, demo, state, url
+        self.thread: threading.Thread | None = None
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        if self.thread is not None:
+            self.thread.join(timeout=30)
