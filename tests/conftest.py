@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,34 @@ def seed_engine(embedder, seed_dirs):
 @pytest.fixture(scope="session")
 def seed_index(seed_engine):
     return seed_engine.index
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app(embedder, tmp_path_factory):
+    """The real chat server on a free loopback port, over a copy of the seeds."""
+    from rag.config import Settings
+    from rag.engine import Engine
+    from ui.app import serve
+
+    base = tmp_path_factory.mktemp("ui")
+    docs = base / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = Settings.resolve(docs_dir=docs, index_dir=base / "index")
+    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+    handle.rag_state.ready.wait(300)
+    assert not handle.rag_state.error
+    yield handle.url, handle
+    handle.close()
+
+
+@pytest.fixture(scope="session")
+def client(app):
+    from gradio_client import Client
+
+    return Client(app[0], verbose=False)

@@ -3,50 +3,17 @@
 from __future__ import annotations
 
 import http.server
-import shutil
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import KANTAR, ROOT, SEEDS
+from tests.conftest import KANTAR, ROOT, SEEDS, free_port
 
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app(embedder, tmp_path_factory):
-    from rag.config import Settings
-    from rag.engine import Engine
-    from ui.app import serve
-
-    base = tmp_path_factory.mktemp("ui")
-    docs = base / "docs"
-    shutil.copytree(SEEDS, docs)
-    settings = Settings.resolve(docs_dir=docs, index_dir=base / "index")
-    port = free_port()
-    handle = serve(port=port, settings=settings, block=False, engine=Engine(settings, embedder=embedder))
-    handle.rag_state.ready.wait(300)
-    assert not handle.rag_state.error
-    yield handle.url, handle
-    handle.close()
-
-
-@pytest.fixture(scope="module")
-def client(app):
-    from gradio_client import Client
-
-    return Client(app[0], verbose=False)
 
 
 def test_api_french_question(client):

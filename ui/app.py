@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,21 @@ def previous_questions(history: list[Any]) -> list[str]:
     return questions
 
 
+def upload_root() -> Path:
+    """Where Gradio stores the files it received (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+
+
+def is_uploaded_file(path: Path) -> bool:
+    """True only for a regular file inside Gradio's upload folder. Gradio accepts a FileData
+    whose path points anywhere under the system temp folder, so the handler checks itself."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return real.is_file() and real.is_relative_to(upload_root()) and not path.is_symlink()
+
+
 def safe_name(name: str) -> str:
     """A plain file name: no folders, no dots in front, only ordinary characters."""
     base = os.path.basename(name.replace("\\", "/"))
@@ -166,6 +182,9 @@ def build_app(state: AppState) -> Any:
             for item in files:
                 source = Path(item if isinstance(item, str) else getattr(item, "name", ""))
                 name = safe_name(getattr(item, "orig_name", None) or source.name)
+                if not is_uploaded_file(source):  # a forged path in the request, not an upload
+                    statuses.append((name, "refusé : ce fichier n'a pas été envoyé (not an upload)"))
+                    continue
                 if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                     statuses.append((name, "refusé : format non pris en charge (unsupported format)"))
                     continue
@@ -247,6 +266,9 @@ def create_app(state: AppState, root_path: str = "") -> tuple[Any, Any]:
         app, demo, path="", root_path=root_path or None, allowed_paths=[], max_file_size=f"{MAX_UPLOAD_MB}mb",
         enable_monitoring=False, show_error=False, css=CSS, ssr_mode=False, footer_links=["api"],
     )
+    # Gradio checks that an incoming file path was uploaded (not forged) only once
+    # `has_launched` is set, which launch() does and mount_gradio_app() does not.
+    demo.has_launched = True
     return app, demo
 
 
