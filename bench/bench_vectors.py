@@ -43,6 +43,7 @@ def perturbed_corpus(base: np.ndarray, n: int, noise: float, seed: int = 0) -> n
 def measure(kind: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     import faiss
 
+    from rag.retrieve import DENSE_PASSAGES
     from rag.vectors import build_faiss, configure_search, search
 
     started = time.perf_counter()
@@ -52,15 +53,22 @@ def measure(kind: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarr
     with tempfile.NamedTemporaryFile(suffix=".faiss") as handle:
         faiss.write_index(index, handle.name)
         disk = Path(handle.name).stat().st_size
-    latencies, found = [], []
+    latencies, found, reranked = [], [], []
     for query in queries:
         t0 = time.perf_counter()
-        _, ids = search(index, query[None, :], 10)
+        # As the pipeline does: DENSE_PASSAGES candidates from the index, scored exactly.
+        _, ids = search(index, query[None, :], DENSE_PASSAGES)
+        candidates = ids[0]
+        exact = vectors[candidates] @ query
+        best = candidates[np.argsort(-exact)[:10]]
         latencies.append((time.perf_counter() - t0) * 1000)
-        found.append(ids[0])
+        found.append(candidates[:10])
+        reranked.append(best)
     recall = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)]))
+    recall_reranked = float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(reranked, truth)]))
     return {"build_s": build_s, "disk_mb": disk / 2**20, "query_ms_p50": statistics.median(latencies),
-            "query_ms_p95": sorted(latencies)[int(0.95 * len(latencies)) - 1], "recall@10": recall}
+            "query_ms_p95": sorted(latencies)[int(0.95 * len(latencies)) - 1], "recall@10": recall,
+            "recall@10_reranked": recall_reranked}
 
 
 def main() -> None:
@@ -73,6 +81,7 @@ def main() -> None:
     import faiss
 
     from rag.config import Settings
+    from rag.retrieve import DENSE_PASSAGES
     from rag.engine import Engine, background_sentences
     from rag.evaluate import load_questions
 
@@ -92,9 +101,11 @@ def main() -> None:
             row = {"n": n, "kind": kind, **measure(kind, vectors, queries, truth)}
             results.append(row)
             print(f"{n:>9} {kind:<5} build {row['build_s']:7.1f} s  disk {row['disk_mb']:8.1f} MB  "
-                  f"query p50 {row['query_ms_p50']:7.2f} ms  p95 {row['query_ms_p95']:7.2f} ms  "
-                  f"recall@10 {row['recall@10']:.3f}", flush=True)
+                  f"query+rerank p50 {row['query_ms_p50']:7.2f} ms  p95 {row['query_ms_p95']:7.2f} ms  "
+                  f"recall@10 raw {row['recall@10']:.3f}  after exact rerank of {DENSE_PASSAGES} "
+                  f"{row['recall@10_reranked']:.3f}", flush=True)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=2))
 
 

@@ -14,16 +14,18 @@ KINDS = ("flat", "hnsw", "ivf")
 # Exact search up to this many vectors; beyond, an approximate index (bench/bench_vectors.py).
 FLAT_MAX = 20_000
 HNSW_M, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH = 32, 80, 256
-IVF_PROBE_FRACTION = 1 / 32
+IVF_PROBE_FRACTION = 1 / 6
 
 
 def choose_kind(count: int, override: str | None = None) -> str:
-    """The FAISS index kind for `count` vectors: exact while it is fast enough, HNSW beyond."""
+    """The FAISS index kind for `count` vectors: exact while it is fast enough, then IVF
+    (inverted lists scanned exactly: recall@10 ≥ 0.95 at 1M, and minutes less to build
+    than HNSW on two cores; bench/bench_vectors.py has the figures)."""
     if override:
         if override not in KINDS:
             raise IndexStoreError(f"RAG_FAISS_INDEX={override!r} is not one of {', '.join(KINDS)}")
         return override
-    return "flat" if count <= FLAT_MAX else "hnsw"
+    return "flat" if count <= FLAT_MAX else "ivf"
 
 
 def build_faiss(vectors: np.ndarray, dim: int, kind: str = "flat") -> Any:
