@@ -47,12 +47,60 @@ def analyze(text: str, language: str = "fr") -> list[str]:
     return _stemmer(language).stemWords(kept) if kept else []
 
 
+class TermScores:
+    """BM25 of a query's terms over one index, read column by column from the sparse matrix:
+    the total for every text (to pick the best), and per-group sums for a few chosen rows."""
+
+    def __init__(self, index: "LexicalIndex", terms: list[str],
+                 columns: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
+        self.index = index
+        self.size = index.size
+        self.columns = columns if columns is not None else {term: index.hits(term) for term in dict.fromkeys(terms)}
+        self._total: np.ndarray | None = None
+
+    def only(self, terms: list[str]) -> "TermScores":
+        """The same columns, restricted to `terms` (no new read of the matrix)."""
+        return TermScores(self.index, terms, {t: self.columns[t] if t in self.columns else self.index.hits(t)
+                                              for t in dict.fromkeys(terms)})
+
+    @property
+    def total(self) -> np.ndarray:
+        """BM25 of all the terms, for every indexed text."""
+        if self._total is not None:
+            return self._total
+        rows = [r for r, _ in self.columns.values()]
+        if rows and sum(len(r) for r in rows):
+            self._total = np.bincount(np.concatenate(rows), weights=np.concatenate([v for _, v in self.columns.values()]),
+                                      minlength=self.size).astype(np.float32)
+        else:
+            self._total = np.zeros(self.size, dtype=np.float32)
+        return self._total
+
+    def at(self, rows: np.ndarray, terms: list[str]) -> np.ndarray:
+        """Sum of the BM25 contributions of `terms` at the given rows."""
+        out = np.zeros(len(rows), dtype=np.float32)
+        for term in terms:
+            column_rows, values = self.columns.get(term, (np.zeros(0, np.int64), None))
+            if len(column_rows) == 0:
+                continue
+            position = np.searchsorted(column_rows, rows)
+            inside = position < len(column_rows)
+            match = np.zeros(len(rows), dtype=bool)
+            match[inside] = column_rows[position[inside]] == rows[inside]
+            out[match] += values[position[match]]
+        return out
+
+
 class LexicalIndex:
     """BM25 over analyzed texts. Scores for every indexed text, or the top k."""
 
     def __init__(self, model: Any, size: int) -> None:
         self._model = model
         self.size = size
+        # bm25s writes each column's rows in ascending order; checked once so queries can rely on it.
+        indptr, indices = model.scores["indptr"], np.asarray(model.scores["indices"])
+        descending = np.flatnonzero(np.diff(indices) < 0) + 1 if len(indices) > 1 else np.zeros(0, dtype=np.int64)
+        self.sorted_columns = bool(np.isin(descending, np.asarray(indptr)).all())
 
     @classmethod
     def build(cls, token_lists: Sequence[list[str]]) -> "LexicalIndex":
@@ -69,12 +117,23 @@ class LexicalIndex:
 
     def postings(self, term: str) -> np.ndarray:
         """Rows of the indexed texts that contain `term` (read from the sparse matrix, no scoring)."""
+        return self.hits(term)[0]
+
+    def hits(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, BM25 contributions) of `term`, rows ascending: one column of the score matrix."""
         token = self._model.vocab_dict.get(term)
         if token is None or self.size == 0:
-            return np.zeros(0, dtype=np.int64)
-        indptr, indices = self._model.scores["indptr"], self._model.scores["indices"]
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        indptr, indices, data = self._model.scores["indptr"], self._model.scores["indices"], self._model.scores["data"]
         rows = np.asarray(indices[indptr[token] : indptr[token + 1]], dtype=np.int64)
-        return rows[rows < self.size]
+        values = np.asarray(data[indptr[token] : indptr[token + 1]], dtype=np.float32)
+        if len(rows) and rows[-1] >= self.size:  # the placeholder text of an empty corpus
+            keep = rows < self.size
+            rows, values = rows[keep], values[keep]
+        if not self.sorted_columns:
+            order = np.argsort(rows, kind="stable")
+            rows, values = rows[order], values[order]
+        return rows, values
 
     def frequency(self, term: str) -> int:
         """How many indexed texts contain `term`."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lexical import analyze
+from .lexical import TermScores, analyze
 from .records import Passage, Sentence
 from .store import Index
 from .vectors import search
@@ -69,10 +69,11 @@ def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -
     if len(owners):
         lo = np.searchsorted(owners, sentence_ids, side="left")
         hi = np.searchsorted(owners, sentence_ids, side="right")
-        has = np.flatnonzero(hi > lo)
-        if len(has):
-            rows = np.concatenate([np.arange(lo[i], hi[i]) for i in has])
-            which = np.concatenate([np.full(hi[i] - lo[i], i) for i in has])
+        counts = hi - lo
+        total = int(counts.sum())
+        if total:
+            which = np.repeat(np.arange(len(sentence_ids)), counts)
+            rows = np.repeat(lo, counts) + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
             clause = np.asarray(index.clause_vectors[rows] @ query, dtype=np.float32)
             np.maximum.at(scores, which, clause)
     return scores
@@ -99,15 +100,16 @@ def named_documents(index: Index, question: str) -> Selectors:
         name = re.sub(r"[’']s$", "", word)
         if len(name) < 3:
             continue
-        holders: set[str] = set()
+        present = np.zeros(all_docs, dtype=bool)
         terms = analyze(name, "fr")
         if len(terms) == 1:
             rows = index.sentence_bm25.postings(terms[0])
-            holders = {index.doc_ids[int(code)] for code in np.unique(index.sentence_doc[rows])}
+            present |= np.bincount(index.sentence_doc[rows], minlength=all_docs) > 0
         if name.isdigit():
-            holders |= {d.doc_id for d in index.documents.values() if d.year == int(name)}
-        if holders and len(holders) < all_docs:
-            chosen |= holders
+            present[index.docs_of_year.get(int(name), [])] = True
+        count = int(np.count_nonzero(present))
+        if 0 < count < all_docs:
+            chosen |= {index.doc_ids[int(code)] for code in np.flatnonzero(present)}
             words.append(word)
     return Selectors(frozenset(chosen), tuple(words))
 
@@ -146,16 +148,17 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     # A name in the title of the chosen document is its subject, not a clue to the sentence.
     qualifiers = {t for w in selectors.words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
     title_terms = {t for d in selectors.documents for t in analyze(index.documents[d].title, "fr")}
-    frequency = {t: index.sentence_bm25.frequency(t) for t in terms}
+    sentence_terms = TermScores(index.sentence_bm25, terms)
+    frequency = {t: len(sentence_terms.columns[t][0]) for t in terms}
     terms = [t for t in terms if t not in qualifiers
              or (t not in title_terms and frequency[t] <= COMMON_NAME_SENTENCES)]
     # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
     # good as in one language. A shared common word is often a loose cognate ("social").
     rare = [t for t in terms if frequency[t] <= RARE_TERM_SENTENCES]
     common = [t for t in terms if frequency[t] > RARE_TERM_SENTENCES]
-    rare_s, common_s = index.sentence_bm25.scores(rare), index.sentence_bm25.scores(common)
-    rare_p, common_p = index.passage_bm25.scores(rare), index.passage_bm25.scores(common)
-    lexical_sentence, lexical_passage = rare_s + common_s, rare_p + common_p
+    sentence_terms = sentence_terms.only(terms)
+    passage_terms = TermScores(index.passage_bm25, terms)
+    lexical_sentence, lexical_passage = sentence_terms.total, passage_terms.total
     timings["lexical_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
@@ -164,9 +167,9 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     passages |= {index.sentences[int(i)].passage_id for i in index.sentence_bm25.top(lexical_sentence, LEXICAL_CANDIDATES)}
     if preferred:
         kept = {p for p in passages if index.passages[p].doc_id in preferred}
-        owned = [p for d in preferred for p in index.doc_passages.get(d, ())]
-        if len(owned) <= PREFERRED_PASSAGES:  # the named documents are read whole, however large the index
-            kept |= set(owned)
+        # The named documents are read whole, however large the index, when they are few.
+        if sum(len(index.doc_passages.get(d, ())) for d in preferred) <= PREFERRED_PASSAGES:
+            kept |= {p for d in preferred for p in index.doc_passages.get(d, ())}
         passages = kept or passages
     pool = np.asarray(sorted(s for p in passages for s in index.passages[p].sentence_ids), dtype=np.int64)
     if len(pool) == 0:
@@ -175,10 +178,10 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     owners = np.fromiter((index.sentences[i].passage_id for i in pool), dtype=np.int64, count=len(pool))
     passage_dense = np.asarray(index.passage_vectors[owners] @ q[0], dtype=np.float32)
     # Shared words across languages: rare ones count fully, common ones at CROSS_LINGUAL_LEXICAL.
-    cross_docs = np.array([index.documents[d].language != language for d in index.doc_ids], dtype=bool)
+    cross_docs = index.doc_languages != language
     weight = np.where(cross_docs[index.sentence_doc[pool]], CROSS_LINGUAL_LEXICAL, 1.0).astype(np.float32)
-    lexical = rare_s[pool] + weight * common_s[pool]
-    lexical_p = rare_p[owners] + weight * common_p[owners]
+    lexical = sentence_terms.at(pool, rare) + weight * sentence_terms.at(pool, common)
+    lexical_p = passage_terms.at(owners, rare) + weight * passage_terms.at(owners, common)
     lexical = lexical / lexical.max() if lexical.max() > 0 else np.zeros_like(lexical)
     lexical_p = lexical_p / lexical_p.max() if lexical_p.max() > 0 else np.zeros_like(lexical_p)
     fused = (WEIGHTS["dense_sentence"] * dense + WEIGHTS["dense_passage"] * passage_dense

@@ -76,6 +76,21 @@ class Index:
         return tuple(self.documents)
 
     @cached_property
+    def doc_languages(self) -> np.ndarray:
+        """Language of every document, in `doc_ids` order."""
+        return np.array([self.documents[d].language for d in self.doc_ids], dtype=object)
+
+    @cached_property
+    def docs_of_year(self) -> dict[int, list[int]]:
+        """Document numbers by the year each document is about."""
+        years: dict[int, list[int]] = {}
+        for number, doc_id in enumerate(self.doc_ids):
+            year = self.documents[doc_id].year
+            if year is not None:
+                years.setdefault(year, []).append(number)
+        return years
+
+    @cached_property
     def sentence_doc(self) -> np.ndarray:
         """Document number (position in `doc_ids`) of every sentence."""
         code = {doc_id: n for n, doc_id in enumerate(self.doc_ids)}

@@ -206,6 +206,17 @@ def test_upload_names_cannot_escape_the_upload_folder(name, expected):
     assert safe_name(name) == expected
 
 
+def test_a_folder_over_the_file_limit_is_refused_before_reading(tmp_path):
+    """Case 20: the default limit, with one file too many (empty files: nothing is read)."""
+    from rag.errors import IngestError
+    from rag.ingest import MAX_FILES, discover
+
+    for i in range(MAX_FILES + 1):
+        (tmp_path / f"{i:05d}.txt").touch()
+    with pytest.raises(IngestError, match=f"more than {MAX_FILES} documents"):
+        discover(tmp_path)
+
+
 def test_same_text_under_another_name_and_bytes_twice(embedder, tmp_path):
     """Case 23."""
     from rag.build import build

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -208,3 +209,16 @@ def test_a_full_queue_answers_busy_and_the_rest_complete(seed_engine, monkeypatc
     assert len(outcomes) == 8
     assert outcomes.count("busy") >= 1 and outcomes.count("answered") >= 3
     assert all(o in ("busy", "answered") for o in outcomes), outcomes
+
+
+def test_too_many_files_in_one_add_are_refused(http):
+    """Case 4: the add handler takes at most MAX_UPLOAD_FILES files at once."""
+    from ui.app import MAX_UPLOAD_FILES
+
+    paths = [_upload(http, f"n{i}.txt", b"Une note.").json()[0] for i in range(MAX_UPLOAD_FILES + 1)]
+    config = http.get("/config").json()
+    add = next(d for d in config["dependencies"] if any(
+        c.get("props", {}).get("elem_id") == "rag-upload" for c in config["components"] if c["id"] in d["inputs"]))
+    files = [{"path": p, "orig_name": Path(p).name, "meta": {"_type": "gradio.FileData"}} for p in paths]
+    completed = _join_and_wait(http, add["id"], [files], "flood")
+    assert "Trop de fichiers" in completed

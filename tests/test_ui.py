@@ -154,3 +154,39 @@ def test_browser_hostile_document_stays_inert(app, tmp_path):
         browser.close()
     beacon.shutdown()
     assert dialogs == [] and BeaconHandler.hits == [] and outside == []
+
+
+@pytest.mark.browser
+def test_browser_payload_questions_stay_inert(app):
+    """Case 7: questions that carry markup are shown as text, run nothing, load nothing."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app
+    beacon_port = free_port()
+    beacon = http.server.HTTPServer(("127.0.0.1", beacon_port), BeaconHandler)
+    threading.Thread(target=beacon.serve_forever, daemon=True).start()
+    BeaconHandler.hits.clear()
+    payloads = [
+        "<img src=x onerror=\"window.__pwned = 1\"> Kantar ?",
+        "<svg onload=\"window.__pwned = 2\"></svg> social commerce ?",
+        "<script>window.__pwned = 3</script> TikTok ?",
+        "[clique ici](javascript:window.__pwned=4) Digimind ?",
+        f"![x](http://127.0.0.1:{beacon_port}/beacon.png) influence ?",
+    ]
+    dialogs = []
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(url)
+        for payload in payloads:
+            _ask(page, payload)
+        chat = page.locator("#rag-chat").inner_text()
+        assert "<img src=x" in chat and "<script>" in chat  # visible as typed
+        assert page.locator("#rag-chat a[href^='javascript']").count() == 0
+        assert page.evaluate("() => window.__pwned") is None
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "payload-questions.png"), full_page=True)
+        browser.close()
+    beacon.shutdown()
+    assert dialogs == [] and BeaconHandler.hits == []

@@ -98,19 +98,6 @@ class AppState:
             raise RagError(self.error)
 
 
-def previous_questions(history: list[Any]) -> list[str]:
-    """The user's earlier questions from Gradio's message history."""
-    questions = []
-    for message in history or []:
-        role = message.get("role") if isinstance(message, dict) else getattr(message, "role", None)
-        content = message.get("content") if isinstance(message, dict) else getattr(message, "content", None)
-        if role == "user" and isinstance(content, str):
-            questions.append(content)
-        elif role == "user" and isinstance(content, list):
-            questions.extend(part.get("text", "") for part in content if isinstance(part, dict) and part.get("type") == "text")
-    return questions
-
-
 def upload_root() -> Path:
     """Where Gradio stores the files it received (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
@@ -136,22 +123,24 @@ def safe_name(name: str) -> str:
 def build_app(state: AppState) -> Any:
     import gradio as gr
 
-    from rag.render import answer_markdown, documents_html, sources_html
+    from rag.render import answer_markdown, documents_html, escape_markdown, sources_html
 
-    def respond(message: str, history: list[Any]) -> tuple[list[Any], str, str, list[str]]:
-        history = list(history or [])
+    def respond(message: str, history: list[Any], asked: list[str]) -> tuple[list[Any], str, str, list[str]]:
+        history, asked = list(history or []), list(asked or [])
         try:
             state.wait()
-            answer = state.engine.ask(message, previous_questions(history))
+            answer = state.engine.ask(message, asked)
             bubble, panel = answer_markdown(answer), sources_html(answer, state.engine.index)
         except RagError as exc:
-            bubble, panel = str(exc), sources_html(None)
+            bubble, panel = escape_markdown(str(exc)), sources_html(None)
         except Exception:
             log.exception("answering failed")
             bubble, panel = INTERNAL_ERROR, sources_html(None)
         shown = message if isinstance(message, str) else ""
-        history += [{"role": "user", "content": shown[:2000]}, {"role": "assistant", "content": bubble}]
-        return history, panel, "", []
+        # The question is shown escaped (a pasted image link must not load); the raw text is
+        # kept apart for the follow-ups.
+        history += [{"role": "user", "content": escape_markdown(shown[:2000])}, {"role": "assistant", "content": bubble}]
+        return history, panel, "", (asked + [shown[:2000]])[-20:]
 
     def ask_api(question: str, history: list[str] | None = None) -> dict:
         """Answer a question; returns the same JSON object as `rag ask --json`.
@@ -210,7 +199,8 @@ def build_app(state: AppState) -> Any:
         done = state.ready.is_set()
         return state.status, gr.Timer(active=not done)
 
-    with gr.Blocks(title="Questions aux documents — rag-chat") as demo:
+    # Uploaded files live in Gradio's cache; anything older than an hour is deleted every hour.
+    with gr.Blocks(title="Questions aux documents — rag-chat", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("## Questions aux documents · Ask the documents\n"
                     "Réponses citées mot pour mot depuis les documents, en français ou en anglais. "
                     "*Answers quoted verbatim from the documents, in French or English.*")
@@ -229,11 +219,11 @@ def build_app(state: AppState) -> Any:
                     gr.Examples(EXAMPLES, inputs=question, label="Exemples (examples)")
                 with gr.Column(scale=2):
                     sources = gr.HTML(sources_html(None), elem_id="rag-sources")
-            hidden_files = gr.State([])
-            question.submit(respond, [question, chatbot], [chatbot, sources, question, hidden_files],
+            asked = gr.State([])  # the raw questions of this conversation, for follow-ups
+            question.submit(respond, [question, chatbot, asked], [chatbot, sources, question, asked],
                             api_visibility="private")
-            clear.click(lambda: ([], sources_html(None)), outputs=[chatbot, sources], api_visibility="private",
-                        queue=False)
+            clear.click(lambda: ([], sources_html(None), []), outputs=[chatbot, sources, asked],
+                        api_visibility="private", queue=False)
         with gr.Tab("Documents"):
             gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
                         f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
