@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import sys
 import tempfile
@@ -195,7 +194,7 @@ def main() -> None:
             f"{stage} {row[f'{stage}_p50_ms']:.1f}/{row[f'{stage}_p95_ms']:.1f}"
             for stage in ("embed", "dense_search", "lexical_search", "fusion", "selection", "total")), flush=True)
         engine._index = real
-        del index
+        index = None  # release this corpus before building the next one
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(results, indent=2))
 

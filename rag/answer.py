@@ -16,7 +16,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import numpy as np
 
 from .records import Passage, Sentence
 from .retrieve import Candidate, Retrieval

@@ -15,7 +15,6 @@ import threading
 import time
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -146,13 +146,6 @@ class LexicalIndex:
             return positive
         return positive[np.argpartition(-scores[positive], k)[:k]]
 
-    def scores(self, query_terms: list[str]) -> np.ndarray:
-        """BM25 score of every indexed text for these terms (zeros when none is known)."""
-        known = [t for t in query_terms if t in self._model.vocab_dict]
-        if not known or self.size == 0:
-            return np.zeros(self.size, dtype=np.float32)
-        return np.asarray(self._model.get_scores(known), dtype=np.float32)[: self.size]
-
     def save(self, folder: Path) -> None:
         self._model.save(str(folder), allow_pickle=False)
 

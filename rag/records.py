@@ -18,9 +18,6 @@ class Span:
     def __post_init__(self) -> None:
         _check_span("Span", self.start, self.end)
 
-    def contains(self, other: "Span") -> bool:
-        return self.start <= other.start and other.end <= self.end
-
 
 @dataclass(frozen=True)
 class Definition:

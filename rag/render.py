@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
-
 from .answer import Answer, Citation
 from .store import Index
 
@@ -158,8 +156,3 @@ def documents_html(index: Index | None, statuses: list[tuple[str, str]] | None =
         extra += "<h4>Dernier ajout (last upload)</h4><ul>" + "".join(
             f"<li><code>{escape_html(name)}</code> : {escape_html(status)}</li>" for name, status in statuses) + "</ul>"
     return table + extra
-
-
-def answer_payload(answer: Answer) -> dict[str, Any]:
-    """The JSON answer object, as `rag ask --json` prints it."""
-    return answer.to_json()

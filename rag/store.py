@@ -17,7 +17,6 @@ loadable; a loaded `Index` is immutable, so an answer comes wholly from one vers
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -32,6 +31,7 @@ import numpy as np
 
 from .errors import IndexStoreError
 from .lexical import LexicalIndex
+from .materialize import sha256_file
 from .records import Definition, Document, Passage, Sentence, Span
 from .vectors import read_faiss
 
@@ -65,9 +65,6 @@ class Index:
     @property
     def dim(self) -> int:
         return int(self.manifest["model"]["dim"])
-
-    def passage_of(self, sentence: Sentence) -> Passage:
-        return self.passages[sentence.passage_id]
 
     # Derived lookups, computed once on first use (cached_property writes the instance
     # dict directly, so the dataclass stays frozen for everything else).
@@ -130,14 +127,6 @@ def sentence_from_json(data: dict[str, Any]) -> Sentence:
 
 # ---------------------------------------------------------------- writing
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _fsync_tree(folder: Path) -> None:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
@@ -173,7 +162,7 @@ def write_version(index_dir: Path, manifest: dict[str, Any], files: dict[str, An
             writer(staging / name)
         checksums = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            checksums[path.relative_to(staging).as_posix()] = {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+            checksums[path.relative_to(staging).as_posix()] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         manifest = {**manifest, "files": checksums}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         _fsync_tree(staging)
@@ -243,7 +232,7 @@ def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
         path = folder / name
         if not path.is_file():
             raise IndexStoreError(f"{name} is missing")
-        if path.stat().st_size != expected["bytes"] or sha256_of(path) != expected["sha256"]:
+        if path.stat().st_size != expected["bytes"] or sha256_file(path) != expected["sha256"]:
             raise IndexStoreError(f"{name} does not match its checksum in the manifest (truncated or altered)")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, SEEDS, free_port
+from tests.conftest import SEEDS, free_port
 
 FOREIGN = "http://evil.example"
 
