@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from . import __version__
 from .chunk import ChunkSettings, clause_spans
+from .config import resolve
 from .errors import IndexStoreError
 from .ingest import RawText, discover, read_file
 from .lexical import LexicalIndex, analyze
@@ -182,7 +182,7 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
         c_owner = np.asarray(clause_sentence, dtype=np.int64)
         manifest = _manifest(embedder, chunking, prepared, passages, sentences)
         manifest["counts"]["clauses"] = len(c_owner)
-        faiss_kind = choose_kind(len(p_matrix), os.environ.get("RAG_FAISS_INDEX") or None)
+        faiss_kind = choose_kind(len(p_matrix), str(resolve(None, "RAG_FAISS_INDEX", "")) or None)
         manifest["faiss"] = {"passages": faiss_kind, "metric": "inner_product",
                              "sentences_and_clauses": "exact, among the sentences of the candidate passages"}
         manifest["docs_fingerprint"] = fingerprint

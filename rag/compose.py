@@ -17,7 +17,8 @@ WORDS = {
         "closest": "Passages les plus proches (ils ne répondent pas à la question) :",
         "intro": "D'après les documents :",
         "broad_intro": "Voici ce que disent les documents :",
-        "quotes_in": "",
+        "quotes_in": "(Les citations sont en {languages}, telles qu'écrites dans les documents.)",
+        "languages": {"fr": "français", "en": "anglais"},
         "open": "« ", "close": " »",
         "no_year": "année non précisée",
     },
@@ -26,14 +27,15 @@ WORDS = {
         "closest": "Closest passages (they do not answer the question):",
         "intro": "According to the documents:",
         "broad_intro": "Here is what the documents say:",
-        "quotes_in": "(Quotes are in French, as written in the documents.)",
+        "quotes_in": "(Quotes are in {languages}, as written in the documents.)",
+        "languages": {"fr": "French", "en": "English"},
         "open": "“", "close": "”",
         "no_year": "year not stated",
     },
 }
 
 
-def words(language: str) -> dict[str, str]:
+def words(language: str) -> dict:
     return WORDS.get(language, WORDS["fr"])
 
 
@@ -97,8 +99,10 @@ def compose(index: Index, selection: Selection, question: str, language: str) ->
         ordered.sort(key=lambda c: (first_seen[c.sentence.doc_id], c.sentence.start))
     quotes, citations = _number_passages(index, ordered)
     lines = [w["broad_intro"] if selection.broad else w["intro"]]
-    if language != "fr" and w["quotes_in"]:
-        lines.append(w["quotes_in"])
+    # Say so when the quotes are not in the question's language (the documents decide, not a guess).
+    quoted = sorted({index.documents[q.doc_id].language for q in quotes if q.doc_id in index.documents} - {language})
+    if quoted:
+        lines.append(w["quotes_in"].format(languages=", ".join(w["languages"].get(l, l) for l in quoted)))
     current_doc = None
     for quote in quotes:
         if selection.broad and quote.doc_id != current_doc:
@@ -107,5 +111,5 @@ def compose(index: Index, selection: Selection, question: str, language: str) ->
             lines += ["", _heading(citation.title, citation.year, language)]
         lines.append(f"- {w['open']}{quote.text}{w['close']} [{quote.citation}]")
     if not selection.broad and len({c.doc_id for c in citations}) == 1:
-        lines.insert(1 + (1 if language != "fr" else 0), f"({_heading(citations[0].title, citations[0].year, language)})")
+        lines.insert(1 + (1 if quoted else 0), f"({_heading(citations[0].title, citations[0].year, language)})")
     return Answer(question, language, False, "\n".join(lines), tuple(quotes), tuple(citations), support=selection.support)

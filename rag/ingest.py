@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import resolve_int
 from .errors import IngestError
 from .records import Skipped
 
@@ -40,13 +41,14 @@ class RawText:
     page_starts: tuple[int, ...] = ()
 
 
-def discover(docs_dir: Path, max_files: int = MAX_FILES) -> tuple[list[Path], list[Skipped]]:
+def discover(docs_dir: Path, max_files: int | None = None) -> tuple[list[Path], list[Skipped]]:
     """List the candidate files under `docs_dir`, sorted, without reading them.
 
     Hidden files and folders are ignored; links that lead outside the folder are
     skipped with a reason. Raises IngestError when the folder is missing or holds
     more than `max_files` candidates (refused before anything is read).
     """
+    max_files = resolve_int(max_files, "RAG_MAX_FILES", MAX_FILES)
     if not docs_dir.is_dir():
         raise IngestError(f"The documents folder {docs_dir} does not exist. Create it or set RAG_DOCS_DIR / --docs.")
     root = docs_dir.resolve()
@@ -121,8 +123,10 @@ def sniff_kind(path: Path, head: bytes, text_head: str) -> str:
     return "text"
 
 
-def read_file(path: Path, docs_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> RawText | Skipped:
+def read_file(path: Path, docs_dir: Path, max_bytes: int | None = None) -> RawText | Skipped:
     """Extract the text of one file, or say why it was skipped. Never raises for a bad file."""
+    if max_bytes is None:
+        max_bytes = resolve_int(None, "RAG_MAX_FILE_MB", MAX_FILE_BYTES // (1024 * 1024)) * 1024 * 1024
     source = path.relative_to(docs_dir).as_posix()
     try:
         size = path.stat().st_size

@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-def _check_span(owner: str, start: int, end: int) -> None:
+def _check_span(owner: str, start: int, end: int, text: str | None = None) -> None:
     if not (0 <= start < end):
         raise ValueError(f"{owner}: invalid span start={start} end={end}; need 0 <= start < end")
+    if text is not None and len(text) != end - start:
+        raise ValueError(f"{owner}: text of {len(text)} characters does not fit the span {start}–{end}")
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,7 @@ class Sentence:
     text: str
 
     def __post_init__(self) -> None:
-        _check_span("Sentence", self.start, self.end)
-        if len(self.text) != self.end - self.start:
-            raise ValueError(f"Sentence {self.sentence_id}: text length does not match its span")
+        _check_span(f"Sentence {self.sentence_id}", self.start, self.end, self.text)
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,7 @@ class Passage:
     kind: str = "body"  # "body", or "definition" for a glossary tooltip
 
     def __post_init__(self) -> None:
-        _check_span("Passage", self.start, self.end)
-        if len(self.text) != self.end - self.start:
-            raise ValueError(f"Passage {self.passage_id}: text length does not match its span")
+        _check_span(f"Passage {self.passage_id}", self.start, self.end, self.text)
 
 
 @dataclass(frozen=True)

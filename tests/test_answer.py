@@ -219,3 +219,22 @@ def test_eval_on_dev_set_meets_the_bar(seed_engine):
         assert report[language]["faithfulness"] == 1.0
     assert report["all"]["abstention_recall"] >= 0.85
     assert report["all"]["wrong_abstention_rate"] <= 0.05
+
+
+def test_the_note_on_quote_language_follows_the_documents(embedder, tmp_path):
+    """Quotes are announced as French only when they are; an English document quoted to an
+    English question gets no note, and to a French question a note saying English."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "report.txt").write_text(
+        "Social media trends 2021\nBrands will sell directly inside short-video apps in 2021. "
+        "Podcasts will become a major advertising channel for retailers.\n", encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
+    english = engine.ask("Which channel will become major for advertising?", threshold=-1.0)
+    assert not english.abstained and "Podcasts" in english.answer
+    assert "Quotes are in" not in english.answer
+    french = engine.ask("Quel canal deviendra majeur pour la publicité ?", threshold=-1.0)
+    assert "Podcasts" in french.answer and "Les citations sont en anglais" in french.answer
