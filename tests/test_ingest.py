@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from rag.chunk import ChunkSettings
-from rag.ingest import discover, read_file
-from rag.prepare import prepare
+from rag.text.chunks import ChunkSettings
+from rag.ingest.files import discover, read_file
+from rag.text.document import split_document
 from rag.records import Skipped
 from tests.conftest import DIGIMIND, KANTAR, SEEDS
 
@@ -239,7 +239,7 @@ def test_symlink_out_of_the_folder_is_not_followed(tmp_path):
 def test_markdown_keeps_offsets(tmp_path):
     text = "# Tendances 2021\n\nLes marques **investiront** le social commerce. Les créateurs aussi.\n"
     raw = _read(tmp_path, "note.md", text.encode())
-    prepared = prepare(raw, ChunkSettings())
+    prepared = split_document(raw, ChunkSettings())
     for chunk in prepared.chunks:
         for span in chunk.sentences:
             assert raw.text[span.start : span.end].strip() == raw.text[span.start : span.end]

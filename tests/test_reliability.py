@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.answer import Answer, Citation, Quote
-from rag.render import answer_markdown, escape_markdown, sources_html, visible
+from rag.records import Answer, Citation, Quote
+from ui.render import answer_markdown, escape_markdown, sources_html, visible
 from tests.conftest import ROOT, SEEDS
 
 PAYLOADS = [
@@ -141,14 +141,14 @@ def test_property_any_question_gets_verbatim_quotes_or_a_clean_refusal(seed_engi
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80), min_size=1, max_size=8))
 def test_property_any_document_keeps_exact_offsets(paragraphs):
     """Random documents through cleaning, segmentation and chunking: every span is exact, nothing raises."""
-    from rag.chunk import ChunkSettings
-    from rag.ingest import RawText
-    from rag.prepare import prepare
+    from rag.text.chunks import ChunkSettings
+    from rag.ingest.files import RawText
+    from rag.text.document import split_document
 
     text = "\n".join(paragraphs)
     if not any(ch.isalnum() for ch in text):
         return
-    prepared = prepare(RawText("x.txt", "text", text, "0" * 64), ChunkSettings())
+    prepared = split_document(RawText("x.txt", "text", text, "0" * 64), ChunkSettings())
     for chunk in prepared.chunks:
         assert chunk.span.start >= 0 and chunk.span.end <= len(text)
         for span in chunk.sentences:
@@ -159,7 +159,7 @@ def test_property_any_document_keeps_exact_offsets(paragraphs):
 
 def test_scanned_pdf_without_text_is_skipped(tmp_path):
     """Case 18."""
-    from rag.ingest import read_file
+    from rag.ingest.files import read_file
     from rag.records import Skipped
     from tests.test_ingest import make_pdf
 
@@ -171,7 +171,7 @@ def test_scanned_pdf_without_text_is_skipped(tmp_path):
 
 def test_slow_pdf_is_stopped_by_the_time_limit(tmp_path, monkeypatch):
     """Case 19: the parser runs in a child process that is killed at the limit."""
-    import rag.ingest as ingest
+    import rag.ingest.files as ingest
     from rag.records import Skipped
     from tests.test_ingest import make_pdf
 
@@ -183,7 +183,7 @@ def test_slow_pdf_is_stopped_by_the_time_limit(tmp_path, monkeypatch):
 
 
 def test_memory_hungry_pdf_is_stopped_by_the_memory_cap(tmp_path, monkeypatch):
-    import rag.ingest as ingest
+    import rag.ingest.files as ingest
     from rag.records import Skipped
     from tests.test_ingest import make_pdf
 
@@ -208,7 +208,7 @@ def test_upload_names_cannot_escape_the_upload_folder(name, expected):
 def test_a_folder_over_the_file_limit_is_refused_before_reading(tmp_path):
     """Case 20: the default limit, with one file too many (empty files: nothing is read)."""
     from rag.errors import IngestError
-    from rag.ingest import MAX_FILES, discover
+    from rag.ingest.files import MAX_FILES, discover
 
     for i in range(MAX_FILES + 1):
         (tmp_path / f"{i:05d}.txt").touch()
@@ -219,26 +219,28 @@ def test_a_folder_over_the_file_limit_is_refused_before_reading(tmp_path):
 def test_limits_can_be_raised_or_lowered_by_environment(tmp_path, monkeypatch):
     """The error messages name RAG_MAX_FILES and RAG_MAX_FILE_MB: those settings must work."""
     from rag.errors import IngestError
-    from rag.ingest import discover, read_file
+    from rag.ingest.files import discover, read_file
     from rag.records import Skipped
 
     for i in range(4):
         (tmp_path / f"{i}.txt").write_bytes(b"Une phrase sur Kantar. " * 60_000)  # about 1.4 MB each
+    from rag.config import Settings
+
     monkeypatch.setenv("RAG_MAX_FILES", "3")
     with pytest.raises(IngestError, match="RAG_MAX_FILES"):
-        discover(tmp_path)
+        discover(tmp_path, Settings.resolve().max_files)
     monkeypatch.setenv("RAG_MAX_FILES", "4")
-    assert len(discover(tmp_path)[0]) == 4
+    assert len(discover(tmp_path, Settings.resolve().max_files)[0]) == 4
     monkeypatch.setenv("RAG_MAX_FILE_MB", "1")
-    skipped = read_file(tmp_path / "0.txt", tmp_path)
+    skipped = read_file(tmp_path / "0.txt", tmp_path, Settings.resolve().max_file_bytes)
     assert isinstance(skipped, Skipped) and "limit of 1 MB" in skipped.reason
     monkeypatch.setenv("RAG_MAX_FILE_MB", "2")
-    assert not isinstance(read_file(tmp_path / "0.txt", tmp_path), Skipped)
+    assert not isinstance(read_file(tmp_path / "0.txt", tmp_path, Settings.resolve().max_file_bytes), Skipped)
 
 
 def test_same_text_under_another_name_and_bytes_twice(embedder, tmp_path):
     """Case 23."""
-    from rag.build import build
+    from rag.index.build import build
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -254,9 +256,9 @@ def test_same_text_under_another_name_and_bytes_twice(embedder, tmp_path):
 
 def test_zeroed_faiss_file_is_detected(embedder, tmp_path):
     """Case 25."""
-    from rag.build import build
+    from rag.index.build import build
     from rag.errors import IndexStoreError
-    from rag.store import load, read_pointer
+    from rag.index.store import load, read_pointer
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -270,9 +272,9 @@ def test_zeroed_faiss_file_is_detected(embedder, tmp_path):
 
 def test_unverified_damage_is_still_refused_by_the_reader(embedder, tmp_path):
     """Even without checksums, a truncated FAISS file or store gives a clear error, not a half-matching pair."""
-    from rag.build import build
+    from rag.index.build import build
     from rag.errors import IndexStoreError
-    from rag.store import load_version, read_pointer
+    from rag.index.store import load_version, read_pointer
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -288,7 +290,7 @@ def test_k_larger_than_the_index_never_yields_minus_one():
     """Case 29."""
     import faiss
 
-    from rag.vectors import search
+    from rag.index.dense import search
 
     index = faiss.IndexFlatIP(4)
     index.add(np.eye(4, dtype=np.float32)[:2])
@@ -359,8 +361,8 @@ def test_answers_keep_coming_while_a_rebuild_swaps_the_index(embedder, tmp_path)
 BUILDER = """
 import sys
 from pathlib import Path
-from rag.build import build
-from rag.embed import Embedder
+from rag.index.build import build
+from rag.embedding.embedder import Embedder
 build(Path(sys.argv[1]), Path(sys.argv[2]), Embedder())
 """
 
@@ -369,8 +371,8 @@ def test_killing_the_builder_at_random_points_leaves_a_loadable_index(embedder, 
     """Case 27 and the fault test of issue 7: SIGKILL at random moments of a rebuild."""
     import shutil
 
-    from rag.build import build
-    from rag.store import load, read_pointer
+    from rag.index.build import build
+    from rag.index.store import load, read_pointer
 
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)

@@ -187,7 +187,11 @@ def test_a_full_queue_answers_busy_and_the_rest_complete(seed_engine, monkeypatc
 
     monkeypatch.setenv("RAG_QUEUE_SIZE", "2")
     monkeypatch.setenv("RAG_CONCURRENCY", "1")
-    handle = serve(port=free_port(), settings=seed_engine.settings, block=False, engine=SlowEngine(seed_engine, 1.0))
+    from rag.config import Settings
+
+    settings = Settings.resolve(docs_dir=seed_engine.settings.docs_dir, index_dir=seed_engine.settings.index_dir)
+    assert (settings.queue_size, settings.concurrency) == (2, 1)
+    handle = serve(port=free_port(), settings=settings, block=False, engine=SlowEngine(seed_engine, 1.0))
     try:
         handle.rag_state.ready.wait(300)
         outcomes: list[str] = []

@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 
-from rag.build import build, open_index
+from rag.index.build import build, open_index
 from rag.errors import IndexStoreError
-from rag.store import CURRENT, load, read_pointer
+from rag.index.store import CURRENT, load, read_pointer
 
 DOC_A = "Titre A\nLes marques investiront le social commerce en 2021. Les créateurs suivront.\n"
 DOC_B = "Titre B\nTikTok gagnera encore des utilisateurs. Snapchat reculera nettement.\n"
@@ -182,7 +182,7 @@ def test_changed_folder_is_picked_up_by_open_index(embedder, docs, tmp_path):
 
 
 def test_crash_during_build_leaves_previous_index(embedder, docs, tmp_path, monkeypatch):
-    import rag.store as store
+    import rag.index.store as store
 
     index_dir = tmp_path / "index"
     build(docs, index_dir, embedder)

@@ -17,16 +17,14 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings, resolve, resolve_int
+from rag.config import Settings
 from rag.errors import RagError
-from rag.ingest import SUPPORTED_SUFFIXES
+from rag.ingest.files import SUPPORTED_SUFFIXES
 
 log = logging.getLogger("rag.ui")
 
 MAX_UPLOAD_FILES = 10
 MAX_UPLOAD_MB = 20
-QUEUE_SIZE = 64
-CONCURRENCY = 8
 UPLOAD_FOLDER = "uploads"
 EXAMPLES = [
     "Qu'est-ce que Kantar prévoit pour le social commerce ?",
@@ -64,6 +62,7 @@ class AppState:
     def __init__(self, settings: Settings, engine: Any = None) -> None:
         from rag.engine import Engine
 
+        self.settings = settings
         self.engine = engine or Engine(settings)
         self.ready = threading.Event()
         self.status = "Chargement du modèle… (loading the model)"
@@ -73,9 +72,11 @@ class AppState:
     def start(self) -> None:
         threading.Thread(target=self._load, name="rag-loader", daemon=True).start()
 
-    def _progress(self, stage: str, fraction: float) -> None:
-        names = {"reading": "lecture des documents", "embedding": "calcul des vecteurs", "writing": "écriture de l'index"}
-        self.status = f"Construction de l'index : {names.get(stage, stage)} {fraction:.0%} (building the index)"
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        names = {"reading": "lecture des documents", "splitting": "découpage en phrases",
+                 "embedding": "calcul des vecteurs", "writing": "écriture de l'index"}
+        self.status = (f"Construction de l'index : {names.get(stage, stage)} {done}/{total} "
+                       f"({done / max(total, 1):.0%}) — building the index")
 
     def _load(self) -> None:
         try:
@@ -123,7 +124,7 @@ def safe_name(name: str) -> str:
 def build_app(state: AppState) -> Any:
     import gradio as gr
 
-    from rag.render import answer_markdown, documents_html, escape_markdown, sources_html
+    from .render import answer_markdown, documents_html, escape_markdown, sources_html
 
     def respond(message: str, history: list[Any], asked: list[str]) -> tuple[list[Any], str, str, list[str]]:
         history, asked = list(history or []), list(asked or [])
@@ -184,7 +185,7 @@ def build_app(state: AppState) -> Any:
                 shutil.copyfile(source, target)
                 statuses.append((target.name, "reçu (received)"))
             try:
-                report = state.engine.rebuild(progress=lambda stage, f: progress(f, desc=stage))
+                report = state.engine.rebuild(progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
             except RagError as exc:
                 return f"<p>⚠️ {exc}</p>", None
             skipped = {s.source: s.reason for s in report.skipped}
@@ -247,11 +248,10 @@ def create_app(state: AppState, root_path: str = "") -> tuple[Any, Any]:
     from .security import SameOriginGuard
 
     demo = build_app(state)
-    demo.queue(max_size=resolve_int(None, "RAG_QUEUE_SIZE", QUEUE_SIZE),
-               default_concurrency_limit=resolve_int(None, "RAG_CONCURRENCY", CONCURRENCY), api_open=False)
+    settings = state.settings
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency, api_open=False)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    allowed = tuple(o.strip() for o in str(resolve(None, "RAG_ALLOWED_ORIGINS", "")).split(",") if o.strip())
-    app.add_middleware(SameOriginGuard, allowed_origins=allowed)
+    app.add_middleware(SameOriginGuard, allowed_origins=settings.allowed_origins)
     app = gr.mount_gradio_app(
         app, demo, path="", root_path=root_path or None, allowed_paths=[], max_file_size=f"{MAX_UPLOAD_MB}mb",
         enable_monitoring=False, show_error=False, css=CSS, ssr_mode=False, footer_links=["api"],
@@ -268,18 +268,19 @@ def serve(host: str | None = None, port: int | None = None, root_path: str | Non
     in a thread when `block` is False)."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = (settings or Settings.resolve()).replace(host=host, port=port, root_path=root_path)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    state = AppState(settings or Settings.resolve(), engine)
+    state = AppState(settings, engine)
     state.start()
-    app, demo = create_app(state, str(resolve(root_path, "RAG_ROOT_PATH", "")))
-    server_host = str(resolve(host, "RAG_HOST", "127.0.0.1"))
-    server_port = resolve_int(port, "RAG_PORT", 7860)
+    app, demo = create_app(state, settings.root_path)
+    server_host, server_port = settings.host, settings.port
     config = uvicorn.Config(app, host=server_host, port=server_port, log_level="warning" if not block else "info")
     server = uvicorn.Server(config)
     handle = ServerHandle(server, demo, state, f"http://{server_host}:{server_port}/")
     if block:
-        log.info("Chat on %s", handle.url)
+        print(f"Chat on {handle.url}", flush=True)
         server.run()
     else:
         handle.thread = threading.Thread(target=server.run, name="rag-server", daemon=True)

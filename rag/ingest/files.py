@@ -18,9 +18,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import resolve_int
-from .errors import IngestError
-from .records import Skipped
+from ..errors import IngestError
+from ..records import Skipped
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -41,14 +40,13 @@ class RawText:
     page_starts: tuple[int, ...] = ()
 
 
-def discover(docs_dir: Path, max_files: int | None = None) -> tuple[list[Path], list[Skipped]]:
+def discover(docs_dir: Path, max_files: int = MAX_FILES) -> tuple[list[Path], list[Skipped]]:
     """List the candidate files under `docs_dir`, sorted, without reading them.
 
     Hidden files and folders are ignored; links that lead outside the folder are
     skipped with a reason. Raises IngestError when the folder is missing or holds
     more than `max_files` candidates (refused before anything is read).
     """
-    max_files = resolve_int(max_files, "RAG_MAX_FILES", MAX_FILES)
     if not docs_dir.is_dir():
         raise IngestError(f"The documents folder {docs_dir} does not exist. Create it or set RAG_DOCS_DIR / --docs.")
     root = docs_dir.resolve()
@@ -110,9 +108,8 @@ def looks_binary(data: bytes) -> bool:
     return control > len(sample) * 0.05
 
 
-def sniff_kind(path: Path, head: bytes, text_head: str) -> str:
-    if head.startswith(b"%PDF-"):
-        return "pdf"
+def sniff_kind(path: Path, text_head: str) -> str:
+    """"html", "markdown" or "text" (PDFs are recognized from their bytes before decoding)."""
     lowered = text_head.lstrip("\ufeff \t\r\n").lower()
     if lowered.startswith(("<!doctype html", "<html", "<?xml")) or (
         path.suffix.lower() in (".html", ".htm") and "<" in lowered[:1024]
@@ -123,10 +120,8 @@ def sniff_kind(path: Path, head: bytes, text_head: str) -> str:
     return "text"
 
 
-def read_file(path: Path, docs_dir: Path, max_bytes: int | None = None) -> RawText | Skipped:
+def read_file(path: Path, docs_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> RawText | Skipped:
     """Extract the text of one file, or say why it was skipped. Never raises for a bad file."""
-    if max_bytes is None:
-        max_bytes = resolve_int(None, "RAG_MAX_FILE_MB", MAX_FILE_BYTES // (1024 * 1024)) * 1024 * 1024
     source = path.relative_to(docs_dir).as_posix()
     try:
         size = path.stat().st_size
@@ -144,9 +139,9 @@ def read_file(path: Path, docs_dir: Path, max_bytes: int | None = None) -> RawTe
     if looks_binary(data):
         return Skipped(source, "binary content, not text, HTML or PDF")
     text = translate_newlines(decode_bytes(data))
-    kind = sniff_kind(path, data[:16], text[:4096])
+    kind = sniff_kind(path, text[:4096])
     if kind == "html":
-        from .htmltext import html_to_text
+        from .html import html_to_text
 
         title, body = html_to_text(text)
         return _non_empty(RawText(source, "html", body, digest, title_hint=title))
@@ -168,7 +163,7 @@ def _limit_child_memory() -> None:  # runs in the PDF child, before exec
 def _read_pdf(path: Path, source: str, digest: str) -> RawText | Skipped:
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "rag.pdftext", str(path)],
+            [sys.executable, "-m", "rag.ingest.pdf", str(path)],
             capture_output=True, timeout=PDF_TIMEOUT_S, preexec_fn=_limit_child_memory, check=False,
         )
     except subprocess.TimeoutExpired:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import IndexStoreError
+from ..errors import IndexStoreError
 
 
 KINDS = ("flat", "hnsw", "ivf")

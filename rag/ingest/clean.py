@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from .records import Definition, Span
+from ..records import Definition, Span
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
 YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")

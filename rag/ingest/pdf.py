@@ -1,6 +1,6 @@
-"""Child-process entry point: print a PDF's text as JSON (`python -m rag.pdftext FILE`).
+"""Child-process entry point: print a PDF's text as JSON (`python -m rag.ingest.pdf FILE`).
 
-Run by `ingest._read_pdf` under a time and memory limit, so that a hostile or
+Run by `files._read_pdf` under a time and memory limit, so that a hostile or
 looping PDF kills this process, never the app.
 """
 

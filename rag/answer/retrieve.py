@@ -1,18 +1,18 @@
-"""Hybrid retrieval: dense (FAISS) and lexical (BM25) rankings of sentences and passages,
-fused by weighted reciprocal rank, with a preference for the documents a question names."""
+"""Hybrid retrieval: dense (FAISS) and lexical (BM25) scores of sentences and passages,
+fused by calibrated weights, with a preference for the documents a question names."""
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lexical import TermScores, analyze
-from .records import Passage, Sentence
-from .store import Index
-from .vectors import search
+from ..index.dense import search
+from ..index.lexical import TermScores, analyze
+from ..index.store import Index
+from ..records import Passage, Sentence
+from .query import YEAR, Query
 
 # Fusion weights: cosine of the sentence (or its best clause), cosine of its passage, and
 # BM25 scaled to [0, 1] per question. Cosines of this model differ by hundredths, so the
@@ -28,8 +28,6 @@ MAX_CANDIDATES = 60  # ranked candidates kept for answer selection
 COMMON_NAME_SENTENCES = 2
 CROSS_LINGUAL_LEXICAL = 0.5
 RARE_TERM_SENTENCES = 2
-YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
-CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 
 
 @dataclass(frozen=True)
@@ -79,55 +77,12 @@ def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -
     return scores
 
 
-@dataclass(frozen=True)
-class Selectors:
-    """Names and years in a question that only some documents contain, and those documents."""
-
-    documents: frozenset[str] = frozenset()
-    words: tuple[str, ...] = ()
-
-
-def named_documents(index: Index, question: str) -> Selectors:
-    """Documents the question points at by a name or a year that only some documents contain.
-
-    Looked up in the lexical index (which sentences hold the word), so the cost does
-    not grow with the size of the documents.
-    """
-    all_docs = len(index.doc_ids)
-    chosen: set[str] = set()
-    words: list[str] = []
-    for word in sorted(set(CAPITALIZED.findall(question)) | set(YEAR.findall(question))):
-        name = re.sub(r"[’']s$", "", word)
-        if len(name) < 3:
-            continue
-        present = np.zeros(all_docs, dtype=bool)
-        terms = analyze(name, "fr")
-        if len(terms) == 1:
-            rows = index.sentence_bm25.postings(terms[0])
-            present |= np.bincount(index.sentence_doc[rows], minlength=all_docs) > 0
-        if name.isdigit():
-            present[index.docs_of_year.get(int(name), [])] = True
-        count = int(np.count_nonzero(present))
-        if 0 < count < all_docs:
-            chosen |= {index.doc_ids[int(code)] for code in np.flatnonzero(present)}
-            words.append(word)
-    return Selectors(frozenset(chosen), tuple(words))
-
-
-def without_words(text: str, words: tuple[str, ...]) -> str:
-    """The question with its document-selecting names removed: what the document must answer."""
-    for word in words:
-        text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
-             selectors: Selectors = Selectors(), lexical_query: str | None = None) -> Retrieval:
+def retrieve(index: Index, query_vector: np.ndarray, query: Query) -> Retrieval:
     """Rank the index's sentences for one question.
 
-    `query_vector` embeds the question; `query` (or `lexical_query`, when the words
-    to match differ, as in a follow-up) gives the terms for BM25. `selectors` are the
-    names and years that chose documents.
+    `query_vector` embeds the question's views; `query.lexical` gives the terms
+    for BM25; `query.documents` and `query.selector_words` are the documents the
+    question named and the names that chose them.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -140,14 +95,15 @@ def retrieve(index: Index, query_vector: np.ndarray, query: str, language: str,
     timings["dense_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
-    preferred = selectors.documents
-    words = lexical_query or query
+    preferred = query.documents
+    language = query.language
+    words = query.lexical
     terms = list(dict.fromkeys(analyze(words, language) + analyze(words, "fr" if language == "en" else "en")))
     # A name that chose the document, or a year, and that recurs across sentences ("Kantar",
     # "2019") says nothing about which sentence answers; a rare one ("Jourdain") still does.
     # A name in the title of the chosen document is its subject, not a clue to the sentence.
-    qualifiers = {t for w in selectors.words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
-    title_terms = {t for d in selectors.documents for t in analyze(index.documents[d].title, "fr")}
+    qualifiers = {t for w in query.selector_words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
+    title_terms = {t for d in query.documents for t in analyze(index.documents[d].title, "fr")}
     sentence_terms = TermScores(index.sentence_bm25, terms)
     frequency = {t: len(sentence_terms.columns[t][0]) for t in terms}
     terms = [t for t in terms if t not in qualifiers

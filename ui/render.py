@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import html
 import re
-from .answer import Answer, Citation
-from .store import Index
+
+from rag.index.store import Index
+from rag.records import Answer, Citation
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
 MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
@@ -51,27 +52,26 @@ def escape_markdown(text: str) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat bubble: the answer's words, quotes escaped, inline [n] markers."""
+    """The chat bubble, from the answer's records: its words, the quotes escaped, inline [n] markers."""
     if answer.message:
         return escape_markdown(answer.message)
-    lines = answer.answer.split("\n")
     if answer.abstained:
-        numbers = " ".join(f"**\\[{c.n}\\]**" for c in answer.citations)
-        head = f"⚠️ **{escape_markdown(lines[0])}**"
+        head = f"⚠️ **{escape_markdown(answer.lead)}**"
         if not answer.citations:
             return head
-        return f"{head}\n\n{escape_markdown(lines[2].rstrip(':').rstrip()) if len(lines) > 2 else ''} : {numbers}"
-    out: list[str] = []
-    quotes = {q.text: q for q in answer.sentences}
-    for line in lines:
-        if not line.strip():
-            continue
-        quote = next((q for text, q in quotes.items() if line.startswith("- ") and text in line), None)
-        if quote is not None:
-            opening, closing = ("« ", " »") if answer.language == "fr" else ("“", "”")
-            out.append(f"> {opening}{escape_markdown(quote.text)}{closing} **\\[{quote.citation}\\]**")
-        else:
-            out.append(f"*{escape_markdown(line)}*")
+        numbers = " ".join(f"**\\[{c.n}\\]**" for c in answer.citations)
+        return f"{head}\n\n{escape_markdown(answer.closest_label.rstrip(':').rstrip())} : {numbers}"
+    out = [f"*{escape_markdown(line)}*" for line in (answer.lead, answer.note) if line]
+    if answer.source_line:
+        out.append(f"*({escape_markdown(answer.source_line)})*")
+    opening, closing = ("« ", " »") if answer.language == "fr" else ("“", "”")
+    headings = dict(answer.headings)
+    current_doc = None
+    for quote in answer.sentences:
+        if answer.grouped and quote.doc_id != current_doc:
+            current_doc = quote.doc_id
+            out.append(f"*{escape_markdown(headings.get(quote.doc_id, ''))}*")
+        out.append(f"> {opening}{escape_markdown(quote.text)}{closing} **\\[{quote.citation}\\]**")
     return "\n\n".join(out)
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .records import Span
-from .segment import split_sentences
+from ..records import Span
+from .sentences import split_sentences
 
 CHUNKING_VERSION = 1
 
@@ -73,6 +73,8 @@ def clause_spans(text: str, sentence: Span, min_chars: int = 40, long_sentence: 
     spans: list[Span] = []
     start = 0
     for cut in cuts[1:]:
+        if cut <= start:  # a separator at the very end repeats the last cut: nothing lies between
+            continue
         if cut - start >= min_chars or cut == len(body):
             piece = Span(sentence.start + start, sentence.start + cut)
             trimmed = _strip_span(text, piece)

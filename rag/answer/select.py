@@ -1,4 +1,4 @@
-"""Extractive answers: choose verbatim sentences, cite them, or abstain honestly.
+"""Selection: choose the verbatim sentences that answer, or decide to abstain.
 
 Pure functions over a `Retrieval`: no model, no disk. The support test compares
 the best evidence with the closest *background* sentence (everyday text from
@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any
 
-
-from .records import Passage, Sentence
+from ..index.store import Index
+from ..records import Passage, Sentence
+from .query import Query
 from .retrieve import Candidate, Retrieval
-from .store import Index
 
-BROAD = re.compile(
-    r"(?:\b(?:quel(?:le)?s|what|which)\b.{0,30}\b(?:prédictions|prévisions|tendances|predictions|forecasts|trends|"
-    r"points)\b|\b(?:que disent|qu.en disent|que dit|les deux|both|two sources|résum\w*|summar\w*|overview|"
-    r"points clés|main points)\b|\bwhat do(?:es)? .{0,50}\bsay\b)",
-    re.IGNORECASE)
 ANAPHORIC_START = re.compile(
     r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those |They )")
 MAX_BROAD_SENTENCES = 6
@@ -51,39 +45,6 @@ def calibration() -> Calibration:
 
 
 @dataclass(frozen=True)
-class Citation:
-    n: int
-    doc_id: str
-    document: str
-    title: str
-    year: int | None
-    start: int
-    end: int
-    passage: str
-    score: float
-    position: int
-    section: str = ""
-    kind: str = "body"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "document": self.document, "title": self.title, "year": self.year,
-                "start": self.start, "end": self.end, "passage": self.passage, "score": round(self.score, 4),
-                "position": self.position, "section": self.section, "kind": self.kind}
-
-
-@dataclass(frozen=True)
-class Quote:
-    text: str
-    citation: int
-    start: int
-    end: int
-    doc_id: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "citation": self.citation, "start": self.start, "end": self.end}
-
-
-@dataclass(frozen=True)
 class Selection:
     """What the answer stage decided, before wording."""
 
@@ -93,38 +54,6 @@ class Selection:
     support: float
     broad: bool
     reason: str = ""
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: str
-    language: str
-    abstained: bool
-    answer: str
-    sentences: tuple[Quote, ...]
-    citations: tuple[Citation, ...]
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    support: float = 0.0
-    reason: str = ""  # why the answer abstained, for the person and the logs
-    message: str = ""  # set instead of an answer when the question itself was refused
-
-    def to_json(self) -> dict[str, Any]:
-        data = {
-            "question": self.question, "language": self.language, "abstained": self.abstained, "answer": self.answer,
-            "sentences": [q.to_json() for q in self.sentences],
-            "citations": [c.to_json() for c in self.citations],
-            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
-            "support": round(self.support, 4),
-        }
-        if self.abstained and self.reason:
-            data["reason"] = self.reason
-        if self.message:
-            data["error"] = self.message
-        return data
-
-
-def is_broad(question: str) -> bool:
-    return bool(BROAD.search(question))
 
 
 def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float = 0.93) -> bool:
@@ -150,19 +79,24 @@ def _with_antecedent(index: Index, chosen: Candidate) -> list[Candidate]:
     return [Candidate(previous, passage, chosen.dense, chosen.passage_dense, 0.0, chosen.fused), chosen]
 
 
-def select(index: Index, retrieval: Retrieval, background_max: float, question: str,
-           unknown_names: tuple[str, ...] = (), threshold: float | None = None) -> Selection:
-    """Pick the answer sentences, or decide to abstain. Pure."""
+def select(index: Index, retrieval: Retrieval, query: Query, background_max: float,
+           threshold: float | None = None) -> Selection:
+    """Pick the answer sentences, or decide to abstain. Pure.
+
+    `background_max` is the best cosine of the question with unrelated text;
+    `threshold` overrides the calibrated margin (for calibration itself).
+    """
     threshold = calibration().margin_threshold if threshold is None else threshold
     candidates = retrieval.candidates
     closest = tuple(retrieval.top_passages(MAX_CLOSEST))
-    broad = is_broad(question)
+    broad = query.broad
     if not candidates:
         return Selection(True, (), closest, 0.0, broad, "the index is empty")
     best_dense = max(c.dense for c in candidates[:3])
     support = best_dense - background_max
-    if unknown_names:
-        return Selection(True, (), closest, support, broad, "names the documents never mention: " + ", ".join(unknown_names))
+    if query.unknown_names:
+        return Selection(True, (), closest, support, broad,
+                         "names the documents never mention: " + ", ".join(query.unknown_names))
     if support < threshold:
         return Selection(True, (), closest, support, broad, "no passage is closer to the question than unrelated text")
     if broad:

@@ -1,15 +1,18 @@
-"""Wording: turn a `Selection` into the text a person reads, with numbered citations.
-
-Only the words around the quotes follow the question's language; the quotes are
-the documents' sentences, verbatim.
+"""Wording: turn a `Selection` into an `Answer`: quotes, numbered citations, and the few
+words around them in the question's language. The quotes are the documents' sentences,
+verbatim; `Answer.answer` is the plain text, built here from the same fields the
+renderers read.
 """
 
 from __future__ import annotations
 
-from .answer import Answer, Citation, Quote, Selection
-from .records import Passage
+from dataclasses import replace
+
+from ..index.store import Index
+from ..records import Answer, Citation, Passage, Quote
+from .query import Query
 from .retrieve import Candidate
-from .store import Index
+from .select import Selection
 
 WORDS = {
     "fr": {
@@ -72,24 +75,47 @@ def _number_passages(index: Index, ordered: list[Candidate]) -> tuple[list[Quote
     return quotes, citations
 
 
-def _excerpt(text: str, limit: int = 160) -> str:
+def excerpt(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _heading(title: str, year: int | None, language: str) -> str:
+def heading(title: str, year: int | None, language: str) -> str:
     return f"{title} ({year if year else words(language)['no_year']})"
 
 
-def compose(index: Index, selection: Selection, question: str, language: str) -> Answer:
+def plain_text(answer: Answer) -> str:
+    """The answer as plain text with [n] markers (CLI, JSON), from the answer's fields."""
+    w = words(answer.language)
+    if answer.abstained:
+        lines = [answer.lead]
+        if answer.citations:
+            lines += ["", answer.closest_label]
+            lines += [f"[{c.n}] {w['open']}{excerpt(c.passage)}{w['close']} — {heading(c.title, c.year, answer.language)}"
+                      for c in answer.citations]
+        return "\n".join(lines)
+    lines = [answer.lead] + [line for line in (answer.note, answer.source_line and f"({answer.source_line})") if line]
+    headings = dict(answer.headings)
+    current_doc = None
+    for quote in answer.sentences:
+        if answer.grouped and quote.doc_id != current_doc:
+            current_doc = quote.doc_id
+            lines += ["", headings.get(quote.doc_id, "")]
+        lines.append(f"- {w['open']}{quote.text}{w['close']} [{quote.citation}]")
+    return "\n".join(lines)
+
+
+def _finish(answer: Answer) -> Answer:
+    return replace(answer, answer=plain_text(answer))
+
+
+def compose(index: Index, selection: Selection, query: Query) -> Answer:
+    """The answer's records and text for `selection`, worded in `query.language`. Pure."""
+    language = query.language
     w = words(language)
     if selection.abstained:
         citations = [_citation(index, n, passage, score) for n, (passage, score) in enumerate(selection.closest, 1)]
-        lines = [w["abstain"]]
-        if citations:
-            lines += ["", w["closest"]]
-            lines += [f"[{c.n}] {w['open']}{_excerpt(c.passage)}{w['close']} — {_heading(c.title, c.year, language)}"
-                      for c in citations]
-        return Answer(question, language, True, "\n".join(lines), (), tuple(citations), support=selection.support)
+        return _finish(Answer(query.text, language, True, "", (), tuple(citations), support=selection.support,
+                              reason=selection.reason, lead=w["abstain"], closest_label=w["closest"]))
 
     ordered = list(selection.sentences)
     if selection.broad:  # grouped by source, each source's sentences in reading order
@@ -98,18 +124,18 @@ def compose(index: Index, selection: Selection, question: str, language: str) ->
             first_seen.setdefault(candidate.sentence.doc_id, rank)
         ordered.sort(key=lambda c: (first_seen[c.sentence.doc_id], c.sentence.start))
     quotes, citations = _number_passages(index, ordered)
-    lines = [w["broad_intro"] if selection.broad else w["intro"]]
     # Say so when the quotes are not in the question's language (the documents decide, not a guess).
     quoted = sorted({index.documents[q.doc_id].language for q in quotes if q.doc_id in index.documents} - {language})
-    if quoted:
-        lines.append(w["quotes_in"].format(languages=", ".join(w["languages"].get(l, l) for l in quoted)))
-    current_doc = None
-    for quote in quotes:
-        if selection.broad and quote.doc_id != current_doc:
-            current_doc = quote.doc_id
-            citation = next(c for c in citations if c.doc_id == quote.doc_id)
-            lines += ["", _heading(citation.title, citation.year, language)]
-        lines.append(f"- {w['open']}{quote.text}{w['close']} [{quote.citation}]")
-    if not selection.broad and len({c.doc_id for c in citations}) == 1:
-        lines.insert(1 + (1 if quoted else 0), f"({_heading(citations[0].title, citations[0].year, language)})")
-    return Answer(question, language, False, "\n".join(lines), tuple(quotes), tuple(citations), support=selection.support)
+    note = w["quotes_in"].format(languages=", ".join(w["languages"].get(l, l) for l in quoted)) if quoted else ""
+    headings: tuple[tuple[str, str], ...] = ()
+    source_line = ""
+    if selection.broad:
+        first_citation = {}
+        for citation in citations:
+            first_citation.setdefault(citation.doc_id, citation)
+        headings = tuple((doc_id, heading(c.title, c.year, language)) for doc_id, c in first_citation.items())
+    elif len({c.doc_id for c in citations}) == 1:
+        source_line = heading(citations[0].title, citations[0].year, language)
+    return _finish(Answer(query.text, language, False, "", tuple(quotes), tuple(citations), support=selection.support,
+                          lead=w["broad_intro"] if selection.broad else w["intro"], note=note,
+                          source_line=source_line, headings=headings))

@@ -1,0 +1,1 @@
+"""Stage 5, answer: understand the question, retrieve, select verbatim sentences, word the answer."""

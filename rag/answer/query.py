@@ -1,0 +1,212 @@
+"""Understanding a question, once: everything later stages need goes into one `Query`.
+
+Normalization and limits, language, follow-ups that lean on the previous turn,
+the names and years that choose documents, the names no document mentions, the
+texts to embed and the words to match. Retrieval, selection and wording then
+read the `Query`; none of them goes back to the raw question.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import QuestionError
+from ..index.lexical import analyze, stop_words
+from ..index.store import Index
+from ..text.language import detect_language
+
+MAX_QUESTION_CHARS = 2000
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"\s+")
+FOLLOW_UP_START = re.compile(
+    r"^(?:et|mais|puis|aussi|ensuite|and|but|also|then|what about|how about|and what about)\b", re.IGNORECASE)
+FOLLOW_UP_WORDS = {
+    "ça", "cela", "ceci", "celui-ci", "celle-ci", "ceux-ci", "il", "elle", "ils", "elles", "eux", "lui", "leur", "leurs",
+    "they", "them", "their", "it", "its", "that", "this", "those", "these", "he", "she", "him", "her", "his",
+}
+WORD = re.compile(r"[\w]+", re.UNICODE)
+YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
+CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
+FIRST_WORD = re.compile(r"^\W*\w+")
+BROAD = re.compile(
+    r"(?:\b(?:quel(?:le)?s|what|which)\b.{0,30}\b(?:prédictions|prévisions|tendances|predictions|forecasts|trends|"
+    r"points)\b|\b(?:que disent|qu.en disent|que dit|les deux|both|two sources|résum\w*|summar\w*|overview|"
+    r"points clés|main points)\b|\bwhat do(?:es)? .{0,50}\bsay\b)",
+    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question read without the index: `text` as asked (normalized), `query` with the context it needs."""
+
+    text: str
+    language: str
+    query: str
+    context: str = ""  # the earlier question this one follows up on, if any
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names and years of a question, looked up in the index."""
+
+    documents: frozenset[str] = frozenset()  # the documents that the selecting names point at
+    words: tuple[str, ...] = ()  # the selecting names, as written
+    unknown: tuple[str, ...] = ()  # names (past the first word) that no indexed sentence contains
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question understood: what retrieval, selection and wording read."""
+
+    text: str
+    language: str
+    query: str  # the text with the context it needs (a follow-up carries the earlier question)
+    context: str
+    documents: frozenset[str]  # documents chosen by a name or year of this turn, else of the earlier one
+    selector_words: tuple[str, ...]
+    unknown_names: tuple[str, ...]
+    views: tuple[str, ...]  # texts whose mean embedding stands for the question
+    lexical: str  # the words BM25 matches
+    broad: bool  # asks for an overview (several sentences, grouped by source)
+
+
+def normalize(raw: str) -> str:
+    """NFC, no control or invisible characters, no lone surrogates, single spaces."""
+    text = raw.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(raw) else raw
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def check(raw: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """The normalized question, or QuestionError saying what to do instead."""
+    if not isinstance(raw, str):
+        raise QuestionError("The question must be text.")
+    if len(raw) > max_chars * 4:  # refuse huge input before spending time normalizing it
+        raise QuestionError(f"The question is too long ({len(raw)} characters); the limit is {max_chars}.")
+    text = normalize(raw)
+    if not any(ch.isalnum() for ch in text):
+        raise QuestionError("Please type a question.")
+    if len(text) > max_chars:
+        raise QuestionError(f"The question is too long ({len(text)} characters); the limit is {max_chars}.")
+    return text
+
+
+def is_follow_up(text: str) -> bool:
+    words = [w.lower() for w in WORD.findall(text)]
+    if len(words) <= 3:
+        return True
+    if FOLLOW_UP_START.match(text):
+        return True
+    return any(word in FOLLOW_UP_WORDS for word in re.split(r"[\s'’-]+", text.lower()))
+
+
+def is_broad(text: str) -> bool:
+    return bool(BROAD.search(text))
+
+
+def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr") -> Question:
+    """Normalize and check `raw`; when it follows up on the last question in `history`, join them.
+
+    Raises QuestionError for an empty, non-text or oversized question.
+    """
+    text = check(raw)
+    language = detect_language(text, default=default_language)
+    previous = [normalize(h) for h in (history or []) if isinstance(h, str) and normalize(h)]
+    if previous and is_follow_up(text):
+        context = previous[-1][:MAX_QUESTION_CHARS]
+        if len(WORD.findall(text)) <= 3:  # too few words to tell the language: keep the conversation's
+            language = detect_language(context, default=language)
+        return Question(text, language, f"{context} {text}", context)
+    return Question(text, language, text)
+
+
+def find_names(index: Index, text: str, language: str) -> Names:
+    """One rule for names: capitalized words and years, looked up in the sentence index.
+
+    A name or year that only some documents contain chooses those documents; a name
+    (not the question's first word, which is capitalized anyway) that no sentence
+    contains is unknown, and the documents cannot answer about it. Cost grows with
+    the number of documents holding the word, not with the size of the documents.
+    """
+    all_docs = len(index.doc_ids)
+    first = FIRST_WORD.match(text)
+    first_end = first.end() if first else 0
+    chosen: set[str] = set()
+    words: list[str] = []
+    unknown: list[str] = []
+    matches = {m.group(): m.start() for m in CAPITALIZED.finditer(text)}  # the last place it stands
+    for m in YEAR.finditer(text):
+        matches.setdefault(m.group(), -1)  # a year counts wherever it stands
+    for word in sorted(matches):
+        name = re.sub(r"[’']s$", "", word)
+        if len(name) < 3:
+            continue
+        terms = analyze(name, "fr")
+        present = np.zeros(all_docs, dtype=bool)
+        if len(terms) == 1 and all_docs:
+            rows = index.sentence_bm25.postings(terms[0])
+            present |= np.bincount(index.sentence_doc[rows], minlength=all_docs) > 0
+        if name.isdigit():
+            present[index.docs_of_year.get(int(name), [])] = True
+        count = int(np.count_nonzero(present))
+        if 0 < count < all_docs:
+            chosen |= {index.doc_ids[int(code)] for code in np.flatnonzero(present)}
+            words.append(word)
+        if matches[word] >= first_end or matches[word] < 0:
+            all_terms = set(analyze(name, language)) | set(terms)
+            if (name.lower() not in stop_words() and all_terms
+                    and not any(index.sentence_bm25.knows(term) for term in all_terms)):
+                unknown.append(name)
+    return Names(frozenset(chosen), tuple(words), tuple(unknown))
+
+
+def without_words(text: str, words: tuple[str, ...]) -> str:
+    """The text with its document-selecting names removed: what the document must answer."""
+    for word in words:
+        text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def query_views(question: Question, selector_words: tuple[str, ...]) -> tuple[str, ...]:
+    """The texts whose mean embedding stands for the question (one model call, batched).
+
+    A follow-up is the earlier question joined to this one, plus this one alone, so
+    that what is asked now weighs more than what was asked before. When names chose
+    the documents, the question without them is added: a sentence must match what
+    is asked, not merely repeat "Kantar".
+    """
+    views = [question.query]
+    if question.context:
+        views.append(question.text)
+    if selector_words:
+        focus = without_words(question.query, selector_words)
+        if any(ch.isalnum() for ch in focus):
+            views.append(focus)
+    return tuple(views)
+
+
+def understand(question: Question, index: Index) -> Query:
+    """The `Query` for a parsed question: its names and years looked up in `index`."""
+    names = find_names(index, question.text, question.language)
+    documents, words = names.documents, names.words
+    if not documents and question.context:  # names said in this very turn outrank those of the last one
+        earlier = find_names(index, question.context, question.language)
+        documents, words = earlier.documents, earlier.words
+    # In a follow-up, the words of this turn ("des partenariats") count twice those of the last one.
+    lexical = f"{question.text} {question.query}" if question.context else question.query
+    return Query(
+        text=question.text, language=question.language, query=question.query, context=question.context,
+        documents=documents, selector_words=words, unknown_names=names.unknown,
+        views=query_views(question, words), lexical=lexical, broad=is_broad(question.text),
+    )

@@ -1,0 +1,1 @@
+"""Stage 3, embedding: texts → unit vectors, offline (the model comes from a pip package)."""

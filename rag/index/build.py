@@ -1,0 +1,392 @@
+"""Build (or incrementally rebuild) the index from a documents folder.
+
+Four steps: read every file, split each document into passages, sentences and
+clauses, embed what is new, write a new index version. One document that cannot
+be read, split or embedded is skipped with its reason; the rest is indexed.
+Unchanged documents keep their vectors (from the current index), and vectors
+computed by an interrupted build are taken back from the vector cache, so a
+build never embeds the same text twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import IndexStoreError, RagError
+from ..ingest.files import RawText, discover, read_file
+from ..records import Passage, Sentence, Skipped, Span
+from ..text.chunks import ChunkSettings, clause_spans
+from ..text.document import SplitDocument, split_document
+from .dense import build_faiss, choose_kind, write_faiss
+from .lexical import LexicalIndex, analyze
+from .manifest import manifest_for
+from .store import Index, document_to_json, exists, load, write_jsonl, write_version
+from .vector_cache import DocumentVectors, VectorCache, entry_key
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+"""progress(stage, done, total): stages are "reading", "splitting", "embedding", "writing"."""
+
+ROUND_TEXTS = 512  # texts per model call across documents: large batches, and resumable at this grain
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    index: Index
+    documents: int
+    passages: int
+    sentences: int
+    embedded_documents: int
+    reused_documents: int
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    resumed_documents: int = 0  # taken from the vectors an interrupted build had computed
+    embedded_texts: int = 0
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One document, split, with the texts to embed and their records (ids from 0)."""
+
+    split: SplitDocument
+    passages: tuple[Passage, ...]
+    sentences: tuple[Sentence, ...]
+    clauses: tuple[tuple[int, str], ...]  # (sentence number within the document, clause text)
+    key: str  # the vector cache entry: model + every text embedded
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        return len(self.passages), len(self.sentences), len(self.clauses)
+
+    def texts(self) -> list[str]:
+        return [p.text for p in self.passages] + [s.text for s in self.sentences] + [t for _, t in self.clauses]
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One builder at a time per index folder (a second one waits)."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _skip(skipped: list[Skipped], source: str, reason: str) -> None:
+    log.info("skipped %s: %s", source, reason)
+    skipped.append(Skipped(source, reason))
+
+
+def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_progress
+                ) -> tuple[list[RawText], list[Skipped]]:
+    """Every readable document once: the same text under two names is indexed once."""
+    paths, skipped = discover(docs_dir, settings.max_files)
+    for item in skipped:
+        log.info("not a document: %s (%s)", item.source, item.reason)
+    raws: list[RawText] = []
+    seen: dict[str, str] = {}
+    for number, path in enumerate(paths, 1):
+        progress("reading", number, len(paths))
+        source = path.relative_to(docs_dir).as_posix()
+        try:
+            result = read_file(path, docs_dir, settings.max_file_bytes)
+        except Exception as exc:  # read_file reports bad files itself; this is a bug, kept to one file
+            log.exception("reading %s failed", source)
+            result = Skipped(source, f"could not be read ({type(exc).__name__}: {exc})")
+        if isinstance(result, Skipped):
+            _skip(skipped, result.source, result.reason)
+            continue
+        key = result.text.strip()
+        if key in seen:
+            _skip(skipped, result.source, f"same content as {seen[key]}")
+            continue
+        seen[key] = result.source
+        raws.append(result)
+    return raws, skipped
+
+
+def folder_fingerprint(docs_dir: Path, max_files: int) -> str:
+    """A hash of the candidate files' names, sizes and modification times (nothing is read)."""
+    paths, skipped = discover(docs_dir, max_files)
+    digest = hashlib.sha256()
+    for path in paths:
+        stat = path.stat()
+        digest.update(f"{path.relative_to(docs_dir).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for item in skipped:
+        digest.update(f"skipped\0{item.source}\n".encode())
+    return digest.hexdigest()
+
+
+def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = _no_progress,
+               settings: Settings | None = None) -> Index:
+    """The index for `docs_dir`, built or brought up to date first when needed.
+
+    Rebuilds (incrementally) when there is no usable index, when it was made by
+    another model or chunking, or when the documents folder changed since.
+    """
+    settings = settings or Settings.resolve()
+    if exists(index_dir):
+        try:
+            index = load(index_dir)
+        except IndexStoreError as exc:
+            log.warning("the index in %s cannot be used (%s); building it again", index_dir, exc)
+            index = None
+        if (index is not None and index.model_id == embedder.model_id
+                and index.manifest.get("chunking") == ChunkSettings().as_dict()
+                and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
+            return index
+    return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
+
+
+def plan_document(split: SplitDocument, model_id: str) -> Planned:
+    """The records and texts of one document. Raises ValueError on a span that cannot be."""
+    passages, sentences = _records(split, 0, 0)
+    text = split.document.text
+    clauses = tuple((number, text[c.start : c.end]) for number, s in enumerate(sentences)
+                    for c in clause_spans(text, Span(s.start, s.end)))
+    # Separators between the three kinds, so the same texts in other roles make another key.
+    texts = [p.text for p in passages] + ["\x01"] + [s.text for s in sentences] + ["\x01"] + [t for _, t in clauses]
+    return Planned(split, tuple(passages), tuple(sentences), clauses, entry_key(model_id, texts))
+
+
+def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, skipped: list[Skipped],
+                   progress: Progress = _no_progress) -> list[Planned]:
+    planned = []
+    for number, raw in enumerate(raws, 1):
+        progress("splitting", number, len(raws))
+        try:
+            item = plan_document(split_document(raw, chunking), model_id)
+        except Exception as exc:  # cleaning and segmentation are pure: a failure is this document's alone
+            log.exception("splitting %s failed", raw.source)
+            _skip(skipped, raw.source, f"could not be split into sentences ({type(exc).__name__}: {exc})")
+            continue
+        if not item.passages:
+            _skip(skipped, raw.source, "no sentences left after cleaning")
+            continue
+        planned.append(item)
+    return planned
+
+
+def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int]) -> dict[str, DocumentVectors]:
+    """Vectors of the current index per document, when it was made by the same model and chunking."""
+    if not exists(index_dir):
+        return {}
+    try:
+        old = load(index_dir)
+    except IndexStoreError:
+        return {}
+    if old.model_id != model_id or old.manifest.get("chunking") != chunking:
+        return {}
+    reusable: dict[str, DocumentVectors] = {}
+    for doc_id, passage_ids in old.doc_passages.items():
+        doc = old.documents[doc_id]
+        sentence_ids = [s for p in passage_ids for s in old.passages[p].sentence_ids]
+        clause_rows = np.flatnonzero(np.isin(old.clause_sentence, sentence_ids))
+        reusable[f"{doc_id}:{doc.source}"] = DocumentVectors(
+            old.passage_vectors[list(passage_ids)], old.sentence_vectors[sentence_ids], old.clause_vectors[clause_rows])
+    return reusable
+
+
+def _split_vectors(vectors: np.ndarray, item: Planned) -> DocumentVectors:
+    p, s, _ = item.counts
+    return DocumentVectors(vectors[:p], vectors[p : p + s], vectors[p + s :])
+
+
+def _rounds(items: list[Planned]) -> Iterator[list[Planned]]:
+    batch: list[Planned] = []
+    size = 0
+    for item in items:
+        batch.append(item)
+        size += sum(item.counts)
+        if size >= ROUND_TEXTS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _encode_together(embedder: Any, batch: list[Planned]) -> dict[str, DocumentVectors]:
+    vectors = embedder.encode_passages([t for item in batch for t in item.texts()])
+    out, start = {}, 0
+    for item in batch:
+        size = sum(item.counts)
+        out[item.key] = _split_vectors(vectors[start : start + size], item)
+        start += size
+    return out
+
+
+def _encode_round(embedder: Any, batch: list[Planned], skipped: list[Skipped]) -> dict[str, DocumentVectors]:
+    """One model call for the whole round; if it fails, each document alone, skipping those that fail.
+
+    A RagError (the model cannot load) is nobody's document's fault and stops the build;
+    so does a round where every document fails (the vectors of earlier rounds are kept).
+    """
+    try:
+        return _encode_together(embedder, batch)
+    except RagError:
+        raise
+    except Exception as exc:
+        first_error = exc
+    if len(batch) == 1:
+        _skip_unembeddable(skipped, batch[0], first_error)
+        return {}
+    out: dict[str, DocumentVectors] = {}
+    for item in batch:
+        try:
+            out.update(_encode_together(embedder, [item]))
+        except RagError:
+            raise
+        except Exception as exc:
+            _skip_unembeddable(skipped, item, exc)
+    if not out:
+        raise RagError(f"the embedding model failed on all {len(batch)} documents of a batch "
+                       f"({type(first_error).__name__}: {first_error})") from first_error
+    return out
+
+
+def _skip_unembeddable(skipped: list[Skipped], item: Planned, exc: Exception) -> None:
+    _skip(skipped, item.split.document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
+
+
+def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chunking: ChunkSettings,
+                    skipped: list[Skipped], progress: Progress = _no_progress
+                    ) -> tuple[list[tuple[Planned, DocumentVectors]], dict[str, int]]:
+    """Vectors for every document: reused, resumed from the cache, or embedded in large rounds."""
+    reusable = _previous_vectors(index_dir, embedder.model_id, chunking.as_dict())
+    cache = VectorCache(index_dir)
+    found: dict[str, DocumentVectors] = {}
+    counts = {"reused": 0, "resumed": 0, "embedded": 0, "texts": 0}
+    pending = []
+    for item in planned:
+        doc = item.split.document
+        vectors = reusable.get(f"{doc.doc_id}:{doc.source}")
+        if vectors is not None and vectors.counts() == item.counts:
+            found[item.key], counts["reused"] = vectors, counts["reused"] + 1
+            continue
+        vectors = cache.get(item.key, item.counts, embedder.dim)
+        if vectors is not None:
+            found[item.key], counts["resumed"] = vectors, counts["resumed"] + 1
+            continue
+        pending.append(item)
+    if counts["resumed"]:
+        log.info("resuming an interrupted build: %d documents' vectors were already computed", counts["resumed"])
+    total_texts = sum(sum(item.counts) for item in pending)
+    progress("embedding", 0, total_texts)
+    for batch in _rounds(pending):
+        for key, vectors in _encode_round(embedder, batch, skipped).items():
+            cache.put(key, vectors)
+            found[key] = vectors
+            counts["embedded"] += 1
+        counts["texts"] += sum(sum(item.counts) for item in batch)
+        progress("embedding", counts["texts"], total_texts)
+    return [(item, found[item.key]) for item in planned if item.key in found], counts
+
+
+def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSettings | None = None,
+          progress: Progress = _no_progress, settings: Settings | None = None) -> BuildReport:
+    """Index every document of `docs_dir` into `index_dir`; returns the loaded new index and counts.
+
+    Raises IngestError when the folder cannot be listed, ModelError when the model
+    cannot embed at all, IndexStoreError when the new version cannot be written.
+    """
+    started = time.perf_counter()
+    settings = settings or Settings.resolve()
+    chunking = chunking or ChunkSettings()
+    with build_lock(index_dir):
+        fingerprint = folder_fingerprint(docs_dir, settings.max_files)
+        raws, skipped = read_folder(docs_dir, settings, progress)
+        planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress)
+        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, progress)
+        progress("writing", 0, 1)
+        index = _write(index_dir, embedder, chunking, embedded, skipped, fingerprint, settings)
+        VectorCache(index_dir).clear()
+        progress("writing", 1, 1)
+    report = BuildReport(index, len(embedded), len(index.passages), len(index.sentences), counts["embedded"],
+                         counts["reused"], tuple(skipped), time.perf_counter() - started,
+                         resumed_documents=counts["resumed"], embedded_texts=counts["texts"])
+    log.info("indexed %d documents (%d embedded, %d unchanged, %d resumed, %d skipped) in %.1f s",
+             report.documents, report.embedded_documents, report.reused_documents, report.resumed_documents,
+             len(report.skipped), report.seconds)
+    return report
+
+
+def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
+           skipped: list[Skipped], fingerprint: str, settings: Settings) -> Index:
+    passages: list[Passage] = []
+    sentences: list[Sentence] = []
+    clause_sentence: list[int] = []
+    for item, _ in embedded:
+        doc_passages, doc_sentences = _records(item.split, len(passages), len(sentences))
+        clause_sentence.extend(doc_sentences[number].sentence_id for number, _ in item.clauses)
+        passages.extend(doc_passages)
+        sentences.extend(doc_sentences)
+    dim = embedder.dim
+
+    def stack(part: str) -> np.ndarray:
+        blocks = [getattr(vectors, part) for _, vectors in embedded]
+        return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
+
+    p_matrix, s_matrix, c_matrix = stack("passages"), stack("sentences"), stack("clauses")
+    c_owner = np.asarray(clause_sentence, dtype=np.int64)
+    documents = [item.split.document for item, _ in embedded]
+    faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
+    manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
+                            fingerprint, skipped)
+    languages = {doc.doc_id: doc.language for doc in documents}
+    files = {
+        "documents.jsonl": lambda path: write_jsonl(path, [document_to_json(doc) for doc in documents]),
+        "passages.jsonl": lambda path: write_jsonl(path, [asdict(p) for p in passages]),
+        "sentences.jsonl": lambda path: write_jsonl(path, [asdict(s) for s in sentences]),
+        "passages.npy": lambda path: np.save(path, p_matrix, allow_pickle=False),
+        "sentences.npy": lambda path: np.save(path, s_matrix, allow_pickle=False),
+        "passages.faiss": lambda path: write_faiss(build_faiss(p_matrix, dim, faiss_kind), path),
+        "clauses.npy": lambda path: np.save(path, c_matrix, allow_pickle=False),
+        "clause_sentence.npy": lambda path: np.save(path, c_owner, allow_pickle=False),
+        "bm25-passages": lambda path: LexicalIndex.build(
+            [analyze(p.text, languages[p.doc_id]) for p in passages]).save(path),
+        "bm25-sentences": lambda path: LexicalIndex.build(
+            [analyze(s.text, languages[s.doc_id]) for s in sentences]).save(path),
+    }
+    folder = write_version(index_dir, manifest, files)
+    index = load(index_dir)
+    if index.folder != folder:
+        raise IndexStoreError(f"the new index {folder} was written but could not be loaded back")
+    return index
+
+
+def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:
+    doc = split.document
+    definitions = {(d.start, d.end) for d in doc.definitions}
+    passages, sentences = [], []
+    for position, chunk in enumerate(split.chunks):
+        passage_id = first_passage + position
+        ids = []
+        for span in chunk.sentences:
+            sentence_id = first_sentence + len(sentences)
+            sentences.append(Sentence(sentence_id, doc.doc_id, passage_id, span.start, span.end,
+                                      doc.text[span.start : span.end]))
+            ids.append(sentence_id)
+        is_definition = any(s <= chunk.span.start and chunk.span.end <= e for s, e in definitions)
+        passages.append(Passage(
+            passage_id=passage_id, doc_id=doc.doc_id, source=doc.source, title=doc.title, year=doc.year,
+            start=chunk.span.start, end=chunk.span.end, text=doc.text[chunk.span.start : chunk.span.end],
+            sentence_ids=tuple(ids), position=position, kind="definition" if is_definition else "body",
+        ))
+    return passages, sentences

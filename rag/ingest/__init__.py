@@ -1,0 +1,1 @@
+"""Stage 1, ingest: find documents, read their text whatever the format, mark the body spans."""

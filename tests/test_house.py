@@ -1,0 +1,99 @@
+"""The house: settings in one place, the layout by stage, rendering from records (fast tier)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.config import FIELDS, Settings
+from rag.errors import ConfigError
+from rag.records import Answer, Citation, Quote
+from tests.conftest import ROOT
+from ui.render import answer_markdown
+
+STAGES = {"ingest", "text", "embedding", "index", "answer", "data"}  # data: word lists, calibration
+TOP_LEVEL = {"__init__", "records", "errors", "config", "digest", "engine", "evaluate", "cli"}
+
+
+def test_every_rag_variable_read_anywhere_is_a_settings_field():
+    declared = {field.env for field in FIELDS.values()}
+    used = set()
+    for path in list((ROOT / "rag").rglob("*.py")) + list((ROOT / "ui").rglob("*.py")):
+        used |= set(re.findall(r"\bRAG_[A-Z_]+\b", path.read_text(encoding="utf-8")))
+    assert used <= declared, f"read outside Settings: {sorted(used - declared)}"
+
+
+def test_only_config_reads_the_environment_for_settings():
+    for path in list((ROOT / "rag").rglob("*.py")) + list((ROOT / "ui").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        if path.name != "config.py":
+            assert not re.search(r"environ(?:\.get)?\(?\[?[\"']RAG_", source), path
+
+
+def test_the_readme_lists_every_setting_with_its_default():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for field in FIELDS.values():
+        assert f"`{field.env}`" in readme, field.env
+
+
+def test_option_then_environment_then_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAG_PORT", "9001")
+    assert Settings.resolve().port == 9001
+    assert Settings.resolve(port=9002).port == 9002
+    monkeypatch.delenv("RAG_PORT")
+    assert Settings.resolve().port == 7860
+    monkeypatch.setenv("RAG_DOCS_DIR", str(tmp_path))
+    assert Settings.resolve().docs_dir == tmp_path
+
+
+@pytest.mark.parametrize("variable, value", [("RAG_PORT", "http"), ("RAG_MAX_FILES", "0"),
+                                             ("RAG_FAISS_INDEX", "annoy"), ("RAG_LOG_LEVEL", "loud")])
+def test_a_bad_value_names_the_variable(monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError, match=variable):
+        Settings.resolve()
+
+
+def test_each_module_sits_in_its_stage():
+    for path in (ROOT / "rag").rglob("*.py"):
+        relative = path.relative_to(ROOT / "rag")
+        if len(relative.parts) == 1:
+            assert path.stem in TOP_LEVEL, f"{relative}: put it in one of the stage packages {sorted(STAGES)}"
+        else:
+            assert relative.parts[0] in STAGES, relative
+
+
+@pytest.mark.parametrize("stage, forbidden", [
+    ("ingest", ("text", "embedding", "index", "answer")), ("text", ("embedding", "index", "answer")),
+    ("embedding", ("ingest", "text", "index", "answer")), ("index", ("answer",)),
+])
+def test_no_stage_reaches_back_up_to_a_later_one(stage, forbidden):
+    for path in (ROOT / "rag" / stage).rglob("*.py"):
+        source = path.read_text(encoding="utf-8")
+        for later in forbidden:
+            assert not re.search(rf"from \.\.{later}\b|rag\.{later}\b", source), f"{path.name} imports {later}"
+
+
+def test_importing_rag_loads_no_heavy_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, rag, rag.cli, rag.config; "
+            "print(','.join(m for m in ('torch', 'sentence_transformers', 'faiss', 'gradio', 'numpy') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert loaded.stdout.strip() == ""
+
+
+def test_bubble_is_rendered_from_records_not_from_the_text():
+    citation = Citation(1, "d1", "a.txt", "Titre A", 2019, 0, 30, "Kantar prévoit un essor net.", 0.9, 0)
+    other = Citation(2, "d2", "b.txt", "Titre B", None, 0, 20, "Digimind voit TikTok.", 0.8, 0)
+    quotes = (Quote("Kantar prévoit un essor net.", 1, 0, 28, "d1"), Quote("Digimind voit TikTok.", 2, 0, 21, "d2"))
+    answer = Answer("q", "fr", False, "this text is never parsed", quotes, (citation, other),
+                    lead="Voici ce que disent les documents :",
+                    headings=(("d1", "Titre A (2019)"), ("d2", "Titre B (année non précisée)")))
+    markdown = answer_markdown(answer)
+    assert "never parsed" not in markdown
+    assert markdown.index("Titre A \\(2019\\)") < markdown.index("Kantar") < markdown.index("Titre B") \
+        < markdown.index("Digimind")
+    assert "**\\[2\\]**" in markdown
