@@ -130,6 +130,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.squad:
+        return _eval_squad(args)
+    if not args.files:
+        raise RagError("Give eval files (rag eval eval/dev.jsonl) or a SQuAD file (rag eval --squad FILE).")
     from .evaluate import evaluate, format_report, load_questions
 
     items = load_questions([Path(f) for f in args.files])
@@ -142,6 +146,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False, indent=2))
     else:
         print(format_report(report))
+    return 0
+
+
+def _eval_squad(args: argparse.Namespace) -> int:
+    """Index the SQuAD file's contexts (in the cache folder unless --docs/--index say where), ask its questions."""
+    import hashlib
+
+    from .config import Settings
+    from .engine import Engine
+    from .evaluate import load_questions
+    from .evaluate.squad import evaluate_squad, format_squad, load_squad, write_documents
+
+    path = Path(args.squad)
+    documents, questions = load_squad(path)
+    base = _settings(args)
+    key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    work = base.cache_dir / f"squad-{path.stem}-{key}"
+    docs = Path(args.docs) if args.docs else work / "docs"
+    write_documents(documents, docs)
+    settings = Settings.resolve(docs_dir=docs, index_dir=args.index or work / "index", model=args.model,
+                                cache_dir=base.cache_dir)
+    engine = Engine(settings)
+    bars = ProgressBars()
+    try:
+        engine.open(progress=bars)
+    finally:
+        bars.close()
+    foreign = [item["question"] for item in load_questions([Path(f) for f in args.files])] if args.files else []
+    outcomes, report = evaluate_squad(engine, questions, foreign)
+    if args.json:
+        report["misses"] = [{"question": o.item.question, "document": o.item.source,
+                             "cited": [c.document for c in o.answer.citations][:3], "answer": o.answer.answer}
+                            for o in outcomes if not o.span_hit]
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print(format_squad(report))
     return 0
 
 
@@ -174,7 +214,9 @@ def parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="measure retrieval, answers, abstention and latency on labelled questions")
     common(ev)
-    ev.add_argument("files", nargs="+", help="JSONL files in the format of eval/dev.jsonl")
+    ev.add_argument("files", nargs="*", help="JSONL files in the format of eval/dev.jsonl (with --squad: "
+                    "questions about something else, asked of the SQuAD corpus; they should abstain)")
+    ev.add_argument("--squad", help="a SQuAD-format JSON file: its contexts are indexed as documents, its questions asked")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.set_defaults(run=cmd_eval)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .records import Answer
-from .errors import RagError
+from ..records import Answer
+from ..errors import RagError
 
 
 @dataclass(frozen=True)
