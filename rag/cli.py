@@ -28,7 +28,7 @@ def configure_logging(level: str) -> None:
     import logging
 
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format="rag: %(message)s")
-    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers"):
+    for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
