@@ -18,6 +18,7 @@ DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAISS_KINDS = ("auto", "flat", "hnsw", "ivf")
+EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
 
 
 def _env(name: str) -> str | None:
@@ -79,6 +80,11 @@ FIELDS: dict[str, Field] = {
     "cache_dir": Field("RAG_CACHE_DIR", _path, default_cache_dir, "materialized model and cached vectors"),
     "model": Field("RAG_EMBED_MODEL", _text, lambda: DEFAULT_MODEL,
                    "sentence-transformers model name or folder, available offline"),
+    "embed_backend": Field("RAG_EMBED_BACKEND", _choice(EMBED_BACKENDS), lambda: "onnx",
+                           "onnx (ONNX Runtime, exported once), onnx-int8 (weights quantized), or torch "
+                           "(sentence-transformers)"),
+    "embed_threads": Field("RAG_EMBED_THREADS", _whole(1), lambda: os.cpu_count() or 1,
+                           "threads of one model call (ONNX backends)"),
     "faiss_index": Field("RAG_FAISS_INDEX", _choice(FAISS_KINDS), lambda: "auto",
                          "passage index kind: auto (exact up to 20,000 passages, then IVF), flat, hnsw, ivf"),
     "max_files": Field("RAG_MAX_FILES", _whole(1), lambda: 2000, "most documents a folder may hold"),
@@ -103,6 +109,8 @@ class Settings:
     index_dir: Path
     cache_dir: Path
     model: str
+    embed_backend: str
+    embed_threads: int
     faiss_index: str
     max_files: int
     max_file_mb: int
@@ -149,6 +157,6 @@ def settings_table() -> str:
     for name, spec in FIELDS.items():
         default = spec.default()
         shown = "`seeds/`" if name == "docs_dir" else "`index/`" if name == "index_dir" else \
-            "`~/.cache/rag-chat`" if name == "cache_dir" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
+            "`~/.cache/rag-chat`" if name == "cache_dir" else "the number of cores" if name == "embed_threads" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
         rows.append(f"| `{spec.env}` | {'(none)' if default in ((), '') else shown} | {spec.help} |")
     return "\n".join(rows)

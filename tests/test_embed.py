@@ -188,7 +188,7 @@ def test_custom_model_folder_uses_its_own_prompts(tmp_path, embedder):
     config["prompts"] = {"query": "query: ", "document": "passage: "}
     (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
     custom = Embedder(model=str(folder), cache_dir=tmp_path / "unused")
-    assert custom.model_id == str(folder)
+    assert custom.model_id == f"{folder} (onnx)"  # the backend is part of the identity
     text = ["Le hardware aussi."]
     assert np.allclose(custom.encode_passages(text), embedder.encode_passages(text), atol=1e-5)
 
@@ -227,3 +227,69 @@ def test_a_failing_batch_fails_every_waiting_caller():
     with pytest.raises(RuntimeError, match="model exploded"):
         batcher.encode(["a"])
     assert batcher._busy is False and batcher._pending == []  # the next caller is not left waiting
+
+
+# ------------------------------------------------------------------ backends: ONNX Runtime (default) and torch
+
+LONG = ("Les marques investiront davantage dans le social commerce, les partenariats et l’influence. " * 40).strip()
+
+
+@pytest.fixture(scope="session")
+def torch_embedder():
+    from rag.embedding.embedder import Embedder
+
+    return Embedder(backend="torch")
+
+
+def test_the_default_backend_is_onnx_and_imports_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from rag.embedding.embedder import Embedder; e = Embedder(); e.encode_queries(['x']); "
+            "print(e.backend, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["onnx", "False", "False"]  # once exported (the session fixture did), torch is never loaded
+
+
+@pytest.mark.parametrize("is_query", [True, False], ids=["query", "passage"])
+def test_onnx_and_torch_give_the_same_vectors(embedder, torch_embedder, is_query):
+    texts = STRINGS + [LONG, "Et " + LONG]  # the long ones are cut at the 512-token limit by both
+    encode = "encode_queries" if is_query else "encode_passages"
+    onnx_vectors, torch_vectors = getattr(embedder, encode)(texts), getattr(torch_embedder, encode)(texts)
+    cosines = (onnx_vectors * torch_vectors).sum(axis=1)
+    assert cosines.min() >= 0.999, [(t[:40], float(c)) for t, c in zip(texts, cosines) if c < 0.999]
+
+
+def test_onnx_and_torch_count_the_same_tokens(embedder, torch_embedder):
+    for text in STRINGS + [LONG]:
+        for query in (True, False):
+            assert embedder.token_count(text, query) == torch_embedder.token_count(text, query), text[:40]
+    assert embedder.token_count(LONG) > embedder.info.max_seq_length  # counted before truncation
+
+
+def test_an_index_from_the_other_backend_is_re_embedded_with_a_message(embedder, torch_embedder, tmp_path, caplog):
+    import logging
+
+    from rag.index.build import build, open_index
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Titre\nLes marques investiront le social commerce en 2021.\n", encoding="utf-8")
+    built = build(docs, tmp_path / "index", torch_embedder).index
+    assert built.manifest["model"]["backend"] == "torch"
+    with caplog.at_level(logging.WARNING, logger="rag"):
+        reopened = open_index(docs, tmp_path / "index", embedder)
+    assert reopened.folder != built.folder and reopened.manifest["model"]["backend"] == "onnx"
+    assert any("torch" in r.getMessage() and "onnx" in r.getMessage() for r in caplog.records)
+
+
+def test_a_folder_with_modules_onnx_cannot_reproduce_is_refused_with_the_way_out(tmp_path):
+    from rag.embedding.embedder import Embedder
+    from rag.errors import ModelError
+
+    folder = materialize(tmp_path)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules.append({"idx": 3, "name": "3", "path": "3_Dense", "type": "sentence_transformers.models.Dense"})
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelError, match="RAG_EMBED_BACKEND=torch"):
+        Embedder(model=str(folder), cache_dir=tmp_path / "cache").dim

@@ -148,8 +148,10 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
         except IndexStoreError as exc:
             log.warning("the index in %s cannot be used (%s); building it again", index_dir, exc)
             index = None
-        if (index is not None and index.model_id == embedder.model_id
-                and index.manifest.get("chunking") == ChunkSettings().as_dict()
+        if index is not None and index.model_id != embedder.model_id:
+            log.warning("the index in %s was made by %s; embedding the documents again with %s",
+                        index_dir, index.model_id, embedder.model_id)
+        elif (index is not None and index.manifest.get("chunking") == ChunkSettings().as_dict()
                 and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
             return index
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index

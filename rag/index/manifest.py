@@ -41,7 +41,7 @@ def manifest_for(info: Any, chunking: ChunkSettings, documents: Sequence[Documen
     return {
         "format_version": FORMAT_VERSION,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "model": {"id": info.model_id, "dim": info.dim, "normalized": True, "query_prompt": info.query_prompt,
+        "model": {"id": info.model_id, "backend": getattr(info, "backend", ""), "dim": info.dim, "normalized": True, "query_prompt": info.query_prompt,
                   "passage_prompt": info.passage_prompt, "max_seq_length": info.max_seq_length},
         "chunking": chunking.as_dict(),
         "analyzer": {"version": ANALYZER_VERSION, "stemming": "snowball fr/en", "accent_folding": True},
