@@ -160,3 +160,7 @@ def settings_table() -> str:
             "`~/.cache/rag-chat`" if name == "cache_dir" else "the number of cores" if name == "embed_threads" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
         rows.append(f"| `{spec.env}` | {'(none)' if default in ((), '') else shown} | {spec.help} |")
     return "\n".join(rows)
+
+
+if __name__ == "__main__":  # python -m rag.config: the table for the README
+    print(settings_table())

@@ -8,6 +8,7 @@ contain) with `answer` (strings of which one must appear in the answer), or
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from dataclasses import dataclass
@@ -113,15 +114,41 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
     return report
 
 
+def split_of(item: dict[str, Any]) -> str:
+    """"tune" or "heldout", fixed by a hash of the question's id (or text): grid searches,
+    calibration and word lists may read the tuning half only; the held-out half measures."""
+    key = str(item.get("id") or item["question"])
+    return "tune" if hashlib.sha256(key.encode("utf-8")).digest()[0] % 2 == 0 else "heldout"
+
+
+def tuning_half(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [item for item in items if split_of(item) == "tune"]
+
+
 def evaluate(engine: Any, items: list[dict[str, Any]]) -> tuple[list[Outcome], dict[str, Any]]:
+    """Ask every item; the report has the figures for all items and for each half (`splits`)."""
     index = engine.index
     documents = {doc_id: doc.text for doc_id, doc in index.documents.items()}
     engine.ask("warm-up")  # measure warm latency only
     outcomes = [judge(item, engine.ask(item["question"], item.get("history")), documents) for item in items]
-    return outcomes, summarize(outcomes)
+    report = summarize(outcomes)
+    report["splits"] = {half: summarize([o for o in outcomes if split_of(o.item) == half])
+                        for half in ("heldout", "tune")}
+    return outcomes, report
 
 
 def format_report(report: dict[str, Any]) -> str:
+    """Held-out half first (what measures), then the tuning half, then all."""
+    parts = []
+    for half in ("heldout", "tune"):
+        if half in report.get("splits", {}) and report["splits"][half]["all"]["questions"]:
+            parts.append(f"{'held-out half' if half == 'heldout' else 'tuning half'}\n"
+                         + _table(report["splits"][half]))
+    parts.append("all questions\n" + _table(report))
+    return "\n\n".join(parts)
+
+
+def _table(report: dict[str, Any]) -> str:
     rows = ["hit@1", "hit@3", "answer_accuracy", "abstention_precision", "abstention_recall",
             "wrong_abstention_rate", "faithfulness"]
     lines = [f"{'metric':<24}{'fr':>8}{'en':>8}{'all':>8}"]

@@ -1,0 +1,99 @@
+"""Policies: every heuristic of the answer stage as a frozen, named object, with its defaults here.
+
+Each is passed to the stage that uses it, so a test (or another deployment) can
+change one without touching code, and each says where its numbers come from.
+Numbers marked "tuned" were chosen on the *tuning half* of eval/ (bench/tune_fusion.py,
+bench/calibrate.py); the held-out half and service-public measure them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FusionPolicy:
+    """How dense and lexical evidence add up for a sentence (retrieve.py)."""
+
+    # Tuned: cosine of the sentence (or its best clause), cosine of its passage, BM25 scaled to [0, 1]
+    # per question. Cosines of this model differ by hundredths, so the lexical weights are small:
+    # they break ties and rescue names and numbers.
+    dense_sentence: float = 1.0
+    dense_passage: float = 0.4
+    lexical_sentence: float = 0.03
+    lexical_passage: float = 0.02
+    # A sentence read with the one before it (its antecedent): "La filiale du groupe WPP…" is about
+    # the "Kantar Media" named just before. Scored as the cosine with the normalized sum of both
+    # vectors, discounted so that a sentence that answers alone still wins.
+    context_weight: float = 0.6
+    context_discount: float = 0.01
+    cross_lingual_lexical: float = 0.5  # shared common words across languages are often loose cognates
+    rare_term_sentences: int = 2  # a term in at most this many sentences counts fully across languages
+    common_name_sentences: int = 2  # a document-choosing name in more sentences says nothing of which answers
+    dense_passages: int = 200  # passages proposed by the vector index
+    lexical_candidates: int = 100
+    preferred_passages: int = 2000  # named documents smaller than this are read whole
+    max_candidates: int = 60
+
+    def __post_init__(self) -> None:
+        for name in ("dense_sentence", "dense_passage", "lexical_sentence", "lexical_passage", "context_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"FusionPolicy.{name} must be ≥ 0, got {getattr(self, name)}")
+        if self.max_candidates < 1:
+            raise ValueError(f"FusionPolicy.max_candidates must be ≥ 1, got {self.max_candidates}")
+
+
+@dataclass(frozen=True)
+class SelectionPolicy:
+    """Which sentences make the answer (select.py)."""
+
+    second_sentence_gap: float = 0.01  # a runner-up this close to the best is shown too
+    redundant: float = 0.93  # cosine above which a second sentence repeats the first
+    max_broad_sentences: int = 6
+    broad_dense_window: float = 0.08  # a broad answer's sentences stay this close to the best one
+    broad_redundant: float = 0.95
+    max_closest: int = 3  # passages shown when abstaining
+    # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
+    anaphoric_start: re.Pattern[str] = field(default=re.compile(
+        r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "
+        r"|They )"))
+    # A sentence that announces what follows ("… :", "Voici…") is completed by the next one.
+    lead_in_end: re.Pattern[str] = field(default=re.compile(r"[:：]\s*$"))
+
+
+BROAD_PATTERN = re.compile(
+    r"(?:\b(?:quel(?:le)?s|what|which)\b.{0,30}\b(?:prédictions|prévisions|tendances|predictions|forecasts|trends|"
+    r"points)\b|\b(?:que disent|qu.en disent|les deux|both|two sources|deux sources|résum\w*|summar\w*|overview|"
+    r"points clés|main points)\b|\bwhat do (?:the |they )?(?:\w+ ){0,4}say\b)",
+    re.IGNORECASE)
+FOLLOW_UP_START = re.compile(
+    r"^(?:et|mais|puis|aussi|ensuite|and|but|also|then|what about|how about|and what about)\b", re.IGNORECASE)
+FOLLOW_UP_WORDS = frozenset({
+    "ça", "cela", "ceci", "celui-ci", "celle-ci", "ceux-ci", "il", "elle", "ils", "elles", "eux", "lui", "leur",
+    "leurs", "they", "them", "their", "it", "its", "that", "this", "those", "these", "he", "she", "him", "her", "his",
+})
+# French inversion: the subject pronoun after the verb ("Twitter a-t-il…", "prévoit-elle").
+INVERTED_PRONOUN = re.compile(r"\w-(?:t-)?(?:il|elle|ils|elles|on)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class QuestionPolicy:
+    """How a question is read (query.py)."""
+
+    max_chars: int = 2000
+    broad: re.Pattern[str] = BROAD_PATTERN  # asks for an overview: several sentences, grouped by source
+    follow_up_start: re.Pattern[str] = FOLLOW_UP_START
+    follow_up_words: frozenset[str] = FOLLOW_UP_WORDS
+    follow_up_max_words: int = 3  # a question this short leans on the one before it
+    inverted_pronoun: re.Pattern[str] = INVERTED_PRONOUN
+
+
+@dataclass(frozen=True)
+class Policies:
+    question: QuestionPolicy = QuestionPolicy()
+    fusion: FusionPolicy = FusionPolicy()
+    selection: SelectionPolicy = SelectionPolicy()
+
+
+DEFAULT = Policies()
