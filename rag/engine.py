@@ -20,6 +20,7 @@ import numpy as np
 
 from .answer.background import background_vectors
 from .answer.compose import compose
+from .answer.policy import DEFAULT, Policies
 from .answer.query import Query, parse_question, understand
 from .answer.retrieve import Retrieval, retrieve
 from .answer.select import select
@@ -52,8 +53,9 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class Engine:
     """Ask questions of an index of documents. Builds or updates the index on first use."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Any = None) -> None:
+    def __init__(self, settings: Settings | None = None, embedder: Any = None, policies: Policies = DEFAULT) -> None:
         self.settings = settings or Settings.resolve()
+        self.policies = policies
         if embedder is None:
             from .embedding.embedder import Embedder
 
@@ -100,14 +102,26 @@ class Engine:
         mark = time.perf_counter()
         vector = self.embedder.encode_queries(list(query.views)).mean(axis=0)
         timings["embed"] = (time.perf_counter() - mark) * 1000
-        retrieval = retrieve(index, vector, query)
+        retrieval = retrieve(index, vector, query, self.policies.fusion)
         timings.update(retrieval.timings_ms)
         return retrieval, vector
 
     def retrieve(self, question: str, history: list[str] | None = None) -> Retrieval:
         """The ranked candidates for a question, without choosing or wording an answer (for tuning)."""
         index = self.index
-        return self._retrieve(index, understand(parse_question(question, history), index), {})[0]
+        query = understand(parse_question(question, history, policy=self.policies.question), index, self.policies.question)
+        return self._retrieve(index, query, {})[0]
+
+    def support_measures(self, question: str, history: list[str] | None = None) -> dict[str, float]:
+        """The measures an abstention could rest on, for one question (bench/abstention_study.py)."""
+        from .answer.support import support_measures
+
+        index = self.index
+        query = understand(parse_question(question, history, policy=self.policies.question), index,
+                           self.policies.question)
+        retrieval, vector = self._retrieve(index, query, {})
+        best = max((c.dense for c in retrieval.candidates[:3]), default=0.0)
+        return support_measures(best, self.background() @ vector, index.sentence_sample @ vector)
 
     def ask(self, question: object, history: list[str] | None = None, threshold: float | None = None) -> Answer:
         """Answer one question (with the earlier questions of the conversation, if any).
@@ -118,12 +132,12 @@ class Engine:
         started = time.perf_counter()
         timings: dict[str, float] = {}
         try:
-            parsed = parse_question(question, history)
+            parsed = parse_question(question, history, policy=self.policies.question)
         except QuestionError as exc:
             text = question if isinstance(question, str) else ""
             return Answer(text[:200], "fr", True, str(exc), (), (), {"total": 0.0}, message=str(exc))
         index = self.index  # one version for the whole answer
-        query = understand(parsed, index)
+        query = understand(parsed, index, self.policies.question)
         timings["understand"] = (time.perf_counter() - started) * 1000
         background = self.background()
 
@@ -131,7 +145,7 @@ class Engine:
 
         mark = time.perf_counter()
         background_max = float((background @ vector).max()) if len(background) else 0.0
-        selection = select(index, retrieval, query, background_max, threshold=threshold)
+        selection = select(index, retrieval, query, background_max, threshold=threshold, policy=self.policies.selection)
         timings["selection"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()

@@ -18,26 +18,16 @@ from ..errors import QuestionError
 from ..index.lexical import analyze, stop_words
 from ..index.store import Index
 from ..text.language import detect_language
+from .policy import DEFAULT, QuestionPolicy
 
-MAX_QUESTION_CHARS = 2000
+MAX_QUESTION_CHARS = DEFAULT.question.max_chars
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
-FOLLOW_UP_START = re.compile(
-    r"^(?:et|mais|puis|aussi|ensuite|and|but|also|then|what about|how about|and what about)\b", re.IGNORECASE)
-FOLLOW_UP_WORDS = {
-    "ça", "cela", "ceci", "celui-ci", "celle-ci", "ceux-ci", "il", "elle", "ils", "elles", "eux", "lui", "leur", "leurs",
-    "they", "them", "their", "it", "its", "that", "this", "those", "these", "he", "she", "him", "her", "his",
-}
 WORD = re.compile(r"[\w]+", re.UNICODE)
 YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
 CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 FIRST_WORD = re.compile(r"^\W*\w+")
-BROAD = re.compile(
-    r"(?:\b(?:quel(?:le)?s|what|which)\b.{0,30}\b(?:prédictions|prévisions|tendances|predictions|forecasts|trends|"
-    r"points)\b|\b(?:que disent|qu.en disent|que dit|les deux|both|two sources|résum\w*|summar\w*|overview|"
-    r"points clés|main points)\b|\bwhat do(?:es)? .{0,50}\bsay\b)",
-    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -102,30 +92,43 @@ def check(raw: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
     return text
 
 
-def is_follow_up(text: str) -> bool:
-    words = [w.lower() for w in WORD.findall(text)]
-    if len(words) <= 3:
+def names_past_first_word(text: str) -> list[str]:
+    first = FIRST_WORD.match(text)
+    first_end = first.end() if first else 0
+    return [m.group() for m in CAPITALIZED.finditer(text) if m.start() >= first_end]
+
+
+def is_follow_up(text: str, policy: QuestionPolicy = DEFAULT.question) -> bool:
+    """Does `text` lean on the question before it (very short, "Et…", or a pronoun with nothing to refer to)?
+
+    A French inverted pronoun ("Twitter a-t-il…") refers to the name the question
+    itself gives; without such a name ("Qu'a-t-elle dit ?") it points back.
+    """
+    if len(WORD.findall(text)) <= policy.follow_up_max_words:
         return True
-    if FOLLOW_UP_START.match(text):
+    if policy.follow_up_start.match(text):
         return True
-    return any(word in FOLLOW_UP_WORDS for word in re.split(r"[\s'’-]+", text.lower()))
+    if names_past_first_word(text):
+        text = policy.inverted_pronoun.sub(lambda m: m.group()[0], text)
+    return any(word in policy.follow_up_words for word in re.split(r"[\s'’-]+", text.lower()))
 
 
-def is_broad(text: str) -> bool:
-    return bool(BROAD.search(text))
+def is_broad(text: str, policy: QuestionPolicy = DEFAULT.question) -> bool:
+    return bool(policy.broad.search(text))
 
 
-def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr") -> Question:
+def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr",
+                   policy: QuestionPolicy = DEFAULT.question) -> Question:
     """Normalize and check `raw`; when it follows up on the last question in `history`, join them.
 
     Raises QuestionError for an empty, non-text or oversized question.
     """
-    text = check(raw)
+    text = check(raw, policy.max_chars)
     language = detect_language(text, default=default_language)
     previous = [normalize(h) for h in (history or []) if isinstance(h, str) and normalize(h)]
-    if previous and is_follow_up(text):
-        context = previous[-1][:MAX_QUESTION_CHARS]
-        if len(WORD.findall(text)) <= 3:  # too few words to tell the language: keep the conversation's
+    if previous and is_follow_up(text, policy):
+        context = previous[-1][: policy.max_chars]
+        if len(WORD.findall(text)) <= policy.follow_up_max_words:  # too few words to tell the language
             language = detect_language(context, default=language)
         return Question(text, language, f"{context} {text}", context)
     return Question(text, language, text)
@@ -196,7 +199,7 @@ def query_views(question: Question, selector_words: tuple[str, ...]) -> tuple[st
     return tuple(views)
 
 
-def understand(question: Question, index: Index) -> Query:
+def understand(question: Question, index: Index, policy: QuestionPolicy = DEFAULT.question) -> Query:
     """The `Query` for a parsed question: its names and years looked up in `index`."""
     names = find_names(index, question.text, question.language)
     documents, words = names.documents, names.words
@@ -208,5 +211,5 @@ def understand(question: Question, index: Index) -> Query:
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
-        views=query_views(question, words), lexical=lexical, broad=is_broad(question.text),
+        views=query_views(question, words), lexical=lexical, broad=is_broad(question.text, policy),
     )

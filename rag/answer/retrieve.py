@@ -12,22 +12,12 @@ from ..index.dense import search
 from ..index.lexical import TermScores, analyze
 from ..index.store import Index
 from ..records import Passage, Sentence
+from .policy import DEFAULT, FusionPolicy
 from .query import YEAR, Query
 
-# Fusion weights: cosine of the sentence (or its best clause), cosine of its passage, and
-# BM25 scaled to [0, 1] per question. Cosines of this model differ by hundredths, so the
-# lexical weights are small: they break ties and rescue names and numbers. Chosen on a
-# plateau of a grid search over the eval set (bench/tune_fusion.py).
-WEIGHTS = {"dense_sentence": 1.0, "dense_passage": 0.4, "lexical_sentence": 0.03, "lexical_passage": 0.02}
 # Two stages: the passage index (exact or approximate) proposes passages; every sentence
 # of those passages, and every clause of those sentences, is then scored exactly.
-DENSE_PASSAGES = 200
-LEXICAL_CANDIDATES = 100
-PREFERRED_PASSAGES = 2000
-MAX_CANDIDATES = 60  # ranked candidates kept for answer selection
-COMMON_NAME_SENTENCES = 2
-CROSS_LINGUAL_LEXICAL = 0.5
-RARE_TERM_SENTENCES = 2
+DENSE_PASSAGES = DEFAULT.fusion.dense_passages
 
 
 @dataclass(frozen=True)
@@ -77,7 +67,24 @@ def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -
     return scores
 
 
-def retrieve(index: Index, query_vector: np.ndarray, query: Query) -> Retrieval:
+def context_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray, policy: FusionPolicy) -> np.ndarray:
+    """Cosine of each sentence read together with the sentence before it in its document, discounted.
+
+    A sentence that names its subject by a pronoun or a description ("La filiale du
+    groupe WPP perçoit…") is found through the sentence that names it ("…Kantar Media…").
+    """
+    if policy.context_weight == 0 or len(sentence_ids) == 0:
+        return np.full(len(sentence_ids), -np.inf, dtype=np.float32)
+    previous = np.maximum(sentence_ids - 1, 0)
+    has_previous = (sentence_ids > 0) & (index.sentence_doc[previous] == index.sentence_doc[sentence_ids])
+    together = (np.asarray(index.sentence_vectors[sentence_ids], dtype=np.float32)
+                + policy.context_weight * np.asarray(index.sentence_vectors[previous], dtype=np.float32))
+    together /= np.maximum(np.linalg.norm(together, axis=1, keepdims=True), 1e-12)
+    scores = together @ query - policy.context_discount
+    return np.where(has_previous, scores, -np.inf).astype(np.float32)
+
+
+def retrieve(index: Index, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion) -> Retrieval:
     """Rank the index's sentences for one question.
 
     `query_vector` embeds the question's views; `query.lexical` gives the terms
@@ -90,7 +97,7 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query) -> Retrieval:
     if n_sentences == 0:
         return Retrieval((), frozenset(), timings)
     q = query_vector.reshape(1, -1).astype(np.float32)
-    p_scores, p_ids = search(index.passage_faiss, q, DENSE_PASSAGES)
+    p_scores, p_ids = search(index.passage_faiss, q, policy.dense_passages)
     dense_passage = dict(zip(p_ids[0].tolist(), p_scores[0].tolist()))
     timings["dense_search"] = (time.perf_counter() - started) * 1000
 
@@ -107,11 +114,11 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query) -> Retrieval:
     sentence_terms = TermScores(index.sentence_bm25, terms)
     frequency = {t: len(sentence_terms.columns[t][0]) for t in terms}
     terms = [t for t in terms if t not in qualifiers
-             or (t not in title_terms and frequency[t] <= COMMON_NAME_SENTENCES)]
+             or (t not in title_terms and frequency[t] <= policy.common_name_sentences)]
     # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
     # good as in one language. A shared common word is often a loose cognate ("social").
-    rare = [t for t in terms if frequency[t] <= RARE_TERM_SENTENCES]
-    common = [t for t in terms if frequency[t] > RARE_TERM_SENTENCES]
+    rare = [t for t in terms if frequency[t] <= policy.rare_term_sentences]
+    common = [t for t in terms if frequency[t] > policy.rare_term_sentences]
     sentence_terms = sentence_terms.only(terms)
     passage_terms = TermScores(index.passage_bm25, terms)
     lexical_sentence, lexical_passage = sentence_terms.total, passage_terms.total
@@ -119,12 +126,12 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query) -> Retrieval:
 
     started = time.perf_counter()
     passages = set(dense_passage)
-    passages |= {int(i) for i in index.passage_bm25.top(lexical_passage, LEXICAL_CANDIDATES)}
-    passages |= {index.sentences[int(i)].passage_id for i in index.sentence_bm25.top(lexical_sentence, LEXICAL_CANDIDATES)}
+    passages |= {int(i) for i in index.passage_bm25.top(lexical_passage, policy.lexical_candidates)}
+    passages |= {index.sentences[int(i)].passage_id for i in index.sentence_bm25.top(lexical_sentence, policy.lexical_candidates)}
     if preferred:
         kept = {p for p in passages if index.passages[p].doc_id in preferred}
         # The named documents are read whole, however large the index, when they are few.
-        if sum(len(index.doc_passages.get(d, ())) for d in preferred) <= PREFERRED_PASSAGES:
+        if sum(len(index.doc_passages.get(d, ())) for d in preferred) <= policy.preferred_passages:
             kept |= {p for d in preferred for p in index.doc_passages.get(d, ())}
         passages = kept or passages
     pool = np.asarray(sorted(s for p in passages for s in index.passages[p].sentence_ids), dtype=np.int64)
@@ -133,16 +140,17 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query) -> Retrieval:
     dense = sentence_scores(index, pool, q[0])
     owners = np.fromiter((index.sentences[i].passage_id for i in pool), dtype=np.int64, count=len(pool))
     passage_dense = np.asarray(index.passage_vectors[owners] @ q[0], dtype=np.float32)
-    # Shared words across languages: rare ones count fully, common ones at CROSS_LINGUAL_LEXICAL.
+    # Shared words across languages: rare ones count fully, common ones at policy.cross_lingual_lexical.
     cross_docs = index.doc_languages != language
-    weight = np.where(cross_docs[index.sentence_doc[pool]], CROSS_LINGUAL_LEXICAL, 1.0).astype(np.float32)
+    weight = np.where(cross_docs[index.sentence_doc[pool]], policy.cross_lingual_lexical, 1.0).astype(np.float32)
     lexical = sentence_terms.at(pool, rare) + weight * sentence_terms.at(pool, common)
     lexical_p = passage_terms.at(owners, rare) + weight * passage_terms.at(owners, common)
     lexical = lexical / lexical.max() if lexical.max() > 0 else np.zeros_like(lexical)
     lexical_p = lexical_p / lexical_p.max() if lexical_p.max() > 0 else np.zeros_like(lexical_p)
-    fused = (WEIGHTS["dense_sentence"] * dense + WEIGHTS["dense_passage"] * passage_dense
-             + WEIGHTS["lexical_sentence"] * lexical + WEIGHTS["lexical_passage"] * lexical_p)
-    order = np.lexsort((pool, -fused))[:MAX_CANDIDATES]
+    in_context = np.maximum(dense, context_scores(index, pool, q[0], policy))
+    fused = (policy.dense_sentence * in_context + policy.dense_passage * passage_dense
+             + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
+    order = np.lexsort((pool, -fused))[: policy.max_candidates]
     candidates = [
         Candidate(index.sentences[int(pool[i])], index.passages[int(owners[i])], float(dense[i]),
                   float(passage_dense[i]), float(lexical[i]), float(fused[i]), float(lexical_p[i]))

@@ -10,23 +10,15 @@ calibrated on the labelled eval set (`bench/calibrate.py` → `data/calibration.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 from ..index.store import Index
 from ..records import Passage, Sentence
+from .policy import DEFAULT, SelectionPolicy
 from .query import Query
 from .retrieve import Candidate, Retrieval
-
-ANAPHORIC_START = re.compile(
-    r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those |They )")
-MAX_BROAD_SENTENCES = 6
-MAX_CLOSEST = 3
-SECOND_SENTENCE_GAP = 0.01
-BROAD_DENSE_WINDOW = 0.08
-BROAD_REDUNDANT = 0.95
 
 
 @dataclass(frozen=True)
@@ -56,31 +48,41 @@ class Selection:
     reason: str = ""
 
 
-def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float = 0.93) -> bool:
+def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:
     vector = index.sentence_vectors[candidate.sentence.sentence_id]
     return any(float(index.sentence_vectors[c.sentence.sentence_id] @ vector) > limit for c in chosen)
 
 
-def _previous_sentence(index: Index, sentence: Sentence) -> Sentence | None:
-    if sentence.sentence_id == 0:
+def _neighbour(index: Index, sentence: Sentence, step: int) -> Sentence | None:
+    """The sentence before (step=-1) or after (step=1) in the same document, if any."""
+    number = sentence.sentence_id + step
+    if not 0 <= number < len(index.sentences):
         return None
-    previous = index.sentences[sentence.sentence_id - 1]
-    return previous if previous.doc_id == sentence.doc_id else None
+    neighbour = index.sentences[number]
+    return neighbour if neighbour.doc_id == sentence.doc_id else None
 
 
-def _with_antecedent(index: Index, chosen: Candidate) -> list[Candidate]:
-    """A sentence that opens with a pronoun ("C’est le dernier mot…") needs the one before it."""
-    if not ANAPHORIC_START.match(chosen.sentence.text):
-        return [chosen]
-    previous = _previous_sentence(index, chosen.sentence)
-    if previous is None:
-        return [chosen]
-    passage = index.passages[previous.passage_id]
-    return [Candidate(previous, passage, chosen.dense, chosen.passage_dense, 0.0, chosen.fused), chosen]
+def _as_candidate(index: Index, sentence: Sentence, like: Candidate) -> Candidate:
+    return Candidate(sentence, index.passages[sentence.passage_id], like.dense, like.passage_dense, 0.0, like.fused)
+
+
+def _in_context(index: Index, chosen: Candidate, policy: SelectionPolicy) -> list[Candidate]:
+    """The sentence with what it needs to be read alone: the sentence before it when it opens by
+    pointing back ("C’est le dernier mot…"), the one after it when it announces it ("…tendance :")."""
+    out = [chosen]
+    if policy.anaphoric_start.match(chosen.sentence.text):
+        previous = _neighbour(index, chosen.sentence, -1)
+        if previous is not None:
+            out.insert(0, _as_candidate(index, previous, chosen))
+    if policy.lead_in_end.search(chosen.sentence.text):
+        following = _neighbour(index, chosen.sentence, 1)
+        if following is not None:
+            out.append(_as_candidate(index, following, chosen))
+    return out
 
 
 def select(index: Index, retrieval: Retrieval, query: Query, background_max: float,
-           threshold: float | None = None) -> Selection:
+           threshold: float | None = None, policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """Pick the answer sentences, or decide to abstain. Pure.
 
     `background_max` is the best cosine of the question with unrelated text;
@@ -88,7 +90,7 @@ def select(index: Index, retrieval: Retrieval, query: Query, background_max: flo
     """
     threshold = calibration().margin_threshold if threshold is None else threshold
     candidates = retrieval.candidates
-    closest = tuple(retrieval.top_passages(MAX_CLOSEST))
+    closest = tuple(retrieval.top_passages(policy.max_closest))
     broad = query.broad
     if not candidates:
         return Selection(True, (), closest, 0.0, broad, "the index is empty")
@@ -101,30 +103,43 @@ def select(index: Index, retrieval: Retrieval, query: Query, background_max: flo
         return Selection(True, (), closest, support, broad, "no passage is closer to the question than unrelated text")
     if broad:
         # Each sentence of a broad answer must still beat unrelated text, and stay near the best one.
-        floor = max(background_max, best_dense - BROAD_DENSE_WINDOW)
-        return Selection(False, tuple(_select_broad(index, candidates, floor)), closest, support, True)
+        floor = max(background_max, best_dense - policy.broad_dense_window)
+        return Selection(False, tuple(_select_broad(index, candidates, floor, policy)), closest, support, True)
     best = candidates[0]
-    chosen = _with_antecedent(index, best)
+    chosen = _in_context(index, best, policy)
     # A near tie means the ranking cannot tell which of two sentences answers, and a runner-up
     # that the model finds closer in meaning than the winner was only outranked by word overlap:
     # in both cases show it too.
     runner_up = next((c for c in candidates[1:3] if c.sentence not in [x.sentence for x in chosen]), None)
-    if runner_up is not None and (runner_up.fused >= best.fused - SECOND_SENTENCE_GAP or runner_up.dense > best.dense) \
-            and not _redundant(index, chosen, runner_up):
+    if runner_up is not None and (runner_up.fused >= best.fused - policy.second_sentence_gap
+                                  or runner_up.dense > best.dense) \
+            and not _redundant(index, chosen, runner_up, policy.redundant):
         chosen.append(runner_up)
-    return Selection(False, tuple(chosen), closest, support, False)
+    return Selection(False, tuple(_once_each(chosen)), closest, support, False)
 
 
-def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float) -> list[Candidate]:
+def _once_each(chosen: list[Candidate]) -> list[Candidate]:
+    """Each sentence once (a runner-up may be the sentence a lead-in brought in)."""
+    seen: set[int] = set()
+    out = []
+    for candidate in chosen:
+        if candidate.sentence.sentence_id not in seen:
+            seen.add(candidate.sentence.sentence_id)
+            out.append(candidate)
+    return out
+
+
+def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float,
+                  policy: SelectionPolicy) -> list[Candidate]:
     """Several sentences from different passages, diverse, each closer than unrelated text."""
     chosen: list[Candidate] = []
     used_passages: set[int] = set()
     for candidate in candidates[:40]:
-        if len(chosen) == MAX_BROAD_SENTENCES:
+        if len(chosen) == policy.max_broad_sentences:
             break
         if candidate.dense < floor or candidate.passage.passage_id in used_passages:
             continue
-        if _redundant(index, chosen, candidate, limit=BROAD_REDUNDANT):
+        if _redundant(index, chosen, candidate, limit=policy.broad_redundant):
             continue
         chosen.append(candidate)
         used_passages.add(candidate.passage.passage_id)

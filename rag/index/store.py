@@ -96,6 +96,15 @@ class Index:
         code = {doc_id: n for n, doc_id in enumerate(self.doc_ids)}
         return np.fromiter((code[s.doc_id] for s in self.sentences), dtype=np.int32, count=len(self.sentences))
 
+    @cached_property
+    def sentence_sample(self) -> np.ndarray:
+        """Vectors of up to 2,000 sentences drawn once (fixed seed): the corpus's own score
+        distribution for a question, against which its best evidence must stand out."""
+        count = len(self.sentences)
+        rows = np.sort(np.random.default_rng(0).choice(count, min(count, 2000), replace=False)) if count else []
+        return np.ascontiguousarray(self.sentence_vectors[rows], dtype=np.float32) if count \
+            else np.zeros((0, self.dim), dtype=np.float32)
+
 
 # ---------------------------------------------------------------- records ⇄ JSON
 

@@ -67,8 +67,14 @@ def word_count(line: str) -> int:
     return len(WORD.findall(line))
 
 
+MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
+
+
 def is_heading(line: str) -> bool:
-    """A short line that does not end like a sentence: a title or section heading."""
+    """A title or section heading: a Markdown heading ("## Qui est concerné ?"), or a short line
+    that does not end like a sentence. Headings give sections their names; they are never quoted."""
+    if MARKDOWN_HEADING.match(line):
+        return True
     return word_count(line) <= 14 and not line.rstrip().endswith(TERMINAL)
 
 

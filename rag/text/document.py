@@ -40,7 +40,7 @@ def split_document(raw: RawText, settings: ChunkSettings) -> SplitDocument:
         metadata=tuple(metadata),
         definitions=cleaned.definitions,
         dropped=cleaned.dropped,
-        headings=tuple((h.start, raw.text[h.start : h.end]) for h in cleaned.headings),
+        headings=tuple((h.start, raw.text[h.start : h.end].lstrip("#").strip()) for h in cleaned.headings),
     )
     chunks = tuple(chunk_blocks(raw.text, cleaned.blocks, language, settings))
     return SplitDocument(document, chunks)

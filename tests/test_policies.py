@@ -1,0 +1,106 @@
+"""Policies on inline French and English strings, their false positives included (fast tier)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.answer.policy import DEFAULT, FusionPolicy, Policies, QuestionPolicy, SelectionPolicy
+from rag.answer.query import is_broad, is_follow_up, parse_question
+from rag.ingest.clean import clean, is_heading
+
+
+@pytest.mark.parametrize("question", [
+    "Quelles sont les prédictions de Kantar pour 2019 ?",
+    "What are Digimind's experts' predictions for 2020?",
+    "Que disent les deux articles sur l'influence ?",
+    "What do the two sources say about influencer marketing?",
+    "Résume les tendances 2020.",
+    "Give me an overview of both reports.",
+])
+def test_overview_questions_are_broad(question):
+    assert is_broad(question)
+
+
+@pytest.mark.parametrize("question", [
+    "What does Kantar say about partnerships?",  # one source, one topic: a specific question
+    "Que dit Kantar sur les partenariats ?",
+    "Quelle tendance Kantar voit-il pour le social commerce ?",
+    "Who says digital is becoming political?",
+])
+def test_specific_questions_are_not_broad(question):
+    assert not is_broad(question)
+
+
+@pytest.mark.parametrize("question", [
+    "Quelle option Twitter a-t-il mise en place ?",  # the inverted "il" is Twitter
+    "Que prévoit Kantar Media pour les acquisitions en 2019 ?",
+    "Pourquoi Kantar pense-t-il que les partenariats vont s'accélérer ?",
+    "Which company communicated about ads without personalisation?",
+])
+def test_questions_that_stand_alone_are_not_follow_ups(question):
+    assert not is_follow_up(question)
+
+
+@pytest.mark.parametrize("question", [
+    "Qu'a-t-elle dit des partenariats ?",  # an inverted pronoun with nothing named: it points back
+    "Et pour 2020 ?",
+    "What about TikTok?",
+    "Who are they for?",
+    "And who links it to narcissism?",
+])
+def test_questions_that_lean_on_the_last_one_are_follow_ups(question):
+    assert is_follow_up(question)
+
+
+def test_a_follow_up_joins_the_earlier_question_only_when_it_is_one():
+    alone = parse_question("Quelle option Twitter a-t-il mise en place ?", ["Que prévoit Kantar ?"])
+    assert alone.context == "" and alone.query == alone.text
+    joined = parse_question("Qu'a-t-elle dit des partenariats ?", ["Que prévoit Kantar ?"])
+    assert joined.context == "Que prévoit Kantar ?"
+
+
+def test_a_policy_can_be_replaced_without_touching_code():
+    never = QuestionPolicy(follow_up_max_words=0, follow_up_words=frozenset(), follow_up_start=re.compile(r"(?!)"))
+    assert is_follow_up("Et pour 2020 ?") and not is_follow_up("Et pour 2020 ?", never)
+    assert not parse_question("Et pour 2020 ?", ["Que prévoit Kantar ?"], policy=never).context
+    assert Policies(question=never).question is never and DEFAULT.question is not never
+
+
+@pytest.mark.parametrize("field, value", [("dense_passage", -0.1), ("max_candidates", 0)])
+def test_a_policy_refuses_values_that_cannot_work(field, value):
+    with pytest.raises(ValueError, match=field):
+        FusionPolicy(**{field: value})
+
+
+@pytest.mark.parametrize("sentence, lead_in, anaphoric", [
+    ("Autre tendance :", True, False),
+    ("Voici les trois points clés :", True, False),
+    ("C’est le dernier mot qui compte.", False, True),
+    ("This is what the experts expect.", False, True),
+    ("Kantar prévoit un essor du social commerce.", False, False),
+    ("Cettefois-ci rien.", False, False),
+])
+def test_sentences_that_need_a_neighbour(sentence, lead_in, anaphoric):
+    policy = SelectionPolicy()
+    assert bool(policy.lead_in_end.search(sentence)) is lead_in
+    assert bool(policy.anaphoric_start.match(sentence)) is anaphoric
+
+
+@pytest.mark.parametrize("line, heading", [
+    ("# Twitter : comment adresser une demande RGPD ?", True),
+    ("## Qui est concerné ?", True),
+    ("Médias sociaux 2020 : l’influence en quête de sens ou de raison", True),
+    ("Kantar prévoit un essor du social commerce en 2019.", False),
+    ("#hashtag est un mot-dièse utilisé sur les réseaux sociaux depuis 2007, et partout ailleurs depuis.", False),
+])
+def test_headings(line, heading):
+    assert is_heading(line) is heading
+
+
+def test_a_markdown_heading_is_never_body_text():
+    text = "# Twitter : comment adresser une demande RGPD ?\n\nVous pouvez écrire au délégué à la protection des données.\n"
+    cleaned = clean(text)
+    assert all("#" not in text[b.start : b.end] for b in cleaned.blocks)
+    assert cleaned.title == "Twitter : comment adresser une demande RGPD ?"
