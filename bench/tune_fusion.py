@@ -1,4 +1,4 @@
-"""Grid search of the fusion weights (rag/retrieve.py WEIGHTS) on the eval set.
+"""Grid search of the fusion weights (rag/answer/policy.py FusionPolicy) on the tuning half of the eval set.
 
 For every answerable question, retrieval features are computed once; each weight
 combination is then scored by how often its best sentence lies in a passage that
@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     from rag.config import Settings
     from rag.engine import Engine
-    from rag.evaluate import load_questions
+    from rag.evaluate.labelled import load_questions, tuning_half
 
-    files = [Path(a) for a in sys.argv[1:]] or [ROOT / "eval" / "dev.jsonl", ROOT / "eval" / "own.jsonl"]
+    files = [Path(a) for a in sys.argv[1:]] or sorted((ROOT / "eval").glob("*.jsonl"))
     engine = Engine(Settings.resolve())
     data = []
-    for item in load_questions(files):
+    for item in tuning_half(load_questions(files)):
         if not item.get("evidence"):
             continue
         retrieval = engine.retrieve(item["question"], item.get("history"))
