@@ -52,7 +52,7 @@ class BuildReport:
     skipped: tuple[Skipped, ...]
     seconds: float
     resumed_documents: int = 0  # taken from the vectors an interrupted build had computed
-    embedded_texts: int = 0
+    embedded_texts: int = 0  # distinct texts given to the model
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,11 @@ def _rounds(items: list[Planned]) -> Iterator[list[Planned]]:
 
 
 def _encode_together(embedder: Any, batch: list[Planned]) -> dict[str, DocumentVectors]:
-    vectors = embedder.encode_passages([t for item in batch for t in item.texts()])
+    texts = [t for item in batch for t in item.texts()]
+    # A one-sentence passage is also its sentence: each distinct text goes to the model once.
+    unique = list(dict.fromkeys(texts))
+    row = {text: number for number, text in enumerate(unique)}
+    vectors = embedder.encode_passages(unique)[[row[text] for text in texts]]
     out, start = {}, 0
     for item in batch:
         size = sum(item.counts)
@@ -290,14 +294,16 @@ def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chun
     if counts["resumed"]:
         log.info("resuming an interrupted build: %d documents' vectors were already computed", counts["resumed"])
     total_texts = sum(sum(item.counts) for item in pending)
+    done = 0
     progress("embedding", 0, total_texts)
     for batch in _rounds(pending):
         for key, vectors in _encode_round(embedder, batch, skipped).items():
             cache.put(key, vectors)
             found[key] = vectors
             counts["embedded"] += 1
-        counts["texts"] += sum(sum(item.counts) for item in batch)
-        progress("embedding", counts["texts"], total_texts)
+        done += sum(sum(item.counts) for item in batch)
+        counts["texts"] += len({t for item in batch for t in item.texts()})  # what the model was given
+        progress("embedding", done, total_texts)
     return [(item, found[item.key]) for item in planned if item.key in found], counts
 
 
