@@ -27,7 +27,12 @@ def configure_logging(level: str) -> None:
     """The library logs through `logging`; the CLI shows warnings (and info with RAG_LOG_LEVEL=info) on stderr."""
     import logging
 
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format="rag: %(message)s")
+    number = getattr(logging, level.upper(), logging.WARNING)
+    logging.basicConfig(level=number, format="rag: %(message)s")
+    # On the handler too: libraries that set their own logger's level (bm25s does, on import)
+    # would otherwise print their debug lines through it.
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(number)
     for noisy in ("httpx", "urllib3", "sentence_transformers", "transformers", "bm25s"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

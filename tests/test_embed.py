@@ -244,10 +244,11 @@ def torch_embedder():
 
 
 @pytest.mark.slow
-def test_the_default_backend_is_onnx_and_imports_no_torch(tmp_path):
+def test_the_default_backend_is_onnx_and_imports_no_torch(embedder):
     import subprocess
     import sys
 
+    assert embedder.dim == 384  # loads the model: exports it first if this cache has never seen it
     code = ("import sys; from rag.embedding.embedder import Embedder; e = Embedder(); e.encode_queries(['x']); "
             "print(e.backend, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

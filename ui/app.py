@@ -65,6 +65,12 @@ class AppState:
         self.settings = settings
         self.engine = engine or Engine(settings)
         self.ready = threading.Event()
+        # Set once the main thread has imported Gradio. CPython 3.11's ast module keeps one
+        # recursion counter per interpreter, so two threads parsing at once can fail with
+        # "SystemError: AST constructor recursion depth mismatch": Gradio's import parses
+        # code, and numpy's np.load parses every .npy header. The loader loads the model
+        # (no parsing) in parallel with that import, and reads the index after it.
+        self.app_built = threading.Event()
         self.status = "Chargement du modèle… (loading the model)"
         self.error = ""
         self.upload_lock = threading.Lock()
@@ -80,6 +86,10 @@ class AppState:
 
     def _load(self) -> None:
         try:
+            embedder = getattr(self.engine, "embedder", None)
+            if embedder is not None:
+                embedder.info  # the model loads while the main thread imports Gradio
+            self.app_built.wait(timeout=120)
             self.engine.open(progress=self._progress)
             self.engine.warm_up()
             self.status = ""
@@ -274,7 +284,10 @@ def serve(host: str | None = None, port: int | None = None, root_path: str | Non
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     state = AppState(settings, engine)
     state.start()
-    app, demo = create_app(state, settings.root_path)
+    try:
+        app, demo = create_app(state, settings.root_path)
+    finally:
+        state.app_built.set()
     server_host, server_port = settings.host, settings.port
     config = uvicorn.Config(app, host=server_host, port=server_port, log_level="warning" if not block else "info")
     server = uvicorn.Server(config)
