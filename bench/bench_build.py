@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 
 def main() -> None:
@@ -21,16 +22,12 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, help="documents folder (default: the service-public contexts)")
     args = parser.parse_args()
 
-    from rag.config import Settings
+    from bench_backends import service_public_folder
+
     from rag.embedding.embedder import Embedder
-    from rag.evaluate.squad import load_squad, write_documents
     from rag.index.build import build
 
-    docs = args.docs
-    if docs is None:
-        documents, _ = load_squad(ROOT.parent / "shared" / "eval" / "service-public" / "spf_qr_test.json")
-        docs = Settings.resolve().cache_dir / "bench-service-public"
-        write_documents(documents, docs)
+    docs = args.docs or service_public_folder()
     embedder = Embedder()
     embedder.encode_queries(["warm-up"])  # the model is loaded before the clock starts
     with tempfile.TemporaryDirectory() as index_dir:

@@ -29,12 +29,11 @@ def main() -> None:
     parser.add_argument("--backend", default="onnx")
     args = parser.parse_args()
 
-    from bench_backends import build_texts
+    from bench_backends import build_texts, service_public_folder
 
-    from rag.config import Settings
     from rag.embedding.embedder import Embedder
 
-    texts, _ = build_texts(Settings.resolve().cache_dir / "bench-service-public", args.limit)
+    texts, _ = build_texts(service_public_folder(), args.limit)
     embedder = Embedder(backend=args.backend)
     embedder.encode_passages(texts[:16])
 
