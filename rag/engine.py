@@ -23,7 +23,7 @@ from .answer.compose import compose
 from .answer.policy import DEFAULT, Policies
 from .answer.query import Query, parse_question, understand
 from .answer.retrieve import Retrieval, retrieve
-from .answer.select import select
+from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import QuestionError
 from .index.build import BuildReport, Progress, build, open_index
@@ -145,7 +145,15 @@ class Engine:
 
         mark = time.perf_counter()
         background_max = float((background @ vector).max()) if len(background) else 0.0
-        selection = select(index, retrieval, query, background_max, threshold=threshold, policy=self.policies.selection)
+        if query.compare:
+            per_document = {doc_id: retrieve(index, vector, replace(query, documents=frozenset({doc_id})),
+                                             self.policies.fusion)
+                            for doc_id in compared_documents(index, query, retrieval, self.policies.selection)}
+            selection = select_comparison(index, per_document, retrieval, query, background_max, threshold,
+                                          self.policies.selection)
+        else:
+            selection = select(index, retrieval, query, background_max, threshold=threshold,
+                               policy=self.policies.selection)
         timings["selection"] = (time.perf_counter() - mark) * 1000
 
         mark = time.perf_counter()

@@ -138,6 +138,22 @@ class Quote:
 
 
 @dataclass(frozen=True)
+class Column:
+    """One source in a comparison: its quotes (positions in `Answer.sentences`), none when it is silent."""
+
+    doc_id: str
+    document: str
+    title: str
+    year: int | None
+    heading: str
+    quotes: tuple[int, ...] = ()
+
+    @property
+    def silent(self) -> bool:
+        return not self.quotes
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer as records: quotes, citations and the few words around them.
 
@@ -160,6 +176,8 @@ class Answer:
     source_line: str = ""  # "Title (2019)" when every quote comes from one document
     closest_label: str = ""  # above the closest passages of an abstention
     headings: tuple[tuple[str, str], ...] = ()  # (doc_id, "Title (year)") when quotes are grouped by source
+    comparison: tuple[Column, ...] = ()  # one column per compared source, when the question compares
+    silent_label: str = ""  # what a silent column says ("rien sur ce sujet")
 
     @property
     def grouped(self) -> bool:
@@ -173,6 +191,11 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "support": round(self.support, 4),
         }
+        if self.comparison:
+            data["comparison"] = [
+                {"document": c.document, "title": c.title, "year": c.year, "silent": c.silent,
+                 "quotes": [self.sentences[i].to_json() for i in c.quotes]}
+                for c in self.comparison]
         if self.abstained and self.reason:
             data["reason"] = self.reason
         if self.message:

@@ -238,3 +238,39 @@ def test_the_note_on_quote_language_follows_the_documents(embedder, tmp_path):
     assert "Quotes are in" not in english.answer
     french = engine.ask("Quel canal deviendra majeur pour la publicité ?", threshold=-1.0)
     assert "Podcasts" in french.answer and "Les citations sont en anglais" in french.answer
+
+
+# ------------------------------------------------------------------ comparisons (issue 13, first part)
+
+def test_naming_two_sources_lays_them_side_by_side_with_their_years(seed_engine):
+    answer = seed_engine.ask("Que prévoient Kantar et Digimind sur le social commerce ?")
+    assert [column.year for column in answer.comparison] == [2019, 2020]
+    kantar = answer.comparison[0]
+    assert any("social commerce" in answer.sentences[i].text for i in kantar.quotes)
+    data = answer.to_json()
+    assert [c["year"] for c in data["comparison"]] == [2019, 2020]
+    for column in data["comparison"]:
+        for quote in column["quotes"]:
+            citation = next(c for c in data["citations"] if c["n"] == quote["citation"])
+            assert quote["text"] in citation["passage"]
+
+
+@pytest.mark.parametrize("question, speaking, silent", [
+    ("Compare what the sources say about TikTok.", 2020, 2019),
+    ("Comparer les sources sur les enceintes connectées", 2019, 2020),
+])
+def test_a_source_silent_on_the_topic_gets_no_borrowed_quote(seed_engine, question, silent, speaking):
+    answer = seed_engine.ask(question)
+    by_year = {column.year: column for column in answer.comparison}
+    assert by_year[silent].silent and not by_year[speaking].silent
+    silent_word = "nothing on this topic" if answer.language == "en" else "rien sur ce sujet"
+    assert silent_word in answer.answer
+    assert next(c for c in answer.to_json()["comparison"] if c["year"] == silent)["quotes"] == []
+
+
+def test_a_short_follow_up_keeps_the_kind_of_question(seed_engine):
+    broad = seed_engine.ask("Et pour 2020 ?", ["Quelles sont les prédictions de Kantar pour 2019 ?"])
+    assert broad.grouped and len(broad.sentences) >= 3
+    assert all(q.doc_id == broad.sentences[0].doc_id for q in broad.sentences)  # the 2020 source
+    compared = seed_engine.ask("Et sur l'influence ?", ["Que prévoient Kantar et Digimind sur le social commerce ?"])
+    assert len(compared.comparison) == 2

@@ -131,3 +131,16 @@ def test_a_sentence_is_found_through_the_sentence_that_names_its_subject(tmp_pat
         return next(c.fused for c in candidates if c.sentence.text.startswith("La filiale"))
 
     assert score(with_context) > score(alone)
+
+
+@pytest.mark.parametrize("question, compare", [
+    ("Comparer les sources sur les enceintes connectées", True),
+    ("Compare what the sources say about TikTok.", True),
+    ("Quelle est la différence entre les deux rapports ?", True),
+    ("Quelles tendances pour 2020 ?", False),
+    ("Who compared notes?", True),  # a false positive the words cannot avoid: the policy says so
+    ("Quelles différences entre Kantar et Digimind ?", True),
+    ("Que prévoit Kantar pour le social commerce ?", False),
+])
+def test_comparison_words(question, compare):
+    assert bool(QuestionPolicy().compare.search(question)) is compare

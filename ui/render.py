@@ -65,6 +65,13 @@ def answer_markdown(answer: Answer) -> str:
     if answer.source_line:
         out.append(f"*({escape_markdown(answer.source_line)})*")
     opening, closing = ("« ", " »") if answer.language == "fr" else ("“", "”")
+    if answer.comparison:
+        for column in answer.comparison:
+            out.append(f"**{escape_markdown(column.heading)}**")
+            out += [f"> {opening}{escape_markdown(answer.sentences[i].text)}{closing} "
+                    f"**\\[{answer.sentences[i].citation}\\]**" for i in column.quotes] \
+                or [f"*— {escape_markdown(answer.silent_label)}*"]
+        return "\n\n".join(out)
     headings = dict(answer.headings)
     current_doc = None
     for quote in answer.sentences:

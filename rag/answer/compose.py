@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..index.store import Index
-from ..records import Answer, Citation, Passage, Quote
+from ..records import Answer, Citation, Column, Passage, Quote
 from .query import Query
 from .retrieve import Candidate
 from .select import Selection
@@ -20,6 +20,8 @@ WORDS = {
         "closest": "Passages les plus proches (ils ne répondent pas à la question) :",
         "intro": "D'après les documents :",
         "broad_intro": "Voici ce que disent les documents :",
+        "compare_intro": "Les sources côte à côte :",
+        "silent": "rien sur ce sujet",
         "quotes_in": "(Les citations sont en {languages}, telles qu'écrites dans les documents.)",
         "languages": {"fr": "français", "en": "anglais"},
         "open": "« ", "close": " »",
@@ -30,6 +32,8 @@ WORDS = {
         "closest": "Closest passages (they do not answer the question):",
         "intro": "According to the documents:",
         "broad_intro": "Here is what the documents say:",
+        "compare_intro": "The sources side by side:",
+        "silent": "nothing on this topic",
         "quotes_in": "(Quotes are in {languages}, as written in the documents.)",
         "languages": {"fr": "French", "en": "English"},
         "open": "“", "close": "”",
@@ -94,6 +98,12 @@ def plain_text(answer: Answer) -> str:
                       for c in answer.citations]
         return "\n".join(lines)
     lines = [answer.lead] + [line for line in (answer.note, answer.source_line and f"({answer.source_line})") if line]
+    if answer.comparison:
+        for column in answer.comparison:
+            lines += ["", column.heading]
+            lines += [f"- {w['open']}{answer.sentences[i].text}{w['close']} [{answer.sentences[i].citation}]"
+                      for i in column.quotes] or [f"- ({answer.silent_label})"]
+        return "\n".join(lines)
     headings = dict(answer.headings)
     current_doc = None
     for quote in answer.sentences:
@@ -117,6 +127,8 @@ def compose(index: Index, selection: Selection, query: Query) -> Answer:
         return _finish(Answer(query.text, language, True, "", (), tuple(citations), support=selection.support,
                               reason=selection.reason, lead=w["abstain"], closest_label=w["closest"]))
 
+    if selection.columns:
+        return _compose_comparison(index, selection, query)
     ordered = list(selection.sentences)
     if selection.broad:  # grouped by source, each source's sentences in reading order
         first_seen: dict[str, int] = {}
@@ -139,3 +151,22 @@ def compose(index: Index, selection: Selection, query: Query) -> Answer:
     return _finish(Answer(query.text, language, False, "", tuple(quotes), tuple(citations), support=selection.support,
                           lead=w["broad_intro"] if selection.broad else w["intro"], note=note,
                           source_line=source_line, headings=headings))
+
+
+def _compose_comparison(index: Index, selection: Selection, query: Query) -> Answer:
+    """One column per compared source, in the order of the columns; quotes numbered across them."""
+    w = words(query.language)
+    ordered = [c for _, chosen in selection.columns for c in sorted(chosen, key=lambda c: c.sentence.start)]
+    quotes, citations = _number_passages(index, ordered)
+    columns, position = [], 0
+    for doc_id, chosen in selection.columns:
+        document = index.documents[doc_id]
+        columns.append(Column(doc_id, document.source, document.title, document.year,
+                              heading(document.title, document.year, query.language),
+                              tuple(range(position, position + len(chosen)))))
+        position += len(chosen)
+    quoted = sorted({index.documents[q.doc_id].language for q in quotes} - {query.language})
+    note = w["quotes_in"].format(languages=", ".join(w["languages"].get(l, l) for l in quoted)) if quoted else ""
+    return _finish(Answer(query.text, query.language, False, "", tuple(quotes), tuple(citations),
+                          support=selection.support, lead=w["compare_intro"], note=note,
+                          comparison=tuple(columns), silent_label=w["silent"]))

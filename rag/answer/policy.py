@@ -55,6 +55,13 @@ class SelectionPolicy:
     broad_dense_window: float = 0.08  # a broad answer's sentences stay this close to the best one
     broad_redundant: float = 0.95
     max_closest: int = 3  # passages shown when abstaining
+    max_compared: int = 4  # sources laid side by side when the question names none
+    compare_sentences: int = 2  # quotes per source in a comparison
+    # In a comparison, a sentence without the topic's words still counts when it is this close to
+    # the best source's best sentence. A first value, set by reading five seed comparisons: there
+    # are no labelled comparison questions yet.
+    compare_window: float = 0.01
+    compare_common_share: float = 0.2  # a term in more than this share of sentences is not a topic
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "
@@ -68,6 +75,9 @@ BROAD_PATTERN = re.compile(
     r"points)\b|\b(?:que disent|qu.en disent|les deux|both|two sources|deux sources|résum\w*|summar\w*|overview|"
     r"points clés|main points)\b|\bwhat do (?:the |they )?(?:\w+ ){0,4}say\b)",
     re.IGNORECASE)
+COMPARE_PATTERN = re.compile(
+    r"\b(?:compar\w*|côte à côte|side by side|versus|vs\.?|différences? entre|differences? between|"
+    r"en quoi (?:\w+ ){0,3}diffèrent|how do (?:\w+ ){0,4}differ)\b", re.IGNORECASE)
 FOLLOW_UP_START = re.compile(
     r"^(?:et|mais|puis|aussi|ensuite|and|but|also|then|what about|how about|and what about)\b", re.IGNORECASE)
 FOLLOW_UP_WORDS = frozenset({
@@ -84,6 +94,10 @@ class QuestionPolicy:
 
     max_chars: int = 2000
     broad: re.Pattern[str] = BROAD_PATTERN  # asks for an overview: several sentences, grouped by source
+    compare: re.Pattern[str] = COMPARE_PATTERN  # asks to lay the sources side by side
+    # "Que prévoient Kantar et Digimind…": two names that each choose documents, joined by and/et.
+    joined_names: re.Pattern[str] = re.compile(r"\b(?:et|and|ou|or|vs)\b", re.IGNORECASE)
+    kind_follow_up_max_words: int = 4  # "Et pour 2020 ?" after a broad question is broad too
     follow_up_start: re.Pattern[str] = FOLLOW_UP_START
     follow_up_words: frozenset[str] = FOLLOW_UP_WORDS
     follow_up_max_words: int = 3  # a question this short leans on the one before it

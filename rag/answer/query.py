@@ -63,6 +63,7 @@ class Query:
     views: tuple[str, ...]  # texts whose mean embedding stands for the question
     lexical: str  # the words BM25 matches
     broad: bool  # asks for an overview (several sentences, grouped by source)
+    compare: bool = False  # asks to lay the sources side by side, one column each
 
 
 def normalize(raw: str) -> str:
@@ -115,6 +116,13 @@ def is_follow_up(text: str, policy: QuestionPolicy = DEFAULT.question) -> bool:
 
 def is_broad(text: str, policy: QuestionPolicy = DEFAULT.question) -> bool:
     return bool(policy.broad.search(text))
+
+
+def is_comparison(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.question) -> bool:
+    """Asks to compare, or names two sources joined by and/et ("Que prévoient Kantar et Digimind…")."""
+    if policy.compare.search(text):
+        return True
+    return len(names.documents) >= 2 and len(names.words) >= 2 and bool(policy.joined_names.search(text))
 
 
 def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr",
@@ -208,8 +216,16 @@ def understand(question: Question, index: Index, policy: QuestionPolicy = DEFAUL
         documents, words = earlier.documents, earlier.words
     # In a follow-up, the words of this turn ("des partenariats") count twice those of the last one.
     lexical = f"{question.text} {question.query}" if question.context else question.query
+    broad = is_broad(question.text, policy)
+    compare = is_comparison(question.text, names, policy)
+    if question.context and len(WORD.findall(question.text)) <= policy.kind_follow_up_max_words:
+        # A short follow-up keeps the kind of question it follows: "Et pour 2020 ?" after
+        # "Quelles sont les prédictions de Kantar pour 2019 ?" asks for the 2020 predictions.
+        earlier = find_names(index, question.context, question.language)
+        broad = broad or is_broad(question.context, policy)
+        compare = compare or is_comparison(question.context, earlier, policy)
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
-        views=query_views(question, words), lexical=lexical, broad=is_broad(question.text, policy),
+        views=query_views(question, words), lexical=lexical, broad=broad, compare=compare,
     )

@@ -46,6 +46,7 @@ class Selection:
     support: float
     broad: bool
     reason: str = ""
+    columns: tuple[tuple[str, tuple[Candidate, ...]], ...] = ()  # (doc_id, its sentences) when comparing
 
 
 def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:
@@ -144,3 +145,63 @@ def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float,
         chosen.append(candidate)
         used_passages.add(candidate.passage.passage_id)
     return chosen or [candidates[0]]
+
+
+def topic_terms(index: Index, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
+    """The question's content terms, in both languages' analysis: without the names that chose
+    the sources, the words that ask to compare, and terms most sentences contain."""
+    from ..index.lexical import analyze
+    from .policy import COMPARE_PATTERN
+    from .query import without_words
+
+    text = COMPARE_PATTERN.sub(" ", without_words(query.text, query.selector_words))
+    terms = set(analyze(text, "fr")) | set(analyze(text, "en"))
+    common = policy.compare_common_share * max(len(index.sentences), 1)
+    return {t for t in terms if len(index.sentence_bm25.postings(t)) <= common}
+
+
+def select_comparison(index: Index, retrievals: dict[str, Retrieval], overall: Retrieval, query: Query,
+                      background_max: float, threshold: float | None = None,
+                      policy: SelectionPolicy = DEFAULT.selection) -> Selection:
+    """One column per compared document: its best sentences on the topic, or none.
+
+    A sentence speaks of the topic when it holds one of the question's content terms,
+    or when the model finds it as close to the question as the best source's best
+    sentence (a question in another language shares no words). A source with no such
+    sentence is silent: it gets no borrowed quote.
+    """
+    from ..index.lexical import analyze
+
+    general = select(index, overall, query, background_max, threshold, policy)
+    if general.abstained:
+        return general
+    threshold = calibration().margin_threshold if threshold is None else threshold
+    best = max((r.candidates[0].dense for r in retrievals.values() if r.candidates), default=0.0)
+    floor = background_max + threshold
+    terms = topic_terms(index, query, policy)
+
+    def on_topic(candidate: Candidate) -> bool:
+        if candidate.dense < floor:
+            return False
+        language = index.documents[candidate.sentence.doc_id].language
+        return bool(terms & set(analyze(candidate.sentence.text, language))) \
+            or candidate.dense >= best - policy.compare_window
+
+    columns, sentences = [], []
+    for doc_id, retrieval in retrievals.items():
+        relevant = tuple(c for c in retrieval.candidates if on_topic(c))
+        chosen = _select_broad(index, relevant, floor, policy)[: policy.compare_sentences] if relevant else []
+        columns.append((doc_id, tuple(chosen)))
+        sentences.extend(chosen)
+    return Selection(False, tuple(sentences), general.closest, general.support, False, columns=tuple(columns))
+
+
+def compared_documents(index: Index, query: Query, overall: Retrieval, policy: SelectionPolicy = DEFAULT.selection
+                       ) -> list[str]:
+    """The sources to lay side by side: those the question names, else all when few, else the closest."""
+    if len(query.documents) >= 2:
+        return sorted(query.documents, key=index.doc_ids.index)
+    if len(index.doc_ids) <= policy.max_compared:
+        return list(index.doc_ids)
+    ranked = list(dict.fromkeys(c.sentence.doc_id for c in overall.candidates))
+    return ranked[: policy.max_compared]
