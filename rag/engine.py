@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .answer.background import background_vectors
-from .answer.compose import compose
+from .answer.compose import compose, refusal
 from .answer.policy import DEFAULT, Policies
 from .answer.query import Query, parse_question, understand
 from .answer.retrieve import Retrieval, retrieve
@@ -134,8 +134,7 @@ class Engine:
         try:
             parsed = parse_question(question, history, policy=self.policies.question)
         except QuestionError as exc:
-            text = question if isinstance(question, str) else ""
-            return Answer(text[:200], "fr", True, str(exc), (), (), {"total": 0.0}, message=str(exc))
+            return refusal(question, exc.key, exc.params, str(exc))
         index = self.index  # one version for the whole answer
         query = understand(parsed, index, self.policies.question)
         timings["understand"] = (time.perf_counter() - started) * 1000

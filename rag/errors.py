@@ -24,4 +24,12 @@ class IndexStoreError(RagError):
 
 
 class QuestionError(RagError, ValueError):
-    """The question cannot be answered as asked (empty, too long...)."""
+    """The question cannot be answered as asked (empty, too long...).
+
+    `key` and `params` let the answer stage word the refusal in the question's language.
+    """
+
+    def __init__(self, message: str, key: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.key = key
+        self.params = params

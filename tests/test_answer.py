@@ -135,15 +135,18 @@ def test_empty_or_non_text_question_gets_a_prompt_without_calling_the_model(seed
     docs, index = seed_dirs
     engine = Engine(Settings.resolve(docs_dir=docs, index_dir=index), embedder=ExplodingEmbedder())
     answer = engine.ask(question)
-    assert answer.message in ("Please type a question.", "The question must be text.")
-    assert answer.to_json()["error"] == answer.message
+    # No words to tell the language by: the refusal is in French, the page's first language.
+    assert answer.message in ("Posez une question.", "La question doit être du texte.")
+    assert answer.language == "fr" and answer.to_json()["error"] == answer.message
 
 
-def test_too_long_question_is_refused_with_the_limit_named(seed_engine):
-    answer = seed_engine.ask("Kantar " * 400)
-    assert "limit is 2000" in answer.message
+def test_too_long_question_is_refused_with_the_limit_named_in_its_language(seed_engine):
+    english = seed_engine.ask("What does Kantar predict for social commerce? " * 60)
+    assert "the limit is 2000" in english.message
+    french = seed_engine.ask("Que prévoit Kantar pour le social commerce ? " * 60)
+    assert "la limite est de 2000" in french.message
     huge = seed_engine.ask("x" * 1_000_000)
-    assert "limit is 2000" in huge.message
+    assert "2000" in huge.message and huge.language == "fr"
 
 
 @pytest.mark.parametrize("question", [
@@ -197,7 +200,7 @@ def test_cli_ask_jsonl_keeps_order(seed_engine, seed_dirs):
     assert [line["question"] for line in lines[:2]] == ["Quel est le meilleur restaurant de Paris ?",
                                                         "Who calls digital an object of domination?"]
     assert lines[0]["abstained"] is True and lines[1]["abstained"] is False
-    assert lines[2]["error"] == "Please type a question."
+    assert lines[2]["error"] == "Posez une question."
 
 
 def test_cli_reports_errors_in_one_sentence(tmp_path):

@@ -45,9 +45,9 @@ def test_api_follow_up_and_abstention(client):
     assert none["abstained"] is True and none["answer"].startswith("The documents don't answer this.")
 
 
-def test_api_refuses_empty_question(client):
+def test_api_refuses_empty_question_in_french(client):
     data = client.predict(question="   ", history=[], api_name="/ask")
-    assert data["error"] == "Please type a question."
+    assert data["error"] == "Posez une question."
 
 
 def _browser(playwright):

@@ -21,6 +21,8 @@ WORDS = {
         "intro": "D'après les documents :",
         "broad_intro": "Voici ce que disent les documents :",
         "compare_intro": "Les sources côte à côte :",
+        "refusals": {"empty": "Posez une question.", "not_text": "La question doit être du texte.",
+                     "too_long": "La question est trop longue ({length} caractères) ; la limite est de {limit}."},
         "silent": "rien sur ce sujet",
         "quotes_in": "(Les citations sont en {languages}, telles qu'écrites dans les documents.)",
         "languages": {"fr": "français", "en": "anglais"},
@@ -33,6 +35,8 @@ WORDS = {
         "intro": "According to the documents:",
         "broad_intro": "Here is what the documents say:",
         "compare_intro": "The sources side by side:",
+        "refusals": {"empty": "Please type a question.", "not_text": "The question must be text.",
+                     "too_long": "The question is too long ({length} characters); the limit is {limit}."},
         "silent": "nothing on this topic",
         "quotes_in": "(Quotes are in {languages}, as written in the documents.)",
         "languages": {"fr": "French", "en": "English"},
@@ -170,3 +174,15 @@ def _compose_comparison(index: Index, selection: Selection, query: Query) -> Ans
     return _finish(Answer(query.text, query.language, False, "", tuple(quotes), tuple(citations),
                           support=selection.support, lead=w["compare_intro"], note=note,
                           comparison=tuple(columns), silent_label=w["silent"]))
+
+
+def refusal(question: object, key: str, params: dict[str, object], fallback: str) -> Answer:
+    """A refused question, worded in its language, French when it has none (an empty question)."""
+    from ..text.language import detect_language
+
+    text = question if isinstance(question, str) else ""
+    sample = text[:500]
+    language = detect_language(sample) if sum(ch.isalpha() for ch in sample) >= 12 and " " in sample.strip() else "fr"
+    template = words(language)["refusals"].get(key)
+    message = template.format(**params) if template else fallback
+    return Answer(text[:200], language, True, message, (), (), {"total": 0.0}, message=message)

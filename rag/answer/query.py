@@ -82,14 +82,16 @@ def _has_surrogates(text: str) -> bool:
 def check(raw: object, max_chars: int = MAX_QUESTION_CHARS) -> str:
     """The normalized question, or QuestionError saying what to do instead."""
     if not isinstance(raw, str):
-        raise QuestionError("The question must be text.")
+        raise QuestionError("The question must be text.", "not_text")
     if len(raw) > max_chars * 4:  # refuse huge input before spending time normalizing it
-        raise QuestionError(f"The question is too long ({len(raw)} characters); the limit is {max_chars}.")
+        raise QuestionError(f"The question is too long ({len(raw)} characters); the limit is {max_chars}.",
+                            "too_long", length=len(raw), limit=max_chars)
     text = normalize(raw)
     if not any(ch.isalnum() for ch in text):
-        raise QuestionError("Please type a question.")
+        raise QuestionError("Please type a question.", "empty")
     if len(text) > max_chars:
-        raise QuestionError(f"The question is too long ({len(text)} characters); the limit is {max_chars}.")
+        raise QuestionError(f"The question is too long ({len(text)} characters); the limit is {max_chars}.",
+                            "too_long", length=len(text), limit=max_chars)
     return text
 
 
