@@ -190,3 +190,24 @@ def test_browser_payload_questions_stay_inert(app):
         browser.close()
     beacon.shutdown()
     assert dialogs == [] and BeaconHandler.hits == []
+
+
+@pytest.mark.browser
+def test_browser_narrow_screen_puts_sources_under_the_chat_without_horizontal_scroll(app):
+    """Issue 13: below 800 px the sources go under the chat, and nothing overflows at 390 px."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto(url)
+        _ask(page, "Que prévoient Kantar et Digimind sur le social commerce ?")
+        page.screenshot(path=str(SCREENSHOTS / "narrow-390.png"), full_page=True)
+        chat = page.locator("#rag-chat").bounding_box()
+        sources = page.locator("#rag-sources").bounding_box()
+        assert sources["y"] >= chat["y"] + chat["height"] - 1  # under the chat, not beside it
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+        assert widths[0] <= widths[1], f"horizontal scroll: content {widths[0]} px in {widths[1]} px"
+        browser.close()
