@@ -14,6 +14,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class AppState:
         self.status = "Chargement du modèle… (loading the model)"
         self.error = ""
         self.upload_lock = threading.Lock()
+        self._stage, self._stage_started = "", 0.0
 
     def start(self) -> None:
         threading.Thread(target=self._load, name="rag-loader", daemon=True).start()
@@ -81,8 +83,15 @@ class AppState:
     def _progress(self, stage: str, done: int, total: int) -> None:
         names = {"reading": "lecture des documents", "splitting": "découpage en phrases",
                  "embedding": "calcul des vecteurs", "writing": "écriture de l'index"}
+        now = time.monotonic()
+        if stage != self._stage:
+            self._stage, self._stage_started = stage, now
+        left = ""
+        if 0 < done < total and now - self._stage_started > 2:
+            seconds = (now - self._stage_started) / done * (total - done)
+            left = f", encore ~{seconds / 60:.0f} min" if seconds >= 90 else f", encore ~{seconds:.0f} s"
         self.status = (f"Construction de l'index : {names.get(stage, stage)} {done}/{total} "
-                       f"({done / max(total, 1):.0%}) — building the index")
+                       f"({done / max(total, 1):.0%}{left}) — building the index")
 
     def _load(self) -> None:
         try:

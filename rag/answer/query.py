@@ -64,6 +64,7 @@ class Query:
     lexical: str  # the words BM25 matches
     broad: bool  # asks for an overview (several sentences, grouped by source)
     compare: bool = False  # asks to lay the sources side by side, one column each
+    topic: str = ""  # the question without the names that chose sources and the words that ask to compare
 
 
 def normalize(raw: str) -> str:
@@ -212,9 +213,9 @@ def query_views(question: Question, selector_words: tuple[str, ...]) -> tuple[st
 def understand(question: Question, index: Index, policy: QuestionPolicy = DEFAULT.question) -> Query:
     """The `Query` for a parsed question: its names and years looked up in `index`."""
     names = find_names(index, question.text, question.language)
+    earlier = find_names(index, question.context, question.language) if question.context else Names()
     documents, words = names.documents, names.words
     if not documents and question.context:  # names said in this very turn outrank those of the last one
-        earlier = find_names(index, question.context, question.language)
         documents, words = earlier.documents, earlier.words
     # In a follow-up, the words of this turn ("des partenariats") count twice those of the last one.
     lexical = f"{question.text} {question.query}" if question.context else question.query
@@ -223,11 +224,11 @@ def understand(question: Question, index: Index, policy: QuestionPolicy = DEFAUL
     if question.context and len(WORD.findall(question.text)) <= policy.kind_follow_up_max_words:
         # A short follow-up keeps the kind of question it follows: "Et pour 2020 ?" after
         # "Quelles sont les prédictions de Kantar pour 2019 ?" asks for the 2020 predictions.
-        earlier = find_names(index, question.context, question.language)
         broad = broad or is_broad(question.context, policy)
         compare = compare or is_comparison(question.context, earlier, policy)
+    topic = policy.compare.sub(" ", without_words(question.text, words)) if compare else ""
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
-        views=query_views(question, words), lexical=lexical, broad=broad, compare=compare,
+        views=query_views(question, words), lexical=lexical, broad=broad, compare=compare, topic=topic,
     )

@@ -4,7 +4,7 @@ Pure functions over a `Retrieval`: no model, no disk. The support test compares
 the best evidence with the closest *background* sentence (everyday text from
 unrelated domains, `data/background.txt`): evidence that is no closer to the
 question than unrelated text does not answer it. The margin threshold is
-calibrated on the labelled eval set (`bench/calibrate.py` → `data/calibration.json`).
+calibrated on the tuning half of eval/ (`bench/calibrate.py` → `data/calibration.json`).
 """
 
 from __future__ import annotations
@@ -148,14 +148,11 @@ def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float,
 
 
 def topic_terms(index: Index, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
-    """The question's content terms, in both languages' analysis: without the names that chose
-    the sources, the words that ask to compare, and terms most sentences contain."""
+    """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
+    without the terms most sentences contain."""
     from ..index.lexical import analyze
-    from .policy import COMPARE_PATTERN
-    from .query import without_words
 
-    text = COMPARE_PATTERN.sub(" ", without_words(query.text, query.selector_words))
-    terms = set(analyze(text, "fr")) | set(analyze(text, "en"))
+    terms = set(analyze(query.topic, "fr")) | set(analyze(query.topic, "en"))
     common = policy.compare_common_share * max(len(index.sentences), 1)
     return {t for t in terms if len(index.sentence_bm25.postings(t)) <= common}
 

