@@ -100,10 +100,12 @@ def _marked_passage(citation: Citation, answer: Answer) -> str:
 def _neighbours(index: Index | None, citation: Citation) -> tuple[str, str, int]:
     if index is None:
         return "", "", 0
-    ids = index.doc_passages.get(citation.doc_id, ())
+    ids = index.passage_ids_of(citation.doc_id)
     position = citation.position
-    before = index.passages[ids[position - 1]].text if 0 < position <= len(ids) else ""
-    after = index.passages[ids[position + 1]].text if position + 1 < len(ids) else ""
+    around = [ids[n] for n in (position - 1, position + 1) if 0 <= n < len(ids)]
+    text = {p.passage_id: p.text for p in index.passages_by_id(around)}
+    before = text.get(ids[position - 1], "") if 0 < position <= len(ids) else ""
+    after = text.get(ids[position + 1], "") if position + 1 < len(ids) else ""
     return before, after, len(ids)
 
 

@@ -169,8 +169,7 @@ def find_names(index: Index, text: str, language: str) -> Names:
         terms = analyze(name, "fr")
         present = np.zeros(all_docs, dtype=bool)
         if len(terms) == 1 and all_docs:
-            rows = index.sentence_bm25.postings(terms[0])
-            present |= np.bincount(index.sentence_doc[rows], minlength=all_docs) > 0
+            present[index.term_documents(terms[0])] = True
         if name.isdigit():
             present[index.docs_of_year.get(int(name), [])] = True
         count = int(np.count_nonzero(present))
@@ -180,7 +179,7 @@ def find_names(index: Index, text: str, language: str) -> Names:
         if matches[word] >= first_end or matches[word] < 0:
             all_terms = set(analyze(name, language)) | set(terms)
             if (name.lower() not in stop_words() and all_terms
-                    and not any(index.sentence_bm25.knows(term) for term in all_terms)):
+                    and not any(index.knows(term) for term in all_terms)):
                 unknown.append(name)
     return Names(frozenset(chosen), tuple(words), tuple(unknown))
 

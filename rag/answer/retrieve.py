@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..index.dense import search
-from ..index.lexical import TermScores, analyze
+from ..index.lexical import analyze
 from ..index.store import Index
 from ..records import Passage, Sentence
 from .policy import DEFAULT, FusionPolicy
@@ -47,26 +46,6 @@ class Retrieval:
         return list(seen.values())
 
 
-def sentence_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Cosine of each sentence with the question, or of its best clause when that is higher:
-    a long sentence's vector blurs its parts, a question may match one clause."""
-    if len(sentence_ids) == 0:
-        return np.zeros(0, dtype=np.float32)
-    scores = np.asarray(index.sentence_vectors[sentence_ids] @ query, dtype=np.float32)
-    owners = index.clause_sentence
-    if len(owners):
-        lo = np.searchsorted(owners, sentence_ids, side="left")
-        hi = np.searchsorted(owners, sentence_ids, side="right")
-        counts = hi - lo
-        total = int(counts.sum())
-        if total:
-            which = np.repeat(np.arange(len(sentence_ids)), counts)
-            rows = np.repeat(lo, counts) + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            clause = np.asarray(index.clause_vectors[rows] @ query, dtype=np.float32)
-            np.maximum.at(scores, which, clause)
-    return scores
-
-
 def context_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray, policy: FusionPolicy) -> np.ndarray:
     """Cosine of each sentence read together with the sentence before it in its document, discounted.
 
@@ -75,10 +54,11 @@ def context_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray, po
     """
     if policy.context_weight == 0 or len(sentence_ids) == 0:
         return np.full(len(sentence_ids), -np.inf, dtype=np.float32)
-    previous = np.maximum(sentence_ids - 1, 0)
-    has_previous = (sentence_ids > 0) & (index.sentence_doc[previous] == index.sentence_doc[sentence_ids])
-    together = (np.asarray(index.sentence_vectors[sentence_ids], dtype=np.float32)
-                + policy.context_weight * np.asarray(index.sentence_vectors[previous], dtype=np.float32))
+    previous_ids = np.maximum(sentence_ids - 1, 0)
+    own = index.sentences_by_id(sentence_ids)
+    previous = index.sentences_by_id(previous_ids)
+    has_previous = np.array([i > 0 and p.doc_id == o.doc_id for i, p, o in zip(sentence_ids, previous, own)], dtype=bool)
+    together = index.sentence_vectors_of(sentence_ids) + policy.context_weight * index.sentence_vectors_of(previous_ids)
     together /= np.maximum(np.linalg.norm(together, axis=1, keepdims=True), 1e-12)
     scores = together @ query - policy.context_discount
     return np.where(has_previous, scores, -np.inf).astype(np.float32)
@@ -93,12 +73,11 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query, policy: Fusio
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    n_sentences = len(index.sentences)
-    if n_sentences == 0:
+    if index.sentence_count == 0:
         return Retrieval((), frozenset(), timings)
-    q = query_vector.reshape(1, -1).astype(np.float32)
-    p_scores, p_ids = search(index.passage_faiss, q, policy.dense_passages)
-    dense_passage = dict(zip(p_ids[0].tolist(), p_scores[0].tolist()))
+    q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    p_scores, p_ids = index.search_passages(q, policy.dense_passages)
+    dense_passage = dict(zip(p_ids.tolist(), p_scores.tolist()))
     timings["dense_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
@@ -111,8 +90,8 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query, policy: Fusio
     # A name in the title of the chosen document is its subject, not a clue to the sentence.
     qualifiers = {t for w in query.selector_words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
     title_terms = {t for d in query.documents for t in analyze(index.documents[d].title, "fr")}
-    sentence_terms = TermScores(index.sentence_bm25, terms)
-    frequency = {t: len(sentence_terms.columns[t][0]) for t in terms}
+    sentence_terms = index.lexical("sentences", terms)
+    frequency = {t: sentence_terms.frequency(t) for t in terms}
     terms = [t for t in terms if t not in qualifiers
              or (t not in title_terms and frequency[t] <= policy.common_name_sentences)]
     # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
@@ -120,42 +99,44 @@ def retrieve(index: Index, query_vector: np.ndarray, query: Query, policy: Fusio
     rare = [t for t in terms if frequency[t] <= policy.rare_term_sentences]
     common = [t for t in terms if frequency[t] > policy.rare_term_sentences]
     sentence_terms = sentence_terms.only(terms)
-    passage_terms = TermScores(index.passage_bm25, terms)
-    lexical_sentence, lexical_passage = sentence_terms.total, passage_terms.total
+    passage_terms = index.lexical("passages", terms)
+    top_passages = passage_terms.top(policy.lexical_candidates)
+    top_sentences = sentence_terms.top(policy.lexical_candidates)
     timings["lexical_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
-    passages = set(dense_passage)
-    passages |= {int(i) for i in index.passage_bm25.top(lexical_passage, policy.lexical_candidates)}
-    passages |= {index.sentences[int(i)].passage_id for i in index.sentence_bm25.top(lexical_sentence, policy.lexical_candidates)}
+    passages = set(dense_passage) | {int(i) for i in top_passages}
+    passages |= {s.passage_id for s in index.sentences_by_id(top_sentences)}
     if preferred:
-        kept = {p for p in passages if index.passages[p].doc_id in preferred}
+        named = [p for d in preferred for p in index.passage_ids_of(d)]
+        kept = {p.passage_id for p in index.passages_by_id(sorted(passages)) if p.doc_id in preferred}
         # The named documents are read whole, however large the index, when they are few.
-        if sum(len(index.doc_passages.get(d, ())) for d in preferred) <= policy.preferred_passages:
-            kept |= {p for d in preferred for p in index.doc_passages.get(d, ())}
+        if len(named) <= policy.preferred_passages:
+            kept |= set(named)
         passages = kept or passages
-    pool = np.asarray(sorted(s for p in passages for s in index.passages[p].sentence_ids), dtype=np.int64)
+    records = {p.passage_id: p for p in index.passages_by_id(sorted(passages))}
+    pool = np.asarray(sorted(s for p in records.values() for s in p.sentence_ids), dtype=np.int64)
     if len(pool) == 0:
         return Retrieval((), preferred, timings)
-    dense = sentence_scores(index, pool, q[0])
-    owners = np.fromiter((index.sentences[i].passage_id for i in pool), dtype=np.int64, count=len(pool))
-    passage_dense = np.asarray(index.passage_vectors[owners] @ q[0], dtype=np.float32)
+    sentences = index.sentences_by_id(pool)
+    dense = index.sentence_similarity(pool, q)
+    owners = np.fromiter((s.passage_id for s in sentences), dtype=np.int64, count=len(pool))
+    passage_dense = index.passage_similarity(owners, q)
     # Shared words across languages: rare ones count fully, common ones at policy.cross_lingual_lexical.
-    cross_docs = index.doc_languages != language
-    weight = np.where(cross_docs[index.sentence_doc[pool]], policy.cross_lingual_lexical, 1.0).astype(np.float32)
+    cross = np.fromiter((index.documents[s.doc_id].language != language for s in sentences), dtype=bool, count=len(pool))
+    weight = np.where(cross, policy.cross_lingual_lexical, 1.0).astype(np.float32)
     lexical = sentence_terms.at(pool, rare) + weight * sentence_terms.at(pool, common)
     lexical_p = passage_terms.at(owners, rare) + weight * passage_terms.at(owners, common)
     lexical = lexical / lexical.max() if lexical.max() > 0 else np.zeros_like(lexical)
     lexical_p = lexical_p / lexical_p.max() if lexical_p.max() > 0 else np.zeros_like(lexical_p)
-    in_context = np.maximum(dense, context_scores(index, pool, q[0], policy))
+    in_context = np.maximum(dense, context_scores(index, pool, q, policy))
     fused = (policy.dense_sentence * in_context + policy.dense_passage * passage_dense
              + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
     order = np.lexsort((pool, -fused))[: policy.max_candidates]
     candidates = [
-        Candidate(index.sentences[int(pool[i])], index.passages[int(owners[i])], float(dense[i]),
+        Candidate(sentences[i], records[int(owners[i])], float(dense[i]),
                   float(passage_dense[i]), float(lexical[i]), float(fused[i]), float(lexical_p[i]))
         for i in order
     ]
     timings["fusion"] = (time.perf_counter() - started) * 1000
     return Retrieval(tuple(candidates), preferred, timings)
-

@@ -50,21 +50,23 @@ class Selection:
 
 
 def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:
-    vector = index.sentence_vectors[candidate.sentence.sentence_id]
-    return any(float(index.sentence_vectors[c.sentence.sentence_id] @ vector) > limit for c in chosen)
+    if not chosen:
+        return False
+    vectors = index.sentence_vectors_of([c.sentence.sentence_id for c in chosen] + [candidate.sentence.sentence_id])
+    return bool((vectors[:-1] @ vectors[-1] > limit).any())
 
 
 def _neighbour(index: Index, sentence: Sentence, step: int) -> Sentence | None:
     """The sentence before (step=-1) or after (step=1) in the same document, if any."""
     number = sentence.sentence_id + step
-    if not 0 <= number < len(index.sentences):
+    if not 0 <= number < index.sentence_count:
         return None
-    neighbour = index.sentences[number]
+    neighbour = index.sentences_by_id([number])[0]
     return neighbour if neighbour.doc_id == sentence.doc_id else None
 
 
 def _as_candidate(index: Index, sentence: Sentence, like: Candidate) -> Candidate:
-    return Candidate(sentence, index.passages[sentence.passage_id], like.dense, like.passage_dense, 0.0, like.fused)
+    return Candidate(sentence, index.passages_by_id([sentence.passage_id])[0], like.dense, like.passage_dense, 0.0, like.fused)
 
 
 def _in_context(index: Index, chosen: Candidate, policy: SelectionPolicy) -> list[Candidate]:
@@ -153,8 +155,9 @@ def topic_terms(index: Index, query: Query, policy: SelectionPolicy = DEFAULT.se
     from ..index.lexical import analyze
 
     terms = set(analyze(query.topic, "fr")) | set(analyze(query.topic, "en"))
-    common = policy.compare_common_share * max(len(index.sentences), 1)
-    return {t for t in terms if len(index.sentence_bm25.postings(t)) <= common}
+    common = policy.compare_common_share * max(index.sentence_count, 1)
+    scores = index.lexical("sentences", sorted(terms))
+    return {t for t in terms if scores.frequency(t) <= common}
 
 
 def select_comparison(index: Index, retrievals: dict[str, Retrieval], overall: Retrieval, query: Query,

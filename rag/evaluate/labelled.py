@@ -128,7 +128,7 @@ def tuning_half(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def evaluate(engine: Any, items: list[dict[str, Any]]) -> tuple[list[Outcome], dict[str, Any]]:
     """Ask every item; the report has the figures for all items and for each half (`splits`)."""
     index = engine.index
-    documents = {doc_id: doc.text for doc_id, doc in index.documents.items()}
+    documents = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")  # measure warm latency only
     outcomes = [judge(item, engine.ask(item["question"], item.get("history")), documents) for item in items]
     report = summarize(outcomes)

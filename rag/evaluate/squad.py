@@ -113,8 +113,9 @@ def summarize_squad(outcomes: list[SquadOutcome], foreign: Iterable[Answer] = ()
 
 def evaluate_squad(engine: Any, questions: list[SquadQuestion], foreign: list[str] = ()
                    ) -> tuple[list[SquadOutcome], dict[str, Any]]:
-    texts = {doc.source: doc.text for doc in engine.index.documents.values()}
-    by_doc_id = {doc_id: doc.text for doc_id, doc in engine.index.documents.items()}
+    index = engine.index
+    by_doc_id = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
+    texts = {doc.source: by_doc_id[doc_id] for doc_id, doc in index.documents.items()}
     engine.ask("warm-up")
     outcomes = [judge_squad(q, engine.ask(q.question), by_doc_id) for q in questions]
     missing = {q.source for q in questions} - set(texts)

@@ -63,6 +63,15 @@ class TermScores:
         return TermScores(self.index, terms, {t: self.columns[t] if t in self.columns else self.index.hits(t)
                                               for t in dict.fromkeys(terms)})
 
+    def frequency(self, term: str) -> int:
+        """How many indexed texts hold `term`."""
+        column = self.columns.get(term)
+        return len(column[0]) if column is not None else self.index.frequency(term)
+
+    def top(self, k: int) -> np.ndarray:
+        """Rows of the k best positive totals, unordered."""
+        return self.index.top(self.total, k)
+
     @property
     def total(self) -> np.ndarray:
         """BM25 of all the terms, for every indexed text."""

@@ -26,15 +26,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..digest import sha256_file
 from ..errors import IndexStoreError
 from ..records import Definition, Document, Passage, Sentence, Span
-from .dense import read_faiss
-from .lexical import LexicalIndex
+from .dense import read_faiss, search
+from .lexical import LexicalIndex, TermScores
 from .manifest import FORMAT_VERSION
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,86 @@ class Index:
         """Document number (position in `doc_ids`) of every sentence."""
         code = {doc_id: n for n, doc_id in enumerate(self.doc_ids)}
         return np.fromiter((code[s.doc_id] for s in self.sentences), dtype=np.int32, count=len(self.sentences))
+
+    # ------------------------------------------------ what answering reads (rag.index.milvus.MilvusIndex too)
+    # Every read goes through these methods, by batches of ids: the Milvus store answers
+    # them with one request each, this one from memory-mapped arrays.
+
+    store = "faiss"
+
+    @property
+    def sentence_count(self) -> int:
+        return len(self.sentences)
+
+    @property
+    def passage_count(self) -> int:
+        return len(self.passages)
+
+    def prepare(self) -> None:
+        """Build the derived lookups now, so that no question pays for them."""
+        self.sentence_doc
+        self.docs_of_year
+        self.doc_languages
+
+    def current(self) -> "Index":
+        """The version to answer from: a loaded folder never changes (a rebuild makes a new Index)."""
+        return self
+
+    def passage_ids_of(self, doc_id: str) -> tuple[int, ...]:
+        """A document's passages, in reading order."""
+        return self.doc_passages.get(doc_id, ())
+
+    def search_passages(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k passages closest to the (unit) query vector: (cosines, passage ids), best first."""
+        scores, ids = search(self.passage_faiss, query.reshape(1, -1), k)
+        return scores[0], ids[0]
+
+    def sentences_by_id(self, ids: Sequence[int]) -> list[Sentence]:
+        return [self.sentences[int(i)] for i in ids]
+
+    def passages_by_id(self, ids: Sequence[int]) -> list[Passage]:
+        return [self.passages[int(i)] for i in ids]
+
+    def sentence_vectors_of(self, ids: Sequence[int]) -> np.ndarray:
+        return np.asarray(self.sentence_vectors[np.asarray(ids, dtype=np.int64)], dtype=np.float32)
+
+    def passage_similarity(self, ids: np.ndarray, query: np.ndarray) -> np.ndarray:
+        return np.asarray(self.passage_vectors[ids] @ query, dtype=np.float32)
+
+    def sentence_similarity(self, ids: np.ndarray, query: np.ndarray) -> np.ndarray:
+        """Cosine of each sentence with the question, or of its best clause when that is higher:
+        a long sentence's vector blurs its parts, a question may match one clause."""
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        scores = np.asarray(self.sentence_vectors[ids] @ query, dtype=np.float32)
+        owners = self.clause_sentence
+        if len(owners):
+            lo = np.searchsorted(owners, ids, side="left")
+            hi = np.searchsorted(owners, ids, side="right")
+            counts = hi - lo
+            total = int(counts.sum())
+            if total:
+                which = np.repeat(np.arange(len(ids)), counts)
+                rows = np.repeat(lo, counts) + np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+                clause = np.asarray(self.clause_vectors[rows] @ query, dtype=np.float32)
+                np.maximum.at(scores, which, clause)
+        return scores
+
+    def lexical(self, unit: str, terms: Sequence[str]) -> TermScores:
+        """BM25 of `terms` over the sentences or the passages (`unit`)."""
+        return TermScores(self.sentence_bm25 if unit == "sentences" else self.passage_bm25, list(terms))
+
+    def term_documents(self, term: str) -> np.ndarray:
+        """Numbers (positions in `doc_ids`) of the documents with a sentence holding `term`."""
+        rows = self.sentence_bm25.postings(term)
+        return np.flatnonzero(np.bincount(self.sentence_doc[rows], minlength=len(self.doc_ids)))
+
+    def knows(self, term: str) -> bool:
+        """Whether any sentence holds `term`."""
+        return self.sentence_bm25.knows(term)
+
+    def document_text(self, doc_id: str) -> str:
+        return self.documents[doc_id].text
 
     @cached_property
     def sentence_sample(self) -> np.ndarray:
