@@ -20,7 +20,8 @@ def _settings(args: argparse.Namespace) -> Any:
 
     return Settings.resolve(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
                             model=getattr(args, "model", None), host=getattr(args, "host", None),
-                            port=getattr(args, "port", None), root_path=getattr(args, "root_path", None))
+                            port=getattr(args, "port", None), root_path=getattr(args, "root_path", None),
+                            store=getattr(args, "store", None))
 
 
 def configure_logging(level: str) -> None:
@@ -170,8 +171,9 @@ def _eval_squad(args: argparse.Namespace) -> int:
     work = base.cache_dir / f"squad-{path.stem}-{key}"
     docs = Path(args.docs) if args.docs else work / "docs"
     write_documents(documents, docs)
-    settings = Settings.resolve(docs_dir=docs, index_dir=args.index or work / "index", model=args.model,
-                                cache_dir=base.cache_dir)
+    # Its own index folder and Milvus collections: the SQuAD corpus never replaces the main one.
+    settings = base.replace(docs_dir=docs, index_dir=args.index or work / "index",
+                            milvus_collection=f"{base.milvus_collection}_squad_{key}")
     engine = Engine(settings)
     bars = ProgressBars()
     try:
@@ -205,6 +207,8 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--docs", help="documents folder (default: seeds/, or RAG_DOCS_DIR)")
         p.add_argument("--index", help="index folder (default: index/, or RAG_INDEX_DIR)")
         p.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL or multilingual-e5-small)")
+        p.add_argument("--store", choices=("faiss", "milvus"), default=None,
+                       help="where the index lives (default: faiss, or RAG_STORE); milvus reads RAG_MILVUS_URI")
 
     build = sub.add_parser("build", help="build or update the index from the documents folder")
     common(build)

@@ -19,6 +19,7 @@ DEFAULT_MODEL = "intfloat/multilingual-e5-small"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAISS_KINDS = ("auto", "flat", "hnsw", "ivf")
 EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
+STORES = ("faiss", "milvus")
 
 
 def _env(name: str) -> str | None:
@@ -87,6 +88,14 @@ FIELDS: dict[str, Field] = {
                            "threads of one model call (ONNX backends)"),
     "faiss_index": Field("RAG_FAISS_INDEX", _choice(FAISS_KINDS), lambda: "auto",
                          "passage index kind: auto (exact up to 20,000 passages, then IVF), flat, hnsw, ivf"),
+    "store": Field("RAG_STORE", _choice(STORES), lambda: "faiss",
+                   "where the index lives: faiss (files in the index folder) or milvus"),
+    "milvus_uri": Field("RAG_MILVUS_URI", _text, lambda: "",
+                        "Milvus to use with RAG_STORE=milvus: a file (embedded milvus-lite; default "
+                        "`milvus.db` in the index folder) or http(s)://host:port"),
+    "milvus_token": Field("RAG_MILVUS_TOKEN", _text, lambda: "", "Milvus token (user:password or API key)"),
+    "milvus_collection": Field("RAG_MILVUS_COLLECTION", _text, lambda: "rag",
+                               "name prefix of the Milvus collections and alias (one per corpus)"),
     "max_files": Field("RAG_MAX_FILES", _whole(1), lambda: 2000, "most documents a folder may hold"),
     "max_file_mb": Field("RAG_MAX_FILE_MB", _whole(1), lambda: 20, "largest document, in MB"),
     "host": Field("RAG_HOST", _text, lambda: "127.0.0.1", "address the chat listens on"),
@@ -112,6 +121,10 @@ class Settings:
     embed_backend: str
     embed_threads: int
     faiss_index: str
+    store: str
+    milvus_uri: str
+    milvus_token: str
+    milvus_collection: str
     max_files: int
     max_file_mb: int
     host: str
@@ -147,6 +160,11 @@ class Settings:
         return Settings.resolve(**current)
 
     @property
+    def milvus_target(self) -> str:
+        """The Milvus URI in force: RAG_MILVUS_URI, or an embedded database in the index folder."""
+        return self.milvus_uri or str(self.index_dir / "milvus.db")
+
+    @property
     def max_file_bytes(self) -> int:
         return self.max_file_mb * 1024 * 1024
 
@@ -158,7 +176,11 @@ def settings_table() -> str:
         default = spec.default()
         shown = "`seeds/`" if name == "docs_dir" else "`index/`" if name == "index_dir" else \
             "`~/.cache/rag-chat`" if name == "cache_dir" else "the number of cores" if name == "embed_threads" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
-        rows.append(f"| `{spec.env}` | {'(none)' if default in ((), '') else shown} | {spec.help} |")
+        if name == "milvus_uri":
+            shown = "`index/milvus.db`"
+        elif default in ((), ""):
+            shown = "(none)"
+        rows.append(f"| `{spec.env}` | {shown} | {spec.help} |")
     return "\n".join(rows)
 
 

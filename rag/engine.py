@@ -65,10 +65,11 @@ class Engine:
 
     @property
     def index(self) -> Index:
+        """The version to answer from now (a Milvus alias may have moved since the last question)."""
         if self._index is None:
             self.open()
         assert self._index is not None
-        return self._index
+        return self._index.current()
 
     def open(self, progress: Progress | None = None) -> Index:
         """Load the index, building or updating it from the documents folder when needed."""

@@ -90,3 +90,57 @@ def client(app):
     from gradio_client import Client
 
     return Client(app[0], verbose=False)
+
+
+def _wait_for_port(port: int, process, seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"milvus-lite server exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"milvus-lite server did not listen on port {port} within {seconds} s")
+
+
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """A real Milvus gRPC server (`milvus-lite server`) on a free loopback port, in a temp folder."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pymilvus")
+    data = tmp_path_factory.mktemp("milvus-server")
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "milvus-lite"), "server", "--data-dir", str(data),
+               "--host", "127.0.0.1", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(params=["file", "server", "cluster"])
+def milvus_uri(request, tmp_path):
+    """Each Milvus deployment the store must work with: an embedded file, a loopback server, and
+    a real cluster when RAG_MILVUS_TEST_URI names one."""
+    import os
+
+    pytest.importorskip("pymilvus")
+    if request.param == "file":
+        return str(tmp_path / "milvus.db")
+    if request.param == "server":
+        return request.getfixturevalue("milvus_server")
+    uri = os.environ.get("RAG_MILVUS_TEST_URI")
+    if not uri:
+        pytest.skip("RAG_MILVUS_TEST_URI is not set: no real Milvus cluster to test against")
+    return uri

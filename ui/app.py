@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import RagError
+from rag.errors import IndexStoreError, RagError
 from rag.ingest.files import SUPPORTED_SUFFIXES
 
 log = logging.getLogger("rag.ui")
@@ -153,6 +153,8 @@ def build_app(state: AppState) -> Any:
             bubble, panel = answer_markdown(answer), sources_html(answer, state.engine.index)
         except RagError as exc:
             bubble, panel = escape_markdown(str(exc)), sources_html(None)
+            if isinstance(exc, IndexStoreError):  # the store went away: say so where the page shows its state
+                state.status = f"⚠️ {exc}"
         except Exception:
             log.exception("answering failed")
             bubble, panel = INTERNAL_ERROR, sources_html(None)

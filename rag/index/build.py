@@ -142,6 +142,12 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
     another model or chunking, or when the documents folder changed since.
     """
     settings = settings or Settings.resolve()
+    if settings.store == "milvus":
+        served = _served_milvus(settings, embedder)
+        if (served is not None and served.manifest.get("chunking") == ChunkSettings().as_dict()
+                and served.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
+            return served
+        return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
     if exists(index_dir):
         try:
             index = load(index_dir)
@@ -155,6 +161,21 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
                 and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
             return index
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
+
+
+def _served_milvus(settings: Settings, embedder: Any) -> Any:
+    """The version the Milvus alias serves, if any; refused when another model made it, since
+    re-embedding would change the vectors under every other process reading the same alias."""
+    from .milvus import connect, open_served
+
+    connection = connect(settings)
+    served = open_served(connection)
+    if served is not None and (served.model_id != embedder.model_id or served.dim != embedder.dim):
+        raise IndexStoreError(
+            f"the Milvus collection {connection.prefix!r} at {connection.uri} holds vectors of {served.model_id} "
+            f"({served.dim} dimensions), not of {embedder.model_id} ({embedder.dim}); set RAG_EMBED_MODEL to its "
+            "model, choose another RAG_MILVUS_COLLECTION, or re-embed it on purpose with: rag build --store milvus")
+    return served
 
 
 def plan_document(split: SplitDocument, model_id: str) -> Planned:
@@ -186,8 +207,21 @@ def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, 
     return planned
 
 
-def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int]) -> dict[str, DocumentVectors]:
+def _previous_milvus_vectors(settings: Settings, model_id: str, chunking: dict[str, int]
+                             ) -> dict[str, DocumentVectors]:
+    from .milvus import connect, open_served
+
+    old = open_served(connect(settings))
+    if old is None or old.model_id != model_id or old.manifest.get("chunking") != chunking:
+        return {}
+    return {f"{doc_id}:{source}": DocumentVectors(p, s, c) for doc_id, source, p, s, c in old.document_vectors()}
+
+
+def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int],
+                      settings: Settings | None = None) -> dict[str, DocumentVectors]:
     """Vectors of the current index per document, when it was made by the same model and chunking."""
+    if settings is not None and settings.store == "milvus":
+        return _previous_milvus_vectors(settings, model_id, chunking)
     if not exists(index_dir):
         return {}
     try:
@@ -272,10 +306,10 @@ def _skip_unembeddable(skipped: list[Skipped], item: Planned, exc: Exception) ->
 
 
 def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chunking: ChunkSettings,
-                    skipped: list[Skipped], progress: Progress = _no_progress
+                    skipped: list[Skipped], progress: Progress = _no_progress, settings: Settings | None = None
                     ) -> tuple[list[tuple[Planned, DocumentVectors]], dict[str, int]]:
     """Vectors for every document: reused, resumed from the cache, or embedded in large rounds."""
-    reusable = _previous_vectors(index_dir, embedder.model_id, chunking.as_dict())
+    reusable = _previous_vectors(index_dir, embedder.model_id, chunking.as_dict(), settings)
     cache = VectorCache(index_dir)
     found: dict[str, DocumentVectors] = {}
     counts = {"reused": 0, "resumed": 0, "embedded": 0, "texts": 0}
@@ -317,16 +351,20 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     started = time.perf_counter()
     settings = settings or Settings.resolve()
     chunking = chunking or ChunkSettings()
+    if settings.store == "milvus":  # an unreachable Milvus is said before minutes of reading and embedding
+        from .milvus import connect
+
+        connect(settings).served_version()
     with build_lock(index_dir):
         fingerprint = folder_fingerprint(docs_dir, settings.max_files)
         raws, skipped = read_folder(docs_dir, settings, progress)
         planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress)
-        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, progress)
+        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, progress, settings)
         progress("writing", 0, 1)
         index = _write(index_dir, embedder, chunking, embedded, skipped, fingerprint, settings)
         VectorCache(index_dir).clear()
         progress("writing", 1, 1)
-    report = BuildReport(index, len(embedded), len(index.passages), len(index.sentences), counts["embedded"],
+    report = BuildReport(index, len(embedded), index.passage_count, index.sentence_count, counts["embedded"],
                          counts["reused"], tuple(skipped), time.perf_counter() - started,
                          resumed_documents=counts["resumed"], embedded_texts=counts["texts"])
     log.info("indexed %d documents (%d embedded, %d unchanged, %d resumed, %d skipped) in %.1f s",
@@ -336,7 +374,7 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
 
 
 def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
-           skipped: list[Skipped], fingerprint: str, settings: Settings) -> Index:
+           skipped: list[Skipped], fingerprint: str, settings: Settings) -> Any:
     passages: list[Passage] = []
     sentences: list[Sentence] = []
     clause_sentence: list[int] = []
@@ -358,6 +396,9 @@ def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: li
     manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
                             fingerprint, skipped)
     languages = {doc.doc_id: doc.language for doc in documents}
+    if settings.store == "milvus":
+        return _write_milvus(settings, manifest, documents, passages, sentences, p_matrix, s_matrix, c_matrix,
+                             c_owner, languages)
     files = {
         "documents.jsonl": lambda path: write_jsonl(path, [document_to_json(doc) for doc in documents]),
         "passages.jsonl": lambda path: write_jsonl(path, [asdict(p) for p in passages]),
@@ -377,6 +418,24 @@ def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: li
     if index.folder != folder:
         raise IndexStoreError(f"the new index {folder} was written but could not be loaded back")
     return index
+
+
+def _write_milvus(settings: Settings, manifest: dict[str, Any], documents: list[Any], passages: list[Passage],
+                  sentences: list[Sentence], p_matrix: np.ndarray, s_matrix: np.ndarray, c_matrix: np.ndarray,
+                  c_owner: np.ndarray, languages: dict[str, str]) -> Any:
+    from .milvus import MilvusIndex, VersionData, connect, dense_index, write_version as write_milvus
+
+    connection = connect(settings)
+    index_type, _ = dense_index(len(passages), settings.faiss_index)
+    manifest = {key: value for key, value in manifest.items() if key != "faiss"}
+    manifest["milvus"] = {"passages": index_type, "metric": "IP", "sparse": "SPARSE_INVERTED_INDEX, IP over BM25 rows"}
+    data = VersionData(
+        manifest=manifest, documents=documents, passages=passages, sentences=sentences,
+        passage_vectors=p_matrix, sentence_vectors=s_matrix, clause_vectors=c_matrix, clause_sentence=c_owner,
+        passage_lexical=LexicalIndex.build([analyze(p.text, languages[p.doc_id]) for p in passages]),
+        sentence_lexical=LexicalIndex.build([analyze(s.text, languages[s.doc_id]) for s in sentences]))
+    version = write_milvus(connection, data, settings.faiss_index)
+    return MilvusIndex(connection, version)
 
 
 def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:
