@@ -27,11 +27,11 @@ from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import QuestionError
 from .index.build import BuildReport, Progress, build, open_index
-from .index.store import Index
+from .index.store import IndexReader
 from .records import Answer
 
 
-def ready_for_questions(index: Index) -> Index:
+def ready_for_questions(index: IndexReader) -> IndexReader:
     """The index with its derived lookups built, so that no question pays for them.
 
     The index's millions of records live as long as the process: gc.freeze() moves
@@ -59,19 +59,19 @@ class Engine:
 
             embedder = Embedder(model=self.settings.model, cache_dir=self.settings.cache_dir)
         self.embedder = embedder
-        self._index: Index | None = None
+        self._index: IndexReader | None = None
         self._background: np.ndarray | None = None
         self._lock = threading.Lock()
 
     @property
-    def index(self) -> Index:
+    def index(self) -> IndexReader:
         """The version to answer from now (a Milvus alias may have moved since the last question)."""
         if self._index is None:
             self.open()
         assert self._index is not None
         return self._index.current()
 
-    def open(self, progress: Progress | None = None) -> Index:
+    def open(self, progress: Progress | None = None) -> IndexReader:
         """Load the index, building or updating it from the documents folder when needed."""
         with self._lock:
             if self._index is None:
@@ -97,7 +97,7 @@ class Engine:
         self.background()
         self.ask("Qu'est-ce que Kantar prévoit ?")
 
-    def _retrieve(self, index: Index, query: Query, timings: dict[str, float]) -> tuple[Retrieval, np.ndarray]:
+    def _retrieve(self, index: IndexReader, query: Query, timings: dict[str, float]) -> tuple[Retrieval, np.ndarray]:
         mark = time.perf_counter()
         vector = self.embedder.encode_queries(list(query.views)).mean(axis=0)
         timings["embed"] = (time.perf_counter() - mark) * 1000

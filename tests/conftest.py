@@ -20,6 +20,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if REAL_FIXTURES & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("browser"):
             item.add_marker(pytest.mark.slow)
+        # The embedded Milvus file stays in the unit tier; a server or a cluster is the slow tier's.
+        if getattr(item, "callspec", None) and item.callspec.params.get("milvus_uri") in ("server", "cluster"):
+            item.add_marker(pytest.mark.slow)
+        if "milvus_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 DIGIMIND = "002_d4f45c246d5fe5ad.txt"
 
 

@@ -364,8 +364,21 @@ def test_two_chat_processes_share_one_milvus_and_see_each_others_rebuild(tmp_pat
     finally:
         for process in processes:
             process.terminate()
+        for process in processes:
             try:
                 process.wait(20)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait(20)
+                raise AssertionError("rag serve did not stop within 20 s of SIGTERM")
+
+
+def test_failures_are_worded_with_what_to_do():
+    from rag.index.milvus import describe_failure
+
+    refused = describe_failure("https://cluster:19530", RuntimeError("UNAUTHENTICATED: invalid token"), "connecting")
+    assert "RAG_MILVUS_TOKEN" in refused and "https://cluster:19530" in refused
+    down = describe_failure("http://10.0.0.1:19530", RuntimeError("Fail connecting to server on 10.0.0.1:19530"),
+                            "searching passages")
+    assert "start the Milvus server or correct RAG_MILVUS_URI" in down and "searching passages" in down
+    other = describe_failure("x.db", RuntimeError("collection not loaded"), "reading sentences")
+    assert "rag build --store milvus" in other

@@ -300,7 +300,10 @@ def serve(host: str | None = None, port: int | None = None, root_path: str | Non
     finally:
         state.app_built.set()
     server_host, server_port = settings.host, settings.port
-    config = uvicorn.Config(app, host=server_host, port=server_port, log_level="warning" if not block else "info")
+    # On SIGTERM, open event streams (a browser tab, a gradio_client) would hold the graceful
+    # shutdown forever; after five seconds they are cut, so a service manager's stop works.
+    config = uvicorn.Config(app, host=server_host, port=server_port, log_level="warning" if not block else "info",
+                            timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     handle = ServerHandle(server, demo, state, f"http://{server_host}:{server_port}/")
     if block:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import re
 
-from rag.index.store import Index
+from rag.index.store import IndexReader
 from rag.records import Answer, Citation
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
@@ -97,7 +97,7 @@ def _marked_passage(citation: Citation, answer: Answer) -> str:
     return "".join(out)
 
 
-def _neighbours(index: Index | None, citation: Citation) -> tuple[str, str, int]:
+def _neighbours(index: IndexReader | None, citation: Citation) -> tuple[str, str, int]:
     if index is None:
         return "", "", 0
     ids = index.passage_ids_of(citation.doc_id)
@@ -109,7 +109,7 @@ def _neighbours(index: Index | None, citation: Citation) -> tuple[str, str, int]
     return before, after, len(ids)
 
 
-def sources_html(answer: Answer | None, index: Index | None = None) -> str:
+def sources_html(answer: Answer | None, index: IndexReader | None = None) -> str:
     """The sources panel: one collapsible block per citation, the quoted words highlighted
     in their passage, between the passages before and after it in the document."""
     language = answer.language if answer else "fr"
@@ -145,7 +145,7 @@ def sources_html(answer: Answer | None, index: Index | None = None) -> str:
     return "".join(parts)
 
 
-def documents_html(index: Index | None, statuses: list[tuple[str, str]] | None = None) -> str:
+def documents_html(index: IndexReader | None, statuses: list[tuple[str, str]] | None = None) -> str:
     """The indexed documents, and the files that were skipped with their reason."""
     if index is None:
         return "<p>Index en cours de préparation… (index being prepared)</p>"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..index.store import Index
+from ..index.store import IndexReader
 from ..records import Answer, Citation, Column, Passage, Quote
 from .query import Query
 from .retrieve import Candidate
@@ -50,7 +50,7 @@ def words(language: str) -> dict:
     return WORDS.get(language, WORDS["fr"])
 
 
-def section_of(index: Index, passage: Passage) -> str:
+def section_of(index: IndexReader, passage: Passage) -> str:
     document = index.documents.get(passage.doc_id)
     if document is None:
         return ""
@@ -61,7 +61,7 @@ def section_of(index: Index, passage: Passage) -> str:
     return current
 
 
-def _citation(index: Index, n: int, passage: Passage, score: float) -> Citation:
+def _citation(index: IndexReader, n: int, passage: Passage, score: float) -> Citation:
     return Citation(
         n=n, doc_id=passage.doc_id, document=passage.source, title=passage.title, year=passage.year,
         start=passage.start, end=passage.end, passage=passage.text, score=score, position=passage.position,
@@ -69,7 +69,7 @@ def _citation(index: Index, n: int, passage: Passage, score: float) -> Citation:
     )
 
 
-def _number_passages(index: Index, ordered: list[Candidate]) -> tuple[list[Quote], list[Citation]]:
+def _number_passages(index: IndexReader, ordered: list[Candidate]) -> tuple[list[Quote], list[Citation]]:
     numbers: dict[int, int] = {}
     citations: list[Citation] = []
     quotes: list[Quote] = []
@@ -122,7 +122,7 @@ def _finish(answer: Answer) -> Answer:
     return replace(answer, answer=plain_text(answer))
 
 
-def compose(index: Index, selection: Selection, query: Query) -> Answer:
+def compose(index: IndexReader, selection: Selection, query: Query) -> Answer:
     """The answer's records and text for `selection`, worded in `query.language`. Pure."""
     language = query.language
     w = words(language)
@@ -157,7 +157,7 @@ def compose(index: Index, selection: Selection, query: Query) -> Answer:
                           source_line=source_line, headings=headings))
 
 
-def _compose_comparison(index: Index, selection: Selection, query: Query) -> Answer:
+def _compose_comparison(index: IndexReader, selection: Selection, query: Query) -> Answer:
     """One column per compared source, in the order of the columns; quotes numbered across them."""
     w = words(query.language)
     ordered = [c for _, chosen in selection.columns for c in sorted(chosen, key=lambda c: c.sentence.start)]

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import QuestionError
 from ..index.lexical import analyze, stop_words
-from ..index.store import Index
+from ..index.store import IndexReader
 from ..text.language import detect_language
 from .policy import DEFAULT, QuestionPolicy
 
@@ -145,7 +145,7 @@ def parse_question(raw: object, history: list[str] | None = None, default_langua
     return Question(text, language, text)
 
 
-def find_names(index: Index, text: str, language: str) -> Names:
+def find_names(index: IndexReader, text: str, language: str) -> Names:
     """One rule for names: capitalized words and years, looked up in the sentence index.
 
     A name or year that only some documents contain chooses those documents; a name
@@ -209,7 +209,7 @@ def query_views(question: Question, selector_words: tuple[str, ...]) -> tuple[st
     return tuple(views)
 
 
-def understand(question: Question, index: Index, policy: QuestionPolicy = DEFAULT.question) -> Query:
+def understand(question: Question, index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> Query:
     """The `Query` for a parsed question: its names and years looked up in `index`."""
     names = find_names(index, question.text, question.language)
     earlier = find_names(index, question.context, question.language) if question.context else Names()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..index.lexical import analyze
-from ..index.store import Index
+from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from .policy import DEFAULT, FusionPolicy
 from .query import YEAR, Query
@@ -46,7 +46,7 @@ class Retrieval:
         return list(seen.values())
 
 
-def context_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray, policy: FusionPolicy) -> np.ndarray:
+def context_scores(index: IndexReader, sentence_ids: np.ndarray, query: np.ndarray, policy: FusionPolicy) -> np.ndarray:
     """Cosine of each sentence read together with the sentence before it in its document, discounted.
 
     A sentence that names its subject by a pronoun or a description ("La filiale du
@@ -64,7 +64,7 @@ def context_scores(index: Index, sentence_ids: np.ndarray, query: np.ndarray, po
     return np.where(has_previous, scores, -np.inf).astype(np.float32)
 
 
-def retrieve(index: Index, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion) -> Retrieval:
+def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion) -> Retrieval:
     """Rank the index's sentences for one question.
 
     `query_vector` embeds the question's views; `query.lexical` gives the terms

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from ..index.store import Index
+from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from .policy import DEFAULT, SelectionPolicy
 from .query import Query
@@ -49,14 +49,14 @@ class Selection:
     columns: tuple[tuple[str, tuple[Candidate, ...]], ...] = ()  # (doc_id, its sentences) when comparing
 
 
-def _redundant(index: Index, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:
+def _redundant(index: IndexReader, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:
     if not chosen:
         return False
     vectors = index.sentence_vectors_of([c.sentence.sentence_id for c in chosen] + [candidate.sentence.sentence_id])
     return bool((vectors[:-1] @ vectors[-1] > limit).any())
 
 
-def _neighbour(index: Index, sentence: Sentence, step: int) -> Sentence | None:
+def _neighbour(index: IndexReader, sentence: Sentence, step: int) -> Sentence | None:
     """The sentence before (step=-1) or after (step=1) in the same document, if any."""
     number = sentence.sentence_id + step
     if not 0 <= number < index.sentence_count:
@@ -65,11 +65,11 @@ def _neighbour(index: Index, sentence: Sentence, step: int) -> Sentence | None:
     return neighbour if neighbour.doc_id == sentence.doc_id else None
 
 
-def _as_candidate(index: Index, sentence: Sentence, like: Candidate) -> Candidate:
+def _as_candidate(index: IndexReader, sentence: Sentence, like: Candidate) -> Candidate:
     return Candidate(sentence, index.passages_by_id([sentence.passage_id])[0], like.dense, like.passage_dense, 0.0, like.fused)
 
 
-def _in_context(index: Index, chosen: Candidate, policy: SelectionPolicy) -> list[Candidate]:
+def _in_context(index: IndexReader, chosen: Candidate, policy: SelectionPolicy) -> list[Candidate]:
     """The sentence with what it needs to be read alone: the sentence before it when it opens by
     pointing back ("C’est le dernier mot…"), the one after it when it announces it ("…tendance :")."""
     out = [chosen]
@@ -84,7 +84,7 @@ def _in_context(index: Index, chosen: Candidate, policy: SelectionPolicy) -> lis
     return out
 
 
-def select(index: Index, retrieval: Retrieval, query: Query, background_max: float,
+def select(index: IndexReader, retrieval: Retrieval, query: Query, background_max: float,
            threshold: float | None = None, policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """Pick the answer sentences, or decide to abstain. Pure.
 
@@ -132,7 +132,7 @@ def _once_each(chosen: list[Candidate]) -> list[Candidate]:
     return out
 
 
-def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float,
+def _select_broad(index: IndexReader, candidates: tuple[Candidate, ...], floor: float,
                   policy: SelectionPolicy) -> list[Candidate]:
     """Several sentences from different passages, diverse, each closer than unrelated text."""
     chosen: list[Candidate] = []
@@ -149,7 +149,7 @@ def _select_broad(index: Index, candidates: tuple[Candidate, ...], floor: float,
     return chosen or [candidates[0]]
 
 
-def topic_terms(index: Index, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
+def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
     """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
     without the terms most sentences contain."""
     from ..index.lexical import analyze
@@ -160,7 +160,7 @@ def topic_terms(index: Index, query: Query, policy: SelectionPolicy = DEFAULT.se
     return {t for t in terms if scores.frequency(t) <= common}
 
 
-def select_comparison(index: Index, retrievals: dict[str, Retrieval], overall: Retrieval, query: Query,
+def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], overall: Retrieval, query: Query,
                       background_max: float, threshold: float | None = None,
                       policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """One column per compared document: its best sentences on the topic, or none.
@@ -196,7 +196,7 @@ def select_comparison(index: Index, retrievals: dict[str, Retrieval], overall: R
     return Selection(False, tuple(sentences), general.closest, general.support, False, columns=tuple(columns))
 
 
-def compared_documents(index: Index, query: Query, overall: Retrieval, policy: SelectionPolicy = DEFAULT.selection
+def compared_documents(index: IndexReader, query: Query, overall: Retrieval, policy: SelectionPolicy = DEFAULT.selection
                        ) -> list[str]:
     """The sources to lay side by side: those the question names, else all when few, else the closest."""
     if len(query.documents) >= 2:

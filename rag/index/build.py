@@ -30,7 +30,7 @@ from ..text.document import SplitDocument, split_document
 from .dense import build_faiss, choose_kind, write_faiss
 from .lexical import LexicalIndex, analyze
 from .manifest import manifest_for
-from .store import Index, document_to_json, exists, load, write_jsonl, write_version
+from .store import Index, IndexReader, document_to_json, exists, load, write_jsonl, write_version
 from .vector_cache import DocumentVectors, VectorCache, entry_key
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ ROUND_TEXTS = 512  # texts per model call across documents: large batches, and r
 
 @dataclass(frozen=True)
 class BuildReport:
-    index: Index
+    index: IndexReader  # an Index (FAISS files) or a MilvusIndex
     documents: int
     passages: int
     sentences: int
@@ -135,7 +135,7 @@ def folder_fingerprint(docs_dir: Path, max_files: int) -> str:
 
 
 def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = _no_progress,
-               settings: Settings | None = None) -> Index:
+               settings: Settings | None = None) -> IndexReader:
     """The index for `docs_dir`, built or brought up to date first when needed.
 
     Rebuilds (incrementally) when there is no usable index, when it was made by
@@ -374,7 +374,7 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
 
 
 def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
-           skipped: list[Skipped], fingerprint: str, settings: Settings) -> Any:
+           skipped: list[Skipped], fingerprint: str, settings: Settings) -> IndexReader:
     passages: list[Passage] = []
     sentences: list[Sentence] = []
     clause_sentence: list[int] = []
