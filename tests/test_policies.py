@@ -144,3 +144,18 @@ def test_a_sentence_is_found_through_the_sentence_that_names_its_subject(tmp_pat
 ])
 def test_comparison_words(question, compare):
     assert bool(QuestionPolicy().compare.search(question)) is compare
+
+
+@pytest.mark.parametrize("question, words, compare", [
+    ("Que prévoient Kantar et Digimind sur TikTok ?", ("Kantar", "Digimind"), True),
+    ("What do Kantar and Digimind expect?", ("Kantar", "Digimind"), True),
+    ("Que disent Kantar et les experts de Digimind ?", ("Kantar", "Digimind"), True),
+    # Two names that choose documents, and an "et"/"ou" elsewhere: not a comparison.
+    ("Peut-on changer son nom et son prénom en arrivant en France ?", ("Peut", "France"), False),
+    ("Garder un parent ou un enfant : quels droits à la CAF ?", ("Garder", "CAF"), False),
+    ("Kantar, Digimind : qui parle de TikTok ?", ("Kantar", "Digimind"), False),
+])
+def test_two_names_compare_only_when_the_conjunction_joins_them(question, words, compare):
+    from rag.answer.query import Names, is_comparison
+
+    assert is_comparison(question, Names(frozenset({"a", "b"}), words, ())) is compare

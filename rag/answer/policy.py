@@ -96,7 +96,8 @@ class QuestionPolicy:
     broad: re.Pattern[str] = BROAD_PATTERN  # asks for an overview: several sentences, grouped by source
     compare: re.Pattern[str] = COMPARE_PATTERN  # asks to lay the sources side by side
     # "Que prévoient Kantar et Digimind…": two names that each choose documents, joined by and/et.
-    joined_names: re.Pattern[str] = re.compile(r"\b(?:et|and|ou|or|vs)\b", re.IGNORECASE)
+    # What may stand between two such names: a conjunction and up to three words ("et les experts de").
+    joined_names: re.Pattern[str] = re.compile(r"(?:et|and|ou|or|vs\.?|&)(?:\s+[\w’'-]+){0,3}", re.IGNORECASE)
     kind_follow_up_max_words: int = 4  # "Et pour 2020 ?" after a broad question is broad too
     follow_up_start: re.Pattern[str] = FOLLOW_UP_START
     follow_up_words: frozenset[str] = FOLLOW_UP_WORDS

@@ -125,7 +125,13 @@ def is_comparison(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.qu
     """Asks to compare, or names two sources joined by and/et ("Que prévoient Kantar et Digimind…")."""
     if policy.compare.search(text):
         return True
-    return len(names.documents) >= 2 and len(names.words) >= 2 and bool(policy.joined_names.search(text))
+    if len(names.documents) < 2 or len(names.words) < 2:
+        return False
+    # The conjunction must join the names themselves ("Kantar et Digimind"), not any two
+    # words of a question that happens to hold two names ("son nom et son prénom… Français").
+    alternatives = "|".join(re.escape(w) for w in sorted(names.words, key=len, reverse=True))
+    return any(policy.joined_names.fullmatch(between.strip(" ,").lower())
+               for between in re.findall(rf"\b(?:{alternatives})\b(.{{1,40}}?)(?=\b(?:{alternatives})\b)", text))
 
 
 def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr",

@@ -255,6 +255,8 @@ def _create(connection: Connection, version: str, dim: int, passage_count: int, 
             if part != "clauses":
                 params.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
             params.add_index(field_name="doc_id", index_type="INVERTED")
+            if part == "clauses":  # clauses are read by the sentence they belong to
+                params.add_index(field_name="sentence_id", index_type="INVERTED")
         # Not waiting: the collection is empty, and loading it later waits for its indexes anyway.
         connection.call(f"indexing {name}", "create_index", collection_name=name, index_params=params, sync=False)
 
