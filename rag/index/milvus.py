@@ -9,10 +9,11 @@ One index version is five collections named `{prefix}_v{stamp}_{part}`:
 
     meta       the manifest and each document (JSON), and any text too long for a
                VARCHAR field, cut into parts of at most PART_CHARS characters
-    passages   id, doc_id, offsets, position, kind, text, first sentence and count,
-               dense vector, sparse lexical vector
-    sentences  id, doc_id, passage_id, offsets, text, dense vector, sparse lexical vector
-    clauses    id, sentence_id, doc_id, dense vector
+    passages   id, doc_id, source, title, year, language, section, offsets, position,
+               kind, text, first sentence and count, dense vector, sparse lexical vector
+    sentences  id, doc_id, source, title, year, language, section, passage_id, offsets,
+               text, dense vector, sparse lexical vector
+    clauses    id, sentence_id, passage_id, doc_id, dense vector
     terms      one row per analyzed term: its sparse dimension in each lexical space, how
                many sentences and passages hold it, and which documents (for names)
 
@@ -188,6 +189,21 @@ def text_field(text: str) -> tuple[str, bool]:
     return (text, False) if len(text.encode("utf-8")) <= TEXT_BYTES else ("", True)
 
 
+def clip(text: str, limit: int) -> str:
+    """`text` cut to fit a VARCHAR(limit) in UTF-8 (a filterable copy; the whole text is in the meta collection)."""
+    data = text.encode("utf-8")
+    return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
+
+
+def section_at(doc: Document, start: int) -> str:
+    """The heading in force at offset `start` (as `compose.section_of` finds it)."""
+    current = ""
+    for offset, heading in doc.headings:
+        if offset <= start:
+            current = heading
+    return current
+
+
 def blob_rows(key: str, content: str, first_id: int) -> list[dict[str, Any]]:
     parts = [content[i : i + PART_CHARS] for i in range(0, len(content), PART_CHARS)] or [""]
     return [{"id": first_id + n, "key": key, "part": n, "content": part, "unused": [0.0, 0.0]}
@@ -210,19 +226,23 @@ def _schemas(dim: int) -> dict[str, Any]:
     dense = (DataType.FLOAT_VECTOR, {"dim": dim})
     sparse = (DataType.SPARSE_FLOAT_VECTOR, {})
     pk = {"is_primary": True}
+    # Where a row comes from, as scalar fields a cluster can filter on (year, language…).
+    where = (("source", *varchar(1024)), ("title", *varchar(2048)), ("year", DataType.INT64, {"nullable": True}),
+             ("language", *varchar(8)), ("section", *varchar(2048)))
     # Milvus wants a vector field in every collection: meta and terms carry a 2-d one, never searched.
     unused = ("unused", DataType.FLOAT_VECTOR, {"dim": 2})
     return {
         "meta": schema(("id", DataType.INT64, pk), ("key", *varchar(1024)), ("part", *i64),
                        ("content", *varchar(TEXT_BYTES)), unused),
-        "passages": schema(("id", DataType.INT64, pk), ("doc_id", *varchar(512)), ("start", *i64), ("end", *i64),
+        "passages": schema(("id", DataType.INT64, pk), ("doc_id", *varchar(512)), *where, ("start", *i64), ("end", *i64),
                            ("position", *i64), ("kind", *varchar(32)), ("text", *varchar(TEXT_BYTES)),
                            ("long_text", DataType.BOOL, {}), ("first_sentence", *i64), ("sentences", *i64),
                            ("dense", *dense), ("sparse", *sparse)),
-        "sentences": schema(("id", DataType.INT64, pk), ("doc_id", *varchar(512)), ("passage_id", *i64),
+        "sentences": schema(("id", DataType.INT64, pk), ("doc_id", *varchar(512)), *where, ("passage_id", *i64),
                             ("start", *i64), ("end", *i64), ("text", *varchar(TEXT_BYTES)),
-                            ("long_text", DataType.BOOL, {}), ("dense", *dense), ("sparse", *sparse)),
-        "clauses": schema(("id", DataType.INT64, pk), ("sentence_id", *i64), ("doc_id", *varchar(512)),
+                            ("long_text", DataType.BOOL, {}), ("first_clause", *i64), ("clauses", *i64),
+                            ("dense", *dense), ("sparse", *sparse)),
+        "clauses": schema(("id", DataType.INT64, pk), ("sentence_id", *i64), ("passage_id", *i64), ("doc_id", *varchar(512)),
                           ("dense", *dense)),
         "terms": schema(("term", DataType.VARCHAR, {"is_primary": True, "max_length": 256}),
                         ("sentence_dim", *i64), ("passage_dim", *i64), ("sentence_df", *i64), ("passage_df", *i64),
@@ -345,27 +365,42 @@ def write_version(connection: Connection, data: VersionData, kind: str = "auto")
             long_texts.append((f"text:{kind_}:{number}", text))
         return field, long
 
+    documents = {doc.doc_id: doc for doc in data.documents}
+
+    def where(doc_id: str, start: int) -> dict[str, Any]:
+        doc = documents[doc_id]
+        return {"source": clip(doc.source, 1024), "title": clip(doc.title, 2048), "year": doc.year,
+                "language": doc.language, "section": clip(section_at(doc, start), 2048)}
+
     p_sparse = sparse_rows(data.passage_lexical)
     s_sparse = sparse_rows(data.sentence_lexical)
 
     def passage_rows() -> Iterable[dict[str, Any]]:
         for p in data.passages:
             text, long = text_of("p", p.passage_id, p.text)
-            yield {"id": p.passage_id, "doc_id": p.doc_id, "start": p.start, "end": p.end, "position": p.position,
+            yield {"id": p.passage_id, "doc_id": p.doc_id, **where(p.doc_id, p.start), "start": p.start, "end": p.end, "position": p.position,
                    "kind": p.kind, "text": text, "long_text": long,
                    "first_sentence": p.sentence_ids[0] if p.sentence_ids else -1, "sentences": len(p.sentence_ids),
                    "dense": data.passage_vectors[p.passage_id], "sparse": p_sparse[p.passage_id]}
 
+    # A sentence's clauses are consecutive rows: it names them by range, read by primary key.
+    clause_bounds = np.searchsorted(data.clause_sentence, np.arange(len(data.sentences) + 1), side="left")
+
     def sentence_rows() -> Iterable[dict[str, Any]]:
         for s in data.sentences:
             text, long = text_of("s", s.sentence_id, s.text)
-            yield {"id": s.sentence_id, "doc_id": s.doc_id, "passage_id": s.passage_id, "start": s.start,
-                   "end": s.end, "text": text, "long_text": long, "dense": data.sentence_vectors[s.sentence_id],
+            yield {"id": s.sentence_id, "doc_id": s.doc_id, **where(s.doc_id, s.start), "passage_id": s.passage_id,
+                   "start": s.start,
+                   "end": s.end, "text": text, "long_text": long,
+                   "first_clause": int(clause_bounds[s.sentence_id]),
+                   "clauses": int(clause_bounds[s.sentence_id + 1] - clause_bounds[s.sentence_id]),
+                   "dense": data.sentence_vectors[s.sentence_id],
                    "sparse": s_sparse[s.sentence_id]}
 
     def clause_rows() -> Iterable[dict[str, Any]]:
         for row, owner in enumerate(data.clause_sentence.tolist()):
-            yield {"id": row, "sentence_id": owner, "doc_id": data.sentences[owner].doc_id,
+            yield {"id": row, "sentence_id": owner, "passage_id": data.sentences[owner].passage_id,
+                   "doc_id": data.sentences[owner].doc_id,
                    "dense": data.clause_vectors[row]}
 
     _insert(connection, connection.name(version, "passages"), passage_rows())
@@ -578,7 +613,8 @@ class MilvusIndex:
 
     FIELDS = {"passages": ["id", "doc_id", "start", "end", "position", "kind", "text", "long_text", "first_sentence",
                            "sentences", "dense", "sparse"],
-              "sentences": ["id", "doc_id", "passage_id", "start", "end", "text", "long_text", "dense", "sparse"]}
+              "sentences": ["id", "doc_id", "passage_id", "start", "end", "text", "long_text", "first_clause",
+                            "clauses", "dense", "sparse"]}
 
     def _fetch(self, unit: str, ids: Sequence[int]) -> list[dict[str, Any]]:
         wanted = [int(i) for i in ids]
@@ -640,16 +676,18 @@ class MilvusIndex:
         """Cosine of each sentence with the question, or of its best clause when higher."""
         if len(ids) == 0:
             return np.zeros(0, dtype=np.float32)
-        scores = self.sentence_vectors_of(ids) @ query
-        position = {int(i): n for n, i in enumerate(ids)}
-        wanted = sorted(position)
+        rows = self._fetch("sentences", ids)
+        scores = np.vstack([r["dense"] for r in rows]) @ query
+        owner = {}
+        for n, row in enumerate(rows):
+            for clause in range(int(row["first_clause"]), int(row["first_clause"]) + int(row["clauses"])):
+                owner[clause] = n
+        wanted = sorted(owner)
         for chunk in range(0, len(wanted), FETCH_IDS):
-            part = wanted[chunk : chunk + FETCH_IDS]
-            rows = self.connection.call("reading clauses", "query", collection_name=self.names["clauses"],
-                                        filter=f"sentence_id in {part}", output_fields=["sentence_id", "dense"],
-                                        limit=16_384)
-            for row in rows:
-                n = position[int(row["sentence_id"])]
+            found = self.connection.call("reading clauses", "query", collection_name=self.names["clauses"],
+                                         ids=wanted[chunk : chunk + FETCH_IDS], output_fields=["id", "dense"])
+            for row in found:
+                n = owner[int(row["id"])]
                 scores[n] = max(scores[n], float(np.asarray(row["dense"], dtype=np.float32) @ query))
         return scores.astype(np.float32)
 
