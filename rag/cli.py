@@ -192,6 +192,17 @@ def _eval_squad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from .evaluate.feedback import export
+
+    settings = _settings(args)
+    target = Path(args.out)
+    labelled, unlabelled = export(settings.feedback_path, target)
+    print(f"{labelled} rated questions written to {target} (rag eval {target}); "
+          f"{unlabelled} to label by hand in {target.with_name(target.stem + '-to-label.jsonl')}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
@@ -228,6 +239,13 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--squad", help="a SQuAD-format JSON file: its contexts are indexed as documents, its questions asked")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.set_defaults(run=cmd_eval)
+
+    feedback = sub.add_parser("feedback", help="readers' ratings of answers")
+    common(feedback)
+    feedback.add_argument("action", choices=["export"], help="export: write the ratings as eval questions")
+    feedback.add_argument("--out", default="build/feedback-eval.jsonl",
+                          help="the eval JSONL to write (default build/feedback-eval.jsonl)")
+    feedback.set_defaults(run=cmd_feedback)
 
     serve = sub.add_parser("serve", help="start the chat in the browser")
     common(serve)

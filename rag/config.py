@@ -96,6 +96,8 @@ FIELDS: dict[str, Field] = {
     "milvus_token": Field("RAG_MILVUS_TOKEN", _text, lambda: "", "Milvus token (user:password or API key)"),
     "milvus_collection": Field("RAG_MILVUS_COLLECTION", _text, lambda: "rag",
                                "name prefix of the Milvus collections and alias (one per corpus)"),
+    "feedback_file": Field("RAG_FEEDBACK_FILE", _text, lambda: "",
+                           "where readers' ratings are appended (default `feedback.jsonl` in the index folder)"),
     "max_files": Field("RAG_MAX_FILES", _whole(1), lambda: 2000, "most documents a folder may hold"),
     "max_file_mb": Field("RAG_MAX_FILE_MB", _whole(1), lambda: 20, "largest document, in MB"),
     "host": Field("RAG_HOST", _text, lambda: "127.0.0.1", "address the chat listens on"),
@@ -125,6 +127,7 @@ class Settings:
     milvus_uri: str
     milvus_token: str
     milvus_collection: str
+    feedback_file: str
     max_files: int
     max_file_mb: int
     host: str
@@ -165,6 +168,10 @@ class Settings:
         return self.milvus_uri or str(self.index_dir / "milvus.db")
 
     @property
+    def feedback_path(self) -> Path:
+        return Path(self.feedback_file).expanduser() if self.feedback_file else self.index_dir / "feedback.jsonl"
+
+    @property
     def max_file_bytes(self) -> int:
         return self.max_file_mb * 1024 * 1024
 
@@ -178,6 +185,8 @@ def settings_table() -> str:
             "`~/.cache/rag-chat`" if name == "cache_dir" else "the number of cores" if name == "embed_threads" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
         if name == "milvus_uri":
             shown = "`index/milvus.db`"
+        elif name == "feedback_file":
+            shown = "`index/feedback.jsonl`"
         elif default in ((), ""):
             shown = "(none)"
         rows.append(f"| `{spec.env}` | {shown} | {spec.help} |")

@@ -399,3 +399,63 @@ def test_killing_the_builder_at_random_points_leaves_a_loadable_index(embedder, 
     pointer = read_pointer(index_dir)
     assert pointer["current"].startswith("v-") and (index_dir / pointer["current"] / "manifest.json").is_file()
     assert final.index.folder.name == pointer["current"]
+
+
+class _OneDocument:
+    """A reader holding one document, for the document view."""
+
+    def __init__(self, text: str, title: str) -> None:
+        from rag.records import Document
+
+        self.documents = {"d": Document("d", "doc.md", title, "", "markdown", "fr", 2020, "", ())}
+        self.text = text
+
+    def document_text(self, doc_id: str) -> str:
+        return self.text
+
+    def passage_ids_of(self, doc_id: str) -> tuple[int, ...]:
+        return ()
+
+    def passages_by_id(self, ids):
+        return []
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_payloads_stay_text_in_the_new_views(payload):
+    """The permalinked bubble, the comparison columns, the document view and the Markdown export."""
+    import re
+
+    from rag.records import Column
+    from ui.render import comparison_html, conversation_markdown, document_html
+
+    answer = _answer(payload, (0, len(payload)))
+    base = "http://127.0.0.1:7860/"
+    markdown = answer_markdown(answer, base)
+    # The only links are ours: to the document view on the chat page.
+    assert all(target.startswith(base + "?doc=") for target in re.findall(r"\]\(([^)]*)\)", markdown))
+    for forbidden in ("<img", "<svg", "<script", "<style", "<link", "<span", "```", "</details>", "\n#", "\n|"):
+        assert forbidden not in markdown
+    compared = replace_comparison(answer, Column("d", "doc.md", payload, 2020, payload, (0,)))
+    for html in (comparison_html(compared), document_html(_OneDocument(f"Avant. {payload} Après.", payload), "d", 7,
+                                                          7 + len(payload))):
+        for forbidden in ("<img", "<svg", "<script", "<style", "<link", "<span"):
+            assert forbidden not in html.replace("<span class=", "")
+    exported = conversation_markdown([(payload, answer)], base)
+    assert "<script" not in exported and "<img" not in exported
+
+
+def replace_comparison(answer, column):
+    from dataclasses import replace
+
+    return replace(answer, comparison=(column,))
+
+
+def test_the_document_view_highlights_the_span_and_refuses_bad_links():
+    from ui.render import document_html
+
+    reader = _OneDocument("Premier paragraphe.\nLe passage cité est ici.\nFin.", "Titre")
+    html = document_html(reader, "d", 20, 44)
+    assert '<mark id="rag-focus" class="rag-quote">Le passage cité est ici.</mark>' in html
+    assert "caractères 20–44 sur 49" in html
+    assert "aucun document" in document_html(reader, "absent", 0, 5)
+    assert "rag-focus" not in document_html(reader, "d", 40, 400) and "existe pas" in document_html(reader, "d", 40, 400)

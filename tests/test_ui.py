@@ -57,11 +57,15 @@ def _browser(playwright):
 
 
 def _ask(page, question: str) -> None:
+    """Ask, and wait until the answer has replaced the "being prepared" line."""
+    before = page.locator("#rag-chat .message").count()
     page.fill("#rag-question textarea", question)
     page.keyboard.press("Enter")
     page.wait_for_function(
-        "q => [...document.querySelectorAll('#rag-chat .message')].length >= 2 && document.querySelector('.rag-source')",
-        arg=question, timeout=60_000)
+        """n => { const m = [...document.querySelectorAll('#rag-chat .message')];
+                  return m.length >= n + 2 && !/préparation|Preparing the answer/.test(m[m.length - 1].innerText)
+                         && document.querySelector('#rag-sources .rag-sources'); }""",
+        arg=before, timeout=60_000)
 
 
 @pytest.mark.browser
@@ -211,3 +215,115 @@ def test_browser_narrow_screen_puts_sources_under_the_chat_without_horizontal_sc
         widths = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
         assert widths[0] <= widths[1], f"horizontal scroll: content {widths[0]} px in {widths[1]} px"
         browser.close()
+
+
+def _bot_messages(page):
+    return page.locator("#rag-chat .message.bot, #rag-chat .bot .message").filter(has_not_text="préparation")
+
+
+@pytest.mark.browser
+def test_browser_every_answer_keeps_its_sources_and_its_document_view(app):
+    """Reopen [1] of the first answer after three more; open its permalink in a new page."""
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        for question in ("Who calls digital an object of domination?", "Qui voit l'influence en voie d'assainissement ?",
+                         "What is the speed of light?"):
+            _ask(page, question)
+        assert "social commerce" not in page.locator("#rag-sources").inner_text()
+        first = page.locator("#rag-chat .message").nth(1)
+        assert "social commerce" in first.inner_text()
+        first.click(position={"x": 30, "y": 12})
+        page.wait_for_function("() => document.querySelector('#rag-sources').innerText.includes('social commerce')",
+                               timeout=10_000)
+        mark = page.locator("#rag-cite-1 mark.rag-quote").first
+        assert "un développement du social commerce" in mark.inner_text()
+        # The bubble carries its citations written out, with the same permalinks.
+        assert "Médias sociaux : une diversification tout en paradoxes" in first.inner_text()
+        link = page.locator("#rag-cite-1 a.rag-open").get_attribute("href")
+        assert link.startswith(url) and "?doc=" in link
+        view = browser.new_page(viewport={"width": 1400, "height": 900})
+        view.goto(link)
+        focus = view.locator("#rag-focus")
+        focus.wait_for(timeout=30_000)
+        assert "un développement du social commerce" in focus.inner_text()
+        view.wait_for_timeout(500)
+        assert focus.is_visible() and focus.evaluate(
+            "el => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.bottom <= window.innerHeight; }")
+        assert "2019" in view.locator(".rag-document .rag-meta").inner_text()
+        view.screenshot(path=str(SCREENSHOTS / "fr-document-view.png"))
+        bad = browser.new_page()
+        bad.goto(url + "?doc=nothing-here&start=0&end=5")
+        bad.wait_for_selector(".rag-missing", timeout=30_000)
+        browser.close()
+
+
+@pytest.mark.browser
+def test_browser_compare_shows_one_column_per_source_and_a_silent_one(app):
+    from playwright.sync_api import sync_playwright
+
+    url, _ = app
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        _ask(page, "Que prévoient Kantar et Digimind sur le social commerce ?")
+        columns = page.locator("#rag-sources .rag-column")
+        assert columns.count() == 2
+        assert "2019" in columns.nth(0).locator("h4").inner_text() and "2020" in columns.nth(1).locator("h4").inner_text()
+        assert "social commerce" in columns.nth(0).inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "fr-comparison.png"), full_page=True)
+        _ask(page, "Compare what the sources say about TikTok.")
+        silent = page.locator("#rag-sources .rag-column").filter(has=page.locator(".rag-silent"))
+        assert silent.count() == 1 and "2019" in silent.inner_text() and "nothing on this topic" in silent.inner_text()
+        page.screenshot(path=str(SCREENSHOTS / "en-comparison.png"), full_page=True)
+        browser.close()
+
+
+@pytest.mark.browser
+def test_browser_ratings_are_kept_and_the_conversation_exports_as_markdown(app, tmp_path, seed_engine):
+    from playwright.sync_api import sync_playwright
+
+    from rag.evaluate import load_questions
+    from rag.evaluate.feedback import export, read
+    from rag.evaluate.labelled import evaluate
+
+    url, handle = app
+    path = handle.rag_state.settings.feedback_path
+    before = len(read(path))
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        _ask(page, "Who calls digital an object of domination?")
+        answer = page.locator("#rag-chat .message").nth(1)
+        answer.hover()
+        page.locator("#rag-chat button[aria-label='Like'], #rag-chat button[title='Like']").first.click()
+        page.wait_for_function(f"() => true", timeout=1000)
+        for _ in range(50):
+            if len(read(path)) > before:
+                break
+            page.wait_for_timeout(100)
+        with page.expect_download() as download:
+            page.click("#rag-export")
+        markdown = Path(download.value.path()).read_text(encoding="utf-8")
+        browser.close()
+    ratings = read(path)[before:]
+    assert ratings and ratings[0]["rating"] == "Like" and "social commerce" in ratings[0]["question"]
+    # The ratings file outlives the server: it is read back here as a later process would.
+    target = tmp_path / "feedback-eval.jsonl"
+    labelled, _ = export(path, target)
+    items = load_questions([target])
+    assert labelled >= 1 and any("social commerce" in i["question"] for i in items)
+    _, report = evaluate(seed_engine, items)
+    assert report["all"]["questions"] == len(items)
+    for quote in ("un développement du social commerce", "objet de domination"):
+        assert quote in markdown
+    assert markdown.count("?doc=") >= 2 and "Médias sociaux : une diversification tout en paradoxes" in markdown

@@ -52,6 +52,17 @@ CSS = """
 .rag-passage { border-left-color: #9a6700; }
 mark.rag-quote { background: #fff3a3; color: inherit; padding: 0 .1em; }
 .rag-doc { font-size: .85em; color: var(--body-text-color-subdued); }
+.rag-compare h3 { margin: 0 0 .4em 0; font-size: 1.05em; }
+.rag-columns { display: flex; flex-wrap: wrap; gap: .6em; margin-bottom: .6em; }
+.rag-column { flex: 1 1 14em; min-width: 0; border: 1px solid var(--border-color-primary); border-radius: 8px;
+  padding: .4em .7em; overflow-wrap: anywhere; }
+.rag-column h4 { margin: .1em 0 .4em 0; }
+.rag-column ul { margin: 0; padding-left: 1.1em; }
+.rag-silent { font-style: italic; color: var(--body-text-color-subdued); }
+.rag-document h3 { margin: 0 0 .3em 0; }
+.rag-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 70vh; overflow-y: auto;
+  border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .6em .8em; line-height: 1.5; }
+.rag-note { color: #9a6700; }
 .rag-docs { border-collapse: collapse; width: 100%; }
 .rag-docs td, .rag-docs th { border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left; }
 """
@@ -140,17 +151,78 @@ def safe_name(name: str) -> str:
     return base[:120]
 
 
+PREPARING = {"fr": "Réponse en préparation…", "en": "Preparing the answer…"}
+DOCUMENT_HINT = ("Ouvrez une citation (lien « lire dans le document ») pour lire ici le document entier, "
+                 "le passage cité surligné.")
+MAX_TURNS = 200  # answers kept per conversation for their sources, ratings and export
+
+
+def page_address(request: Any) -> str:
+    """The chat page's address (scheme, host, path) from the request's Referer, for absolute
+    permalinks; "" (links relative to the page) when the client sent none."""
+    from urllib.parse import quote, urlsplit
+
+    referer = request.headers.get("referer", "") if request is not None else ""
+    parts = urlsplit(referer)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{quote(parts.netloc, safe=':@[]')}{quote(parts.path or '/', safe='/')}"
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _turn_at(turns: list[Any], index: Any) -> dict[str, Any] | None:
+    """The answer shown in message `index` (a message's own index, or (row, column) in older Gradio)."""
+    number = index[0] if isinstance(index, (tuple, list)) else index
+    return next((t for t in turns or [] if t["message"] == number), None)
+
+
+def conversation_file(turns: list[tuple[str, Any]], base: str) -> str | None:
+    """The conversation as a Markdown file for the export button (None before any answer)."""
+    if not turns:
+        return None
+    from .render import conversation_markdown
+
+    folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+    path = folder / "discussion.md"
+    path.write_text(conversation_markdown(turns, base), encoding="utf-8")
+    return str(path)
+
+
 def build_app(state: AppState) -> Any:
     import gradio as gr
 
-    from .render import answer_markdown, documents_html, escape_markdown, sources_html
+    from rag.evaluate.feedback import OPTIONS, Rating, rating_of, record
+    from rag.text.language import detect_language
 
-    def respond(message: str, history: list[Any], asked: list[str]) -> tuple[list[Any], str, str, list[str]]:
-        history, asked = list(history or []), list(asked or [])
+    from .render import (answer_markdown, conversation_markdown, document_html, documents_html, escape_markdown,
+                         sources_html)
+
+    def start_turn(message: str, history: list[Any]) -> tuple[list[Any], str, str]:
+        """Show the question at once, with a line saying the answer is on its way."""
+        shown = message if isinstance(message, str) else ""
+        waiting = PREPARING["en" if detect_language(shown, default="fr") == "en" else "fr"] if shown.strip() \
+            else PREPARING["fr"]
+        # The question is shown escaped (a pasted image link must not load); the raw text is
+        # kept apart for the follow-ups.
+        history = list(history or []) + [{"role": "user", "content": escape_markdown(shown[:2000])},
+                                         {"role": "assistant", "content": f"*{waiting}*"}]
+        return history, "", shown
+
+    def respond(message: str, history: list[Any], asked: list[str], turns: list[Any], request: gr.Request
+                ) -> tuple[list[Any], str, list[str], list[Any], Any]:
+        history, asked, turns = list(history or []), list(asked or []), list(turns or [])
+        base = page_address(request)
+        answer = None
         try:
             state.wait()
             answer = state.engine.ask(message, asked)
-            bubble, panel = answer_markdown(answer), sources_html(answer, state.engine.index)
+            bubble, panel = answer_markdown(answer, base), sources_html(answer, state.engine.index, base)
         except RagError as exc:
             bubble, panel = escape_markdown(str(exc)), sources_html(None)
             if isinstance(exc, IndexStoreError):  # the store went away: say so where the page shows its state
@@ -159,10 +231,42 @@ def build_app(state: AppState) -> Any:
             log.exception("answering failed")
             bubble, panel = INTERNAL_ERROR, sources_html(None)
         shown = message if isinstance(message, str) else ""
-        # The question is shown escaped (a pasted image link must not load); the raw text is
-        # kept apart for the follow-ups.
-        history += [{"role": "user", "content": escape_markdown(shown[:2000])}, {"role": "assistant", "content": bubble}]
-        return history, panel, "", (asked + [shown[:2000]])[-20:]
+        if history and history[-1].get("role") == "assistant":
+            history[-1] = {"role": "assistant", "content": bubble}
+        else:
+            history += [{"role": "user", "content": escape_markdown(shown[:2000])}, {"role": "assistant", "content": bubble}]
+        if answer is not None:
+            turns.append({"message": len(history) - 1, "question": shown[:2000], "history": asked[-20:],
+                          "answer": answer})
+        export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
+        return history, panel, (asked + [shown[:2000]])[-20:], turns[-MAX_TURNS:], export
+
+    def show_selected(turns: list[Any], request: gr.Request, selected: gr.SelectData) -> str:
+        """The sources of the answer a reader clicks, however far up the conversation."""
+        turn = _turn_at(turns, selected.index)
+        if turn is None:
+            return gr.skip()
+        return sources_html(turn["answer"], state.engine.index, page_address(request))
+
+    def rate(turns: list[Any], liked: gr.LikeData) -> None:
+        turn = _turn_at(turns, liked.index)
+        if turn is None:
+            return
+        try:
+            record(state.settings.feedback_path, Rating(turn["question"], tuple(turn["history"]),
+                                                        rating_of(liked.liked), turn["answer"].to_json()))
+        except (OSError, RagError):
+            log.exception("a rating could not be recorded")
+
+    def open_permalink(request: gr.Request) -> tuple[str, Any]:
+        """`?doc=…&start=…&end=…`: the document view at that span, in its tab."""
+        params = dict(request.query_params) if request is not None else {}
+        if "doc" not in params:
+            return gr.skip(), gr.skip()
+        state.ready.wait(120)
+        index = state.engine.index if state.ready.is_set() and not state.error else None
+        return document_html(index, params["doc"], _int(params.get("start")), _int(params.get("end"))), \
+            gr.Tabs(selected="document")
 
     def ask_api(question: str, history: list[str] | None = None) -> dict:
         """Answer a question; returns the same JSON object as `rag ask --json`.
@@ -229,34 +333,48 @@ def build_app(state: AppState) -> Any:
         status = gr.Markdown(state.status, elem_id="rag-status")
         timer = gr.Timer(1.0)
         timer.tick(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
-        with gr.Tab("Discussion (chat)"):
-            with gr.Row():
-                with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
-                                         sanitize_html=True, allow_tags=False, feedback_options=None)
-                    question = gr.Textbox(placeholder="Posez votre question… (ask in French or English)",
-                                          show_label=False, max_length=2000, elem_id="rag-question", submit_btn="Envoyer")
-                    with gr.Row():
-                        clear = gr.Button("Effacer la discussion (clear)", variant="secondary", size="sm", elem_id="rag-clear")
-                    gr.Examples(EXAMPLES, inputs=question, label="Exemples (examples)")
-                with gr.Column(scale=2):
-                    sources = gr.HTML(sources_html(None), elem_id="rag-sources")
-            asked = gr.State([])  # the raw questions of this conversation, for follow-ups
-            question.submit(respond, [question, chatbot, asked], [chatbot, sources, question, asked],
-                            api_visibility="private")
-            clear.click(lambda: ([], sources_html(None), []), outputs=[chatbot, sources, asked],
-                        api_visibility="private", queue=False)
-        with gr.Tab("Documents"):
-            gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
-                        f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
-            uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers (files)",
-                              elem_id="rag-upload")
-            add = gr.Button("Ajouter à l'index (add to the index)", variant="primary", elem_id="rag-add")
-            listing = gr.HTML(documents_html(None), elem_id="rag-documents")
-            add.click(add_documents, inputs=uploads, outputs=[listing, uploads], api_visibility="private",
-                      concurrency_limit=1)
-            demo.load(lambda: documents_html(_index_or_none()), outputs=listing, api_visibility="private", queue=False)
+        with gr.Tabs(selected="chat") as tabs:
+            with gr.Tab("Discussion (chat)", id="chat"):
+                with gr.Row():
+                    with gr.Column(scale=3):
+                        chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
+                                             sanitize_html=True, allow_tags=False, feedback_options=OPTIONS,
+                                             buttons=["copy", "copy_all"])
+                        question = gr.Textbox(placeholder="Posez votre question… (ask in French or English)",
+                                              show_label=False, max_length=2000, elem_id="rag-question", submit_btn="Envoyer")
+                        with gr.Row():
+                            clear = gr.Button("Effacer la discussion (clear)", variant="secondary", size="sm", elem_id="rag-clear")
+                            export = gr.DownloadButton("Exporter la discussion (Markdown)", value=None, size="sm",
+                                                       variant="secondary", elem_id="rag-export")
+                        gr.Examples(EXAMPLES, inputs=question, label="Exemples (examples)")
+                    with gr.Column(scale=2):
+                        sources = gr.HTML(sources_html(None), elem_id="rag-sources")
+                asked = gr.State([])  # the raw questions of this conversation, for follow-ups
+                turns = gr.State([])  # each answer with the index of its message: its sources stay openable
+                pending = gr.State("")
+                question.submit(start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
+                                queue=False).then(
+                    respond, [pending, chatbot, asked, turns], [chatbot, sources, asked, turns, export],
+                    api_visibility="private")
+                chatbot.select(show_selected, [turns], sources, api_visibility="private", queue=False)
+                chatbot.like(rate, [turns], None, api_visibility="private", queue=False)
+                clear.click(lambda: ([], sources_html(None), [], [], None), outputs=[chatbot, sources, asked, turns, export],
+                            api_visibility="private", queue=False)
+            with gr.Tab("Document", id="document"):
+                reader = gr.HTML(f'<p class="rag-meta">{DOCUMENT_HINT}</p>', elem_id="rag-document-view")
+            with gr.Tab("Documents", id="documents"):
+                gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
+                            f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
+                uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers (files)",
+                                  elem_id="rag-upload")
+                add = gr.Button("Ajouter à l'index (add to the index)", variant="primary", elem_id="rag-add")
+                listing = gr.HTML(documents_html(None), elem_id="rag-documents")
+                add.click(add_documents, inputs=uploads, outputs=[listing, uploads], api_visibility="private",
+                          concurrency_limit=1)
+                demo.load(lambda: documents_html(_index_or_none()), outputs=listing, api_visibility="private", queue=False)
         demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
+        demo.load(open_permalink, outputs=[reader, tabs], api_visibility="private").then(
+            None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")
         gr.api(ask_api, api_name="ask")
     return demo
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from urllib.parse import quote
 
 from rag.index.store import IndexReader
 from rag.records import Answer, Citation
@@ -23,11 +24,19 @@ LABELS = {
     "fr": {"sources": "Sources", "closest": "Passages les plus proches — ils ne répondent pas à la question",
            "passage": "passage", "chars": "car.", "score": "score", "document": "Document",
            "quoted": "phrases citées surlignées", "no_year": "année non précisée", "definition": "définition",
-           "empty": "Les sources de la réponse s'afficheront ici.", "see": "voir les sources"},
+           "empty": "Les sources de la réponse s'afficheront ici.", "see": "voir les sources",
+           "open_document": "lire dans le document", "silent": "rien sur ce sujet",
+           "compare": "Les sources côte à côte", "position": "caractères", "of": "sur",
+           "bad_link": "Ce lien ne correspond à aucun document de l'index (index reconstruit depuis ?).",
+           "bad_span": "Le passage demandé n'existe pas dans ce document ; le voici en entier."},
     "en": {"sources": "Sources", "closest": "Closest passages — they do not answer the question",
            "passage": "passage", "chars": "chars", "score": "score", "document": "Document",
            "quoted": "quoted sentences highlighted", "no_year": "year not stated", "definition": "definition",
-           "empty": "The sources of the answer will appear here.", "see": "see sources"},
+           "empty": "The sources of the answer will appear here.", "see": "see sources",
+           "open_document": "read in the document", "silent": "nothing on this topic",
+           "compare": "The sources side by side", "position": "characters", "of": "of",
+           "bad_link": "This link matches no document of the index (rebuilt since?).",
+           "bad_span": "The requested span is not in this document; here it is whole."},
 }
 
 
@@ -51,15 +60,56 @@ def escape_markdown(text: str) -> str:
     return html.escape(MARKDOWN_PUNCTUATION.sub(r"\\\1", flat), quote=False)
 
 
-def answer_markdown(answer: Answer) -> str:
-    """The chat bubble, from the answer's records: its words, the quotes escaped, inline [n] markers."""
+def permalink(base: str, doc_id: str, start: int, end: int) -> str:
+    """The address of the document view at one span: `?doc=…&start=…&end=…` on the chat page."""
+    return f"{base}?doc={quote(doc_id)}&start={int(start)}&end={int(end)}"
+
+
+def _marker(n: int, link: str = "") -> str:
+    return f"**[\\[{n}\\]]({link})**" if link else f"**\\[{n}\\]**"
+
+
+def citations_footer(answer: Answer, base: str | None) -> str:
+    """The citations written out (title, year, position, link): what the copy button copies with the quotes."""
+    words = labels(answer.language)
+    lines = [f"**{escape_markdown(words['sources'])} :**" if answer.language == "fr" else f"**{words['sources']}:**"]
+    for c in answer.citations:
+        year = str(c.year) if c.year else words["no_year"]
+        where = f"{words['passage']} {c.position + 1}, {words['chars']} {c.start}–{c.end}"
+        link = f" — [{escape_markdown(words['open_document'])}]({permalink(base, c.doc_id, c.start, c.end)})" \
+            if base is not None else ""
+        lines.append(f"\\[{c.n}\\] *{escape_markdown(c.title)}* ({escape_markdown(year)}), "
+                     f"{escape_markdown(c.document)}, {escape_markdown(where)}{link}")
+    return "  \n".join(lines)
+
+
+def answer_markdown(answer: Answer, base: str | None = None) -> str:
+    """The chat bubble, from the answer's records: its words, the quotes escaped, inline [n] markers.
+
+    With `base` (the chat page's address), each [n] links to the document view at the quote,
+    and the citations are written out under the answer, so a copied answer keeps them.
+    """
     if answer.message:
         return escape_markdown(answer.message)
+    body = _answer_body(answer, base)
+    if base is None or not answer.citations:
+        return body
+    return f"{body}\n\n{citations_footer(answer, base)}"
+
+
+def _answer_body(answer: Answer, base: str | None) -> str:
+    def link(n: int, start: int | None = None, end: int | None = None) -> str:
+        if base is None:
+            return ""
+        citation = next(c for c in answer.citations if c.n == n)
+        return permalink(base, citation.doc_id, citation.start if start is None else start,
+                         citation.end if end is None else end)
+
     if answer.abstained:
         head = f"⚠️ **{escape_markdown(answer.lead)}**"
         if not answer.citations:
             return head
-        numbers = " ".join(f"**\\[{c.n}\\]**" for c in answer.citations)
+        numbers = " ".join(_marker(c.n, link(c.n)) for c in answer.citations)
         return f"{head}\n\n{escape_markdown(answer.closest_label.rstrip(':').rstrip())} : {numbers}"
     out = [f"*{escape_markdown(line)}*" for line in (answer.lead, answer.note) if line]
     if answer.source_line:
@@ -69,7 +119,9 @@ def answer_markdown(answer: Answer) -> str:
         for column in answer.comparison:
             out.append(f"**{escape_markdown(column.heading)}**")
             out += [f"> {opening}{escape_markdown(answer.sentences[i].text)}{closing} "
-                    f"**\\[{answer.sentences[i].citation}\\]**" for i in column.quotes] \
+                    + _marker(answer.sentences[i].citation, link(answer.sentences[i].citation, answer.sentences[i].start,
+                                                                 answer.sentences[i].end))
+                    for i in column.quotes] \
                 or [f"*— {escape_markdown(answer.silent_label)}*"]
         return "\n\n".join(out)
     headings = dict(answer.headings)
@@ -78,7 +130,8 @@ def answer_markdown(answer: Answer) -> str:
         if answer.grouped and quote.doc_id != current_doc:
             current_doc = quote.doc_id
             out.append(f"*{escape_markdown(headings.get(quote.doc_id, ''))}*")
-        out.append(f"> {opening}{escape_markdown(quote.text)}{closing} **\\[{quote.citation}\\]**")
+        out.append(f"> {opening}{escape_markdown(quote.text)}{closing} "
+                   + _marker(quote.citation, link(quote.citation, quote.start, quote.end)))
     return "\n\n".join(out)
 
 
@@ -97,6 +150,13 @@ def _marked_passage(citation: Citation, answer: Answer) -> str:
     return "".join(out)
 
 
+def _focus_link(base: str, citation: Citation, answer: Answer) -> str:
+    """The document view at the first quote of this citation, or at its passage."""
+    quoted = [q for q in answer.sentences if q.citation == citation.n]
+    start, end = (quoted[0].start, quoted[0].end) if quoted else (citation.start, citation.end)
+    return permalink(base, citation.doc_id, start, end)
+
+
 def _neighbours(index: IndexReader | None, citation: Citation) -> tuple[str, str, int]:
     if index is None:
         return "", "", 0
@@ -109,7 +169,66 @@ def _neighbours(index: IndexReader | None, citation: Citation) -> tuple[str, str
     return before, after, len(ids)
 
 
-def sources_html(answer: Answer | None, index: IndexReader | None = None) -> str:
+def comparison_html(answer: Answer) -> str:
+    """One column per compared source: its title and year, its quotes, or that it is silent."""
+    if not answer.comparison:
+        return ""
+    words = labels(answer.language)
+    columns = []
+    for column in answer.comparison:
+        quotes = "".join(f'<li><span class="rag-n">[{answer.sentences[i].citation}]</span> '
+                         f'{escape_html(answer.sentences[i].text)}</li>' for i in column.quotes)
+        body = f"<ul>{quotes}</ul>" if quotes else f'<p class="rag-silent">{escape_html(words["silent"])}</p>'
+        year = str(column.year) if column.year else words["no_year"]
+        columns.append(f'<section class="rag-column" data-doc="{escape_html(column.doc_id)}">'
+                       f'<h4>{escape_html(column.title)} <span class="rag-meta">({escape_html(year)})</span></h4>'
+                       f"{body}</section>")
+    return (f'<div class="rag-compare"><h3>{escape_html(words["compare"])}</h3>'
+            f'<div class="rag-columns">{"".join(columns)}</div></div>')
+
+
+def document_html(index: IndexReader | None, doc_id: str, start: int | None = None, end: int | None = None,
+                  language: str = "fr", window: int = 60_000) -> str:
+    """The whole document (cleaned text as read), with the span `start:end` highlighted and
+    scrolled to; very long documents are shown around the span. Everything escaped."""
+    words = labels(language)
+    if index is None or doc_id not in index.documents:
+        return f'<div class="rag-document rag-missing"><p>{escape_html(words["bad_link"])}</p></div>'
+    document = index.documents[doc_id]
+    text = index.document_text(doc_id)
+    note = ""
+    if start is None or end is None or not (0 <= start < end <= len(text)):
+        if start is not None or end is not None:
+            note = f'<p class="rag-note">{escape_html(words["bad_span"])}</p>'
+        start = end = None
+    ids = index.passage_ids_of(doc_id)
+    position = ""
+    if start is not None:
+        inside = [p for p in index.passages_by_id(ids) if p.start <= start < p.end] if len(ids) <= 5000 else []
+        position = f' · {words["passage"]} {inside[0].position + 1}/{len(ids)}' if inside else ""
+    year = str(document.year) if document.year else words["no_year"]
+    meta = (f'{escape_html(document.source)} · {escape_html(year)}'
+            + (f' · {words["position"]} {start}–{end} {words["of"]} {len(text)}{position}' if start is not None else ""))
+    if start is None:
+        shown = escape_html(text[:window]) + ("…" if len(text) > window else "")
+    else:
+        lo, hi = max(0, start - window // 2), min(len(text), end + window // 2)
+        shown = ("…" if lo else "") + escape_html(text[lo:start]) + f'<mark id="rag-focus" class="rag-quote">' \
+            + escape_html(text[start:end]) + "</mark>" + escape_html(text[end:hi]) + ("…" if hi < len(text) else "")
+    return (f'<div class="rag-document" data-doc="{escape_html(doc_id)}" lang="{escape_html(document.language)}">'
+            f'<h3>{escape_html(document.title)}</h3><p class="rag-meta">{meta}</p>{note}'
+            f'<div class="rag-doc-text">{shown}</div></div>')
+
+
+def conversation_markdown(turns: list[tuple[str, Answer]], base: str | None = None) -> str:
+    """The conversation as a Markdown file: each question, its quotes and its citations written out."""
+    out = ["# Questions aux documents — discussion", ""]
+    for question, answer in turns:
+        out += [f"## {escape_markdown(question)}", "", answer_markdown(answer, base if base is not None else ""), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def sources_html(answer: Answer | None, index: IndexReader | None = None, base: str = "") -> str:
     """The sources panel: one collapsible block per citation, the quoted words highlighted
     in their passage, between the passages before and after it in the document."""
     language = answer.language if answer else "fr"
@@ -117,7 +236,7 @@ def sources_html(answer: Answer | None, index: IndexReader | None = None) -> str
     if answer is None or not answer.citations:
         return f'<div class="rag-sources rag-empty" lang="{language}"><p>{escape_html(words["empty"])}</p></div>'
     kind = "rag-closest" if answer.abstained else "rag-supporting"
-    parts = [f'<div class="rag-sources {kind}" lang="{language}">',
+    parts = [f'<div class="rag-sources {kind}" lang="{language}">', comparison_html(answer),
              f'<h3>{escape_html(words["closest"] if answer.abstained else words["sources"])}</h3>']
     for citation in answer.citations:
         before, after, total = _neighbours(index, citation)
@@ -138,7 +257,9 @@ def sources_html(answer: Answer | None, index: IndexReader | None = None) -> str
             + (f'<p class="rag-around">… {escape_html(before[-300:])}</p>' if before else "")
             + f'<p class="rag-passage">{_marked_passage(citation, answer)}</p>'
             + (f'<p class="rag-around">{escape_html(after[:300])} …</p>' if after else "")
-            + f'<p class="rag-doc">{escape_html(words["document"])} : {escape_html(citation.document)}</p>'
+            + f'<p class="rag-doc">{escape_html(words["document"])} : {escape_html(citation.document)} · '
+            f'<a class="rag-open" href="{escape_html(_focus_link(base, citation, answer))}" target="_blank" '
+            f'rel="noopener">{escape_html(words["open_document"])} ↗</a></p>'
             '</div></details>'
         )
     parts.append("</div>")

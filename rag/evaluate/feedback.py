@@ -1,0 +1,130 @@
+"""Readers' ratings of answers: an append-only JSONL file, and its export as eval questions.
+
+One line per rating, appended under a lock and flushed to disk before the call
+returns, so ratings survive a restart and concurrent users (threads or processes)
+never interleave their lines. `export` turns the ratings whose label is known into
+questions `rag eval` reads: a liked answer becomes a regression question (its first
+quote is the evidence), a "should not answer" rating an unanswerable question. The
+other complaints (wrong quote, missing source, dislike) need a person to say what
+the right answer is: they go to a second file, to label by hand.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import RagError
+
+LIKE, DISLIKE = "Like", "Dislike"
+WRONG_QUOTE = "Citation fausse (wrong quote)"
+MISSING_SOURCE = "Source manquante (missing source)"
+SHOULD_ABSTAIN = "Ne devait pas répondre (should not answer)"
+OPTIONS = (LIKE, DISLIKE, WRONG_QUOTE, MISSING_SOURCE, SHOULD_ABSTAIN)
+MAX_LINE_CHARS = 200_000  # a rating with a huge answer is cut, not refused
+
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Rating:
+    question: str
+    history: tuple[str, ...]
+    rating: str  # one of OPTIONS
+    answer: dict[str, Any]  # the answer as `Answer.to_json()` gave it
+    at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": self.at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "question": self.question,
+                "history": list(self.history), "rating": self.rating, "answer": self.answer}
+
+
+def rating_of(liked: bool | str) -> str:
+    """Gradio's like value (True, False, or the chosen option) as one of OPTIONS."""
+    if liked is True:
+        return LIKE
+    if liked is False:
+        return DISLIKE
+    if str(liked) in OPTIONS:
+        return str(liked)
+    raise RagError(f"unknown feedback {liked!r}; expected one of {', '.join(OPTIONS)}")
+
+
+def record(path: Path, rating: Rating) -> None:
+    """Append one rating durably (fsync), one writer at a time across threads and processes."""
+    line = json.dumps(rating.to_json(), ensure_ascii=False)
+    if len(line) > MAX_LINE_CHARS:
+        line = json.dumps({**rating.to_json(), "answer": {"answer": str(rating.answer.get("answer", ""))[:10_000]}},
+                          ensure_ascii=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _lock, open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell():
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # a line cut by a crash: end it, so this one stays whole
+                    handle.write(b"\n")
+            handle.write((line + "\n").encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """Every rating in the file; a line cut by a crash mid-write is skipped, not fatal."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("question"), str):
+            out.append(item)
+    return out
+
+
+def as_eval_item(rating: dict[str, Any]) -> dict[str, Any] | None:
+    """The eval question a rating stands for, or None when a person must label it."""
+    answer = rating.get("answer") or {}
+    key = hashlib.sha256(json.dumps([rating["question"], rating.get("history", [])]).encode()).hexdigest()[:10]
+    item: dict[str, Any] = {"id": f"fb-{key}", "lang": answer.get("language", "fr"), "question": rating["question"]}
+    if rating.get("history"):
+        item["history"] = rating["history"]
+    if rating.get("rating") == SHOULD_ABSTAIN or (rating.get("rating") == LIKE and answer.get("abstained")):
+        return {**item, "answerable": False}
+    quotes = [s.get("text", "") for s in answer.get("sentences", []) if s.get("text")]
+    if rating.get("rating") == LIKE and quotes:
+        return {**item, "evidence": quotes[0], "answer": [quotes[0]]}
+    return None
+
+
+def export(path: Path, target: Path) -> tuple[int, int]:
+    """Write the labelled ratings to `target` (eval JSONL) and the rest beside it
+    (`…-to-label.jsonl`); the last rating of a question wins. Returns (labelled, to label)."""
+    latest: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    for rating in read(path):
+        latest[(rating["question"], tuple(rating.get("history", [])))] = rating
+    labelled, unlabelled = [], []
+    for rating in latest.values():
+        item = as_eval_item(rating)
+        if item is not None:
+            labelled.append(item)
+        else:
+            unlabelled.append({"question": rating["question"], "history": rating.get("history", []),
+                               "rating": rating.get("rating"), "answer": (rating.get("answer") or {}).get("answer", "")})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in labelled), encoding="utf-8")
+    rest = target.with_name(target.stem + "-to-label.jsonl")
+    rest.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in unlabelled), encoding="utf-8")
+    return len(labelled), len(unlabelled)
