@@ -6,7 +6,6 @@ bounded queue and concurrency, an upload size limit, monitoring closed, no
 traceback shown, and no `allowed_paths` (documents are never served as files).
 """
 
-from __future__ import annotations
 
 import logging
 import os
