@@ -231,7 +231,9 @@ def test_browser_every_answer_keeps_its_sources_and_its_document_view(app):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        page = context.new_page()
         page.goto(url)
         _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
         for question in ("Who calls digital an object of domination?", "Qui voit l'influence en voie d'assainissement ?",
@@ -245,6 +247,12 @@ def test_browser_every_answer_keeps_its_sources_and_its_document_view(app):
                                timeout=10_000)
         mark = page.locator("#rag-cite-1 mark.rag-quote").first
         assert "un développement du social commerce" in mark.inner_text()
+        # "Copier" copies the selected answer as plain text, its citations written out with their links.
+        page.click("#rag-copy")
+        page.wait_for_timeout(300)
+        copied = page.evaluate("() => navigator.clipboard.readText()")
+        assert "un développement du social commerce" in copied and "?doc=" in copied
+        assert "[1] Médias sociaux : une diversification tout en paradoxes (2019)" in copied and "\\" not in copied
         # The bubble carries its citations written out, with the same permalinks.
         assert "Médias sociaux : une diversification tout en paradoxes" in first.inner_text()
         link = page.locator("#rag-cite-1 a.rag-open").get_attribute("href")

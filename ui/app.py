@@ -199,8 +199,8 @@ def build_app(state: AppState) -> Any:
     from rag.evaluate.feedback import OPTIONS, Rating, rating_of, record
     from rag.text.language import detect_language
 
-    from .render import (answer_markdown, conversation_markdown, document_html, documents_html, escape_markdown,
-                         sources_html)
+    from .render import (answer_for_copying, answer_markdown, conversation_markdown, document_html, documents_html,
+                         escape_markdown, sources_html)
 
     def start_turn(message: str, history: list[Any]) -> tuple[list[Any], str, str]:
         """Show the question at once, with a line saying the answer is on its way."""
@@ -238,14 +238,17 @@ def build_app(state: AppState) -> Any:
             turns.append({"message": len(history) - 1, "question": shown[:2000], "history": asked[-20:],
                           "answer": answer})
         export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
-        return history, panel, (asked + [shown[:2000]])[-20:], turns[-MAX_TURNS:], export
+        copied = answer_for_copying(answer, base) if answer is not None else ""
+        return history, panel, (asked + [shown[:2000]])[-20:], turns[-MAX_TURNS:], export, copied
 
-    def show_selected(turns: list[Any], request: gr.Request, selected: gr.SelectData) -> str:
-        """The sources of the answer a reader clicks, however far up the conversation."""
+    def show_selected(turns: list[Any], request: gr.Request, selected: gr.SelectData) -> tuple[Any, Any]:
+        """The sources of the answer a reader clicks, however far up the conversation (and what
+        "Copier" copies then)."""
         turn = _turn_at(turns, selected.index)
         if turn is None:
-            return gr.skip()
-        return sources_html(turn["answer"], state.engine.index, page_address(request))
+            return gr.skip(), gr.skip()
+        base = page_address(request)
+        return sources_html(turn["answer"], state.engine.index, base), answer_for_copying(turn["answer"], base)
 
     def rate(turns: list[Any], liked: gr.LikeData) -> None:
         turn = _turn_at(turns, liked.index)
@@ -343,6 +346,8 @@ def build_app(state: AppState) -> Any:
                                               show_label=False, max_length=2000, elem_id="rag-question", submit_btn="Envoyer")
                         with gr.Row():
                             clear = gr.Button("Effacer la discussion (clear)", variant="secondary", size="sm", elem_id="rag-clear")
+                            copy = gr.Button("Copier la réponse avec ses citations (copy)", size="sm",
+                                             variant="secondary", elem_id="rag-copy")
                             export = gr.DownloadButton("Exporter la discussion (Markdown)", value=None, size="sm",
                                                        variant="secondary", elem_id="rag-export")
                         gr.Examples(EXAMPLES, inputs=question, label="Exemples (examples)")
@@ -351,13 +356,18 @@ def build_app(state: AppState) -> Any:
                 asked = gr.State([])  # the raw questions of this conversation, for follow-ups
                 turns = gr.State([])  # each answer with the index of its message: its sources stay openable
                 pending = gr.State("")
+                # The shown answer as plain text with its citations written out. A hidden textbox, not a
+                # State: the copy runs in the browser, which never holds a State's value.
+                clipboard = gr.Textbox("", visible=False, elem_id="rag-clipboard")
                 question.submit(start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
                                 queue=False).then(
-                    respond, [pending, chatbot, asked, turns], [chatbot, sources, asked, turns, export],
+                    respond, [pending, chatbot, asked, turns], [chatbot, sources, asked, turns, export, clipboard],
                     api_visibility="private")
-                chatbot.select(show_selected, [turns], sources, api_visibility="private", queue=False)
+                chatbot.select(show_selected, [turns], [sources, clipboard], api_visibility="private", queue=False)
+                copy.click(None, [clipboard], None, js="(text) => { if (text) navigator.clipboard.writeText(text); }")
                 chatbot.like(rate, [turns], None, api_visibility="private", queue=False)
-                clear.click(lambda: ([], sources_html(None), [], [], None), outputs=[chatbot, sources, asked, turns, export],
+                clear.click(lambda: ([], sources_html(None), [], [], None, ""),
+                            outputs=[chatbot, sources, asked, turns, export, clipboard],
                             api_visibility="private", queue=False)
             with gr.Tab("Document", id="document"):
                 reader = gr.HTML(f'<p class="rag-meta">{DOCUMENT_HINT}</p>', elem_id="rag-document-view")

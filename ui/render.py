@@ -83,6 +83,18 @@ def citations_footer(answer: Answer, base: str | None) -> str:
     return "  \n".join(lines)
 
 
+def answer_for_copying(answer: Answer, base: str) -> str:
+    """The answer as plain text, its citations written out (title, year, position, link): what
+    "Copier la réponse" puts on the clipboard, to paste in a report. Not Markdown, so no escapes."""
+    words = labels(answer.language)
+    lines = [answer.answer or answer.message, ""]
+    for c in answer.citations:
+        year = str(c.year) if c.year else words["no_year"]
+        lines.append(f"[{c.n}] {c.title} ({year}), {c.document}, {words['passage']} {c.position + 1}, "
+                     f"{words['chars']} {c.start}–{c.end} — {permalink(base, c.doc_id, c.start, c.end)}")
+    return "\n".join(lines).strip() + "\n"
+
+
 def answer_markdown(answer: Answer, base: str | None = None) -> str:
     """The chat bubble, from the answer's records: its words, the quotes escaped, inline [n] markers.
 
