@@ -128,6 +128,27 @@ def synthetic_index(real, n_passages: int, seed: int = 0):
     return index, timings, kind
 
 
+def write_index(index, folder: Path, manifest: dict) -> Path:
+    """`index` written as a FAISS index version with the real store; returns its folder."""
+    from dataclasses import asdict
+
+    from rag.index.dense import write_faiss
+    from rag.index.store import document_to_json, write_jsonl, write_version
+
+    return write_version(folder, {**manifest, "format_version": 1}, {
+        "documents.jsonl": lambda p: write_jsonl(p, [document_to_json(d) for d in index.documents.values()]),
+        "passages.jsonl": lambda p: write_jsonl(p, [asdict(x) for x in index.passages]),
+        "sentences.jsonl": lambda p: write_jsonl(p, [asdict(x) for x in index.sentences]),
+        "passages.npy": lambda p: np.save(p, index.passage_vectors, allow_pickle=False),
+        "sentences.npy": lambda p: np.save(p, index.sentence_vectors, allow_pickle=False),
+        "clauses.npy": lambda p: np.save(p, index.clause_vectors, allow_pickle=False),
+        "clause_sentence.npy": lambda p: np.save(p, index.clause_sentence, allow_pickle=False),
+        "passages.faiss": lambda p: write_faiss(index.passage_faiss, p),
+        "bm25-passages": lambda p: index.passage_bm25.save(p),
+        "bm25-sentences": lambda p: index.sentence_bm25.save(p),
+    })
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10000,100000,1000000")
@@ -161,27 +182,14 @@ def main() -> None:
             row[f"{stage}_p50_ms"] = statistics.median(values)
             row[f"{stage}_p95_ms"] = ordered[int(0.95 * len(ordered)) - 1]
         if args.write:
-            from dataclasses import asdict as _as_row
-            from rag.index.store import document_to_json, load, write_jsonl, write_version
-            from rag.index.dense import write_faiss
-
             with tempfile.TemporaryDirectory() as scratch:
                 started = time.perf_counter()
-                folder = write_version(Path(scratch), {**index.manifest, "format_version": 1}, {
-                    "documents.jsonl": lambda p: write_jsonl(p, [document_to_json(d) for d in index.documents.values()]),
-                    "passages.jsonl": lambda p: write_jsonl(p, [_as_row(x) for x in index.passages]),
-                    "sentences.jsonl": lambda p: write_jsonl(p, [_as_row(x) for x in index.sentences]),
-                    "passages.npy": lambda p: np.save(p, index.passage_vectors, allow_pickle=False),
-                    "sentences.npy": lambda p: np.save(p, index.sentence_vectors, allow_pickle=False),
-                    "clauses.npy": lambda p: np.save(p, index.clause_vectors, allow_pickle=False),
-                    "clause_sentence.npy": lambda p: np.save(p, index.clause_sentence, allow_pickle=False),
-                    "passages.faiss": lambda p: write_faiss(index.passage_faiss, p),
-                    "bm25-passages": lambda p: index.passage_bm25.save(p),
-                    "bm25-sentences": lambda p: index.sentence_bm25.save(p),
-                })
+                folder = write_index(index, Path(scratch), index.manifest)
                 row["write_s"] = time.perf_counter() - started
                 row["disk_mb"] = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
                 started = time.perf_counter()
+                from rag.index.store import load
+
                 load(Path(scratch))
                 row["load_s"] = time.perf_counter() - started
         results.append(row)

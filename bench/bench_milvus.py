@@ -137,27 +137,13 @@ def run_apps(common: list[str], count: int, threads: int, seconds: int, recall: 
 # ---------------------------------------------------------------- the corpus
 
 def write_both(index, folder: Path, uri: str, prefix: str) -> dict[str, float]:
-    from dataclasses import asdict
-
+    from bench_growth import write_index
     from rag.index import milvus
-    from rag.index.dense import write_faiss
-    from rag.index.store import document_to_json, write_jsonl, write_version
 
     timings = {}
     started = time.perf_counter()
     manifest = {**index.manifest, "format_version": 1, "chunking": {}, "documents": []}
-    write_version(folder, manifest, {
-        "documents.jsonl": lambda p: write_jsonl(p, [document_to_json(d) for d in index.documents.values()]),
-        "passages.jsonl": lambda p: write_jsonl(p, [asdict(x) for x in index.passages]),
-        "sentences.jsonl": lambda p: write_jsonl(p, [asdict(x) for x in index.sentences]),
-        "passages.npy": lambda p: np.save(p, index.passage_vectors, allow_pickle=False),
-        "sentences.npy": lambda p: np.save(p, index.sentence_vectors, allow_pickle=False),
-        "clauses.npy": lambda p: np.save(p, index.clause_vectors, allow_pickle=False),
-        "clause_sentence.npy": lambda p: np.save(p, index.clause_sentence, allow_pickle=False),
-        "passages.faiss": lambda p: write_faiss(index.passage_faiss, p),
-        "bm25-passages": lambda p: index.passage_bm25.save(p),
-        "bm25-sentences": lambda p: index.sentence_bm25.save(p),
-    })
+    write_index(index, folder, manifest)
     timings["faiss_write_s"] = time.perf_counter() - started
     started = time.perf_counter()
     connection = milvus.Connection(uri, "", prefix)

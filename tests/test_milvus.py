@@ -382,3 +382,11 @@ def test_failures_are_worded_with_what_to_do():
     assert "start the Milvus server or correct RAG_MILVUS_URI" in down and "searching passages" in down
     other = describe_failure("x.db", RuntimeError("collection not loaded"), "reading sentences")
     assert "rag build --store milvus" in other
+
+
+def test_versions_started_within_one_second_sort_in_the_order_they_were_made():
+    from rag.index.milvus import new_version, version_time
+
+    made = [new_version() for _ in range(50)]
+    assert made == sorted(made)
+    assert all(abs(version_time(v) - __import__("time").time()) < 60 for v in made)

@@ -199,8 +199,8 @@ def build_app(state: AppState) -> Any:
     from rag.evaluate.feedback import OPTIONS, Rating, rating_of, record
     from rag.text.language import detect_language
 
-    from .render import (answer_for_copying, answer_markdown, conversation_markdown, document_html, documents_html,
-                         escape_markdown, sources_html)
+    from .render import (answer_for_copying, answer_markdown, document_html, documents_html, escape_markdown,
+                         sources_html)
 
     def start_turn(message: str, history: list[Any]) -> tuple[list[Any], str, str]:
         """Show the question at once, with a line saying the answer is on its way."""

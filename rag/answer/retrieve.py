@@ -107,14 +107,17 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
     started = time.perf_counter()
     passages = set(dense_passage) | {int(i) for i in top_passages}
     passages |= {s.passage_id for s in index.sentences_by_id(top_sentences)}
+    records = {p.passage_id: p for p in index.passages_by_id(sorted(passages))}
     if preferred:
         named = [p for d in preferred for p in index.passage_ids_of(d)]
-        kept = {p.passage_id for p in index.passages_by_id(sorted(passages)) if p.doc_id in preferred}
+        kept = {p for p, record in records.items() if record.doc_id in preferred}
         # The named documents are read whole, however large the index, when they are few.
         if len(named) <= policy.preferred_passages:
             kept |= set(named)
-        passages = kept or passages
-    records = {p.passage_id: p for p in index.passages_by_id(sorted(passages))}
+        if kept:
+            missing = sorted(kept - set(records))
+            records = {p: records[p] for p in kept if p in records}
+            records.update((p.passage_id, p) for p in index.passages_by_id(missing))
     pool = np.asarray(sorted(s for p in records.values() for s in p.sentence_ids), dtype=np.int64)
     if len(pool) == 0:
         return Retrieval((), preferred, timings)

@@ -45,7 +45,7 @@ from ..errors import IndexStoreError
 from ..records import Document, Passage, Sentence
 from .lexical import LexicalIndex
 from .manifest import FORMAT_VERSION
-from .store import document_from_json, document_to_json
+from .store import document_from_json, document_to_json, documents_by_year
 
 log = logging.getLogger(__name__)
 
@@ -146,13 +146,15 @@ class Connection:
 
 
 def new_version() -> str:
-    # Hex digits only: the time orders versions, the random tail keeps two builders apart.
-    return "v" + format(int(time.time()), "x") + os.urandom(3).hex()
+    # Hex digits only: the time (nanoseconds, fixed width) orders versions, even several built
+    # within one second; the random tail keeps two builders apart.
+    return "v" + format(time.time_ns(), "016x") + os.urandom(3).hex()
 
 
 def version_time(version: str) -> float:
+    """When a version was started, in seconds since the epoch."""
     try:
-        return float(int(version[1:-6], 16))
+        return int(version[1:-6], 16) / 1e9
     except ValueError:
         return 0.0
 
@@ -578,12 +580,7 @@ class MilvusIndex:
 
     @cached_property
     def docs_of_year(self) -> dict[int, list[int]]:
-        years: dict[int, list[int]] = {}
-        for number, doc_id in enumerate(self.doc_ids):
-            year = self.documents[doc_id].year
-            if year is not None:
-                years.setdefault(year, []).append(number)
-        return years
+        return documents_by_year(self.documents)
 
     def prepare(self) -> None:
         self.docs_of_year

@@ -43,6 +43,15 @@ CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
 
 
+def documents_by_year(documents: dict[str, Document]) -> dict[int, list[int]]:
+    """Document numbers (positions in the mapping's order) by the year each document is about."""
+    years: dict[int, list[int]] = {}
+    for number, document in enumerate(documents.values()):
+        if document.year is not None:
+            years.setdefault(document.year, []).append(number)
+    return years
+
+
 class IndexReader(Protocol):
     """What answering reads from an index, by batches of ids; `Index` (FAISS files) and
     `milvus.MilvusIndex` both provide it. A reader is one immutable version."""
@@ -118,12 +127,7 @@ class Index:
     @cached_property
     def docs_of_year(self) -> dict[int, list[int]]:
         """Document numbers by the year each document is about."""
-        years: dict[int, list[int]] = {}
-        for number, doc_id in enumerate(self.doc_ids):
-            year = self.documents[doc_id].year
-            if year is not None:
-                years.setdefault(year, []).append(number)
-        return years
+        return documents_by_year(self.documents)
 
     @cached_property
     def sentence_doc(self) -> np.ndarray:
