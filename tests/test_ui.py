@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import shutil
 import threading
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def test_browser_hostile_document_stays_inert(app, tmp_path):
         page.click("#rag-add")
         page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
                                timeout=120_000)
-        page.get_by_role("tab", name="Discussion (chat)").click()
+        page.get_by_role("tab", name="Discussion").click()
         for question in ("Que disent les balises piégées et les images piégées du chatbot de veille ?",
                          "Que fait la balise espion ?", "Le style recouvre-t-il la page du chatbot de veille ?"):
             _ask(page, question)
@@ -297,6 +298,47 @@ def test_browser_compare_shows_one_column_per_source_and_a_silent_one(app):
         assert digimind.locator(".rag-silent").count() == 0 and "TikTok" in digimind.inner_text()
         page.screenshot(path=str(SCREENSHOTS / "en-comparison.png"), full_page=True)
         browser.close()
+
+
+@pytest.mark.browser
+def test_browser_ratings_survive_a_server_restart(embedder, tmp_path):
+    """A rating given before a restart is still there after it, and the restarted server appends to it."""
+    from playwright.sync_api import sync_playwright
+
+    from rag.config import Settings
+    from rag.engine import Engine
+    from rag.evaluate import load_questions
+    from rag.evaluate.feedback import export, read
+    from ui.app import serve
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index",
+                                feedback_file=str(tmp_path / "kept" / "ratings.jsonl"))
+    questions = ["Qu'est-ce que Kantar prévoit pour le social commerce ?", "Who calls digital an object of domination?"]
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        for done, question in enumerate(questions):
+            handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+            try:
+                assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(handle.url)
+                _ask(page, question)
+                page.locator("#rag-chat button[aria-label='Like']").first.click()
+                for _ in range(100):
+                    if len(read(settings.feedback_path)) > done:
+                        break
+                    page.wait_for_timeout(100)
+                page.close()
+            finally:
+                handle.close()
+        browser.close()
+    ratings = read(settings.feedback_path)
+    assert [r["question"] for r in ratings] == questions and {r["rating"] for r in ratings} == {"Like"}
+    target = tmp_path / "feedback-eval.jsonl"
+    labelled, _ = export(settings.feedback_path, target)
+    assert labelled == 2 and [i["question"] for i in load_questions([target])] == questions
 
 
 @pytest.mark.browser

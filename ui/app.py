@@ -82,7 +82,7 @@ class AppState:
         # code, and numpy's np.load parses every .npy header. The loader loads the model
         # (no parsing) in parallel with that import, and reads the index after it.
         self.app_built = threading.Event()
-        self.status = "Chargement du modèle… (loading the model)"
+        self.status = "Chargement du modèle…"
         self.error = ""
         self.upload_lock = threading.Lock()
         self._stage, self._stage_started = "", 0.0
@@ -101,7 +101,7 @@ class AppState:
             seconds = (now - self._stage_started) / done * (total - done)
             left = f", encore ~{seconds / 60:.0f} min" if seconds >= 90 else f", encore ~{seconds:.0f} s"
         self.status = (f"Construction de l'index : {names.get(stage, stage)} {done}/{total} "
-                       f"({done / max(total, 1):.0%}{left}) — building the index")
+                       f"({done / max(total, 1):.0%}{left})")
 
     def _load(self) -> None:
         try:
@@ -300,24 +300,24 @@ def build_app(state: AppState) -> Any:
                 source = Path(item if isinstance(item, str) else getattr(item, "name", ""))
                 name = safe_name(getattr(item, "orig_name", None) or source.name)
                 if not is_uploaded_file(source):  # a forged path in the request, not an upload
-                    statuses.append((name, "refusé : ce fichier n'a pas été envoyé (not an upload)"))
+                    statuses.append((name, "refusé : ce fichier n'a pas été envoyé par ce navigateur"))
                     continue
                 if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-                    statuses.append((name, "refusé : format non pris en charge (unsupported format)"))
+                    statuses.append((name, "refusé : format non pris en charge"))
                     continue
                 target = folder / name
                 stem, suffix, n = target.stem, target.suffix, 1
                 while target.exists():
                     target, n = folder / f"{stem}-{n}{suffix}", n + 1
                 shutil.copyfile(source, target)
-                statuses.append((target.name, "reçu (received)"))
+                statuses.append((target.name, "reçu"))
             try:
                 report = state.engine.rebuild(progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
             except RagError as exc:
                 return f"<p>⚠️ {exc}</p>", None
             skipped = {s.source: s.reason for s in report.skipped}
             statuses = [(name, f"ignoré : {skipped[f'{UPLOAD_FOLDER}/{name}']}" if f"{UPLOAD_FOLDER}/{name}" in skipped
-                         else status if status.startswith("refusé") else "indexé (indexed)") for name, status in statuses]
+                         else status if status.startswith("refusé") else "indexé") for name, status in statuses]
         return documents_html(report.index, statuses), None
 
     def _index_or_none() -> Any:
@@ -336,7 +336,7 @@ def build_app(state: AppState) -> Any:
         timer = gr.Timer(1.0)
         timer.tick(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         with gr.Tabs(selected="chat") as tabs:
-            with gr.Tab("Discussion (chat)", id="chat"):
+            with gr.Tab("Discussion", id="chat"):
                 with gr.Row():
                     with gr.Column(scale=3):
                         chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
@@ -345,12 +345,12 @@ def build_app(state: AppState) -> Any:
                         question = gr.Textbox(placeholder="Posez votre question… (ask in French or English)",
                                               show_label=False, max_length=2000, elem_id="rag-question", submit_btn="Envoyer")
                         with gr.Row():
-                            clear = gr.Button("Effacer la discussion (clear)", variant="secondary", size="sm", elem_id="rag-clear")
-                            copy = gr.Button("Copier la réponse avec ses citations (copy)", size="sm",
+                            clear = gr.Button("Effacer la discussion", variant="secondary", size="sm", elem_id="rag-clear")
+                            copy = gr.Button("Copier la réponse avec ses citations", size="sm",
                                              variant="secondary", elem_id="rag-copy")
                             export = gr.DownloadButton("Exporter la discussion (Markdown)", value=None, size="sm",
                                                        variant="secondary", elem_id="rag-export")
-                        gr.Examples(EXAMPLES, inputs=question, label="Exemples (examples)")
+                        gr.Examples(EXAMPLES, inputs=question, label="Exemples")
                     with gr.Column(scale=2):
                         sources = gr.HTML(sources_html(None), elem_id="rag-sources")
                 asked = gr.State([])  # the raw questions of this conversation, for follow-ups
@@ -374,9 +374,9 @@ def build_app(state: AppState) -> Any:
             with gr.Tab("Documents", id="documents"):
                 gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
                             f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
-                uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers (files)",
+                uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers",
                                   elem_id="rag-upload")
-                add = gr.Button("Ajouter à l'index (add to the index)", variant="primary", elem_id="rag-add")
+                add = gr.Button("Ajouter à l'index", variant="primary", elem_id="rag-add")
                 listing = gr.HTML(documents_html(None), elem_id="rag-documents")
                 add.click(add_documents, inputs=uploads, outputs=[listing, uploads], api_visibility="private",
                           concurrency_limit=1)
