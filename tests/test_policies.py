@@ -159,3 +159,24 @@ def test_two_names_compare_only_when_the_conjunction_joins_them(question, words,
     from rag.answer.query import Names, is_comparison
 
     assert is_comparison(question, Names(frozenset({"a", "b"}), words, ())) is compare
+
+
+def _candidate(sentence_id: int, text: str, fused: float, doc_id: str = "a") -> "object":
+    from rag.answer.retrieve import Candidate
+    from rag.records import Sentence
+
+    return Candidate(Sentence(sentence_id, doc_id, 0, 0, len(text), text), None, 0.8, 0.8, 0.0, fused)
+
+
+@pytest.mark.parametrize("runner_up, follows", [
+    (_candidate(41, "Il est la preuve de votre expertise.", 1.10), True),
+    (_candidate(41, "It proves your expertise.", 1.10), True),
+    (_candidate(42, "Il est la preuve de votre expertise.", 1.10), False),  # not the next sentence
+    (_candidate(41, "Il est la preuve de votre expertise.", 1.10, doc_id="b"), False),  # another document
+    (_candidate(41, "Les experts citent TikTok.", 1.10), False),  # stands alone
+])
+def test_the_sentence_that_goes_on_with_the_best_one_is_quoted_with_it(runner_up, follows):
+    from rag.answer.select import _continuations
+
+    best = _candidate(40, "Le livre blanc est un des piliers d’une stratégie de content marketing B2B.", 1.2)
+    assert (_continuations(best, [runner_up], DEFAULT.selection) == [runner_up]) is follows

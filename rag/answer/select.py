@@ -10,6 +10,7 @@ calibrated on the tuning half of eval/ (`bench/calibrate.py` → `data/calibrati
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -118,7 +119,18 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
                                   or runner_up.dense > best.dense) \
             and not _redundant(index, chosen, runner_up, policy.redundant):
         chosen.append(runner_up)
+    chosen.extend(_continuations(best, candidates[1:3], policy))
     return Selection(False, tuple(_once_each(chosen)), closest, support, False)
+
+
+def _continuations(best: Candidate, runners_up: Sequence[Candidate], policy: SelectionPolicy) -> list[Candidate]:
+    """A runner-up that is the very next sentence and opens by pointing back at the best one
+    ("Le livre blanc est un des piliers… Il est la preuve de votre expertise.") goes on with the
+    same statement: it is quoted with it, whatever its own score, since the pronoun hides from
+    the question the subject they share."""
+    return [c for c in runners_up if c.sentence.doc_id == best.sentence.doc_id
+            and c.sentence.sentence_id == best.sentence.sentence_id + 1
+            and policy.anaphoric_start.match(c.sentence.text)]
 
 
 def _once_each(chosen: list[Candidate]) -> list[Candidate]:
