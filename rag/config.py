@@ -96,6 +96,10 @@ FIELDS: dict[str, Field] = {
     "milvus_token": Field("RAG_MILVUS_TOKEN", _text, lambda: "", "Milvus token (user:password or API key)"),
     "milvus_collection": Field("RAG_MILVUS_COLLECTION", _text, lambda: "rag",
                                "name prefix of the Milvus collections and alias (one per corpus)"),
+    "milvus_shards": Field("RAG_MILVUS_SHARDS", _whole(1), lambda: 1,
+                           "shards of each new Milvus collection (a cluster's write throughput)"),
+    "milvus_replicas": Field("RAG_MILVUS_REPLICAS", _whole(1), lambda: 1,
+                             "in-memory replicas a Milvus cluster loads (read throughput, survives a node)"),
     "feedback_file": Field("RAG_FEEDBACK_FILE", _text, lambda: "",
                            "where readers' ratings are appended (default `feedback.jsonl` in the index folder)"),
     "max_files": Field("RAG_MAX_FILES", _whole(1), lambda: 2000, "most documents a folder may hold"),
@@ -127,6 +131,8 @@ class Settings:
     milvus_uri: str
     milvus_token: str
     milvus_collection: str
+    milvus_shards: int
+    milvus_replicas: int
     feedback_file: str
     max_files: int
     max_file_mb: int

@@ -207,6 +207,35 @@ build(Path(sys.argv[1]), Path(sys.argv[2]), FakeEmbedder(), settings=settings)
 """
 
 
+def test_shards_and_replicas_reach_milvus(tmp_path, milvus_uri, monkeypatch):
+    """RAG_MILVUS_SHARDS and RAG_MILVUS_REPLICAS go to every collection a build creates and every load;
+    a cluster (RAG_MILVUS_TEST_URI) reports the shards back."""
+    from rag.index import milvus
+
+    monkeypatch.setattr(milvus, "_connections", {})
+    settings = milvus_settings(milvus_uri, seed_copy(tmp_path), tmp_path / "local")
+    settings = settings.replace(milvus_shards=2, milvus_replicas=1 if milvus_uri.startswith("http") else 2)
+    seen: list[tuple[str, dict]] = []
+    original = milvus.Connection.call
+
+    def spy(self, doing, method, *args, **kwargs):
+        seen.append((method, kwargs))
+        return original(self, doing, method, *args, **kwargs)
+
+    monkeypatch.setattr(milvus.Connection, "call", spy)
+    engine = Engine(settings, embedder=FakeEmbedder())
+    engine.open()
+    assert not engine.ask("Qu'est-ce que Kantar prévoit pour le social commerce ?").abstained
+    created = [k for m, k in seen if m == "create_collection"]
+    loaded = [k for m, k in seen if m == "load_collection"]
+    assert len(created) == 5 and all(k["num_shards"] == 2 for k in created)
+    assert loaded and all(k["replica_number"] == settings.milvus_replicas for k in loaded)
+    if os.environ.get("RAG_MILVUS_TEST_URI"):
+        connection = milvus.connect(settings)
+        name = connection.name(milvus.open_served(connection).version, "passages")
+        assert connection.client.describe_collection(name)["num_shards"] == 2
+
+
 def test_a_build_killed_half_way_leaves_the_previous_version_serving(tmp_path, milvus_server):
     docs = seed_copy(tmp_path)
     settings = milvus_settings(milvus_server, docs, tmp_path / "local")

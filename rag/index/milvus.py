@@ -94,9 +94,12 @@ def describe_failure(uri: str, exc: BaseException, doing: str) -> str:
 class Connection:
     """A pymilvus client for one URI, with every failure turned into an IndexStoreError."""
 
-    def __init__(self, uri: str, token: str = "", prefix: str = "rag") -> None:
+    def __init__(self, uri: str, token: str = "", prefix: str = "rag", shards: int = 1, replicas: int = 1) -> None:
         self.uri = uri
         self.prefix = check_prefix(prefix)
+        # Cluster-side layout: shards spread a collection's writes over data nodes, replicas serve
+        # its reads from several query nodes (and survive one). Milvus Lite accepts and ignores both.
+        self.shards, self.replicas = shards, replicas
         try:
             from pymilvus import MilvusClient
         except ImportError:
@@ -267,7 +270,8 @@ def _create(connection: Connection, version: str, dim: int, passage_count: int, 
     schemas = _schemas(dim)
     for part in PARTS:
         name = connection.name(version, part)
-        connection.call(f"creating {name}", "create_collection", collection_name=name, schema=schemas[part])
+        connection.call(f"creating {name}", "create_collection", collection_name=name, schema=schemas[part],
+                        num_shards=connection.shards)
         params = connection.client.prepare_index_params()
         if part in ("meta", "terms"):
             params.add_index(field_name="unused", index_type="FLAT", metric_type="IP")
@@ -431,7 +435,7 @@ def write_version(connection: Connection, data: VersionData, kind: str = "auto")
     for part in PARTS:
         name = connection.name(version, part)
         connection.call(f"flushing {name}", "flush", collection_name=name)
-        connection.call(f"loading {name}", "load_collection", collection_name=name)
+        connection.call(f"loading {name}", "load_collection", collection_name=name, replica_number=connection.replicas)
     previous = connection.served_version()
     serve(connection, version)
     drop_old_versions(connection, keep={version, previous} - {None})
@@ -526,7 +530,8 @@ class MilvusIndex:
         self.version = version
         self.names = {part: connection.name(version, part) for part in PARTS}
         for name in self.names.values():
-            connection.call(f"loading {name}", "load_collection", collection_name=name)
+            connection.call(f"loading {name}", "load_collection", collection_name=name,
+                            replica_number=connection.replicas)
         blobs = _blobs(connection, self.names["meta"], ["manifest"])
         if "manifest" not in blobs:
             raise IndexStoreError(f"the Milvus version {self.names['meta']} has no manifest; rebuild with: "
@@ -764,7 +769,8 @@ _connections_lock = threading.Lock()
 def connect(settings: Any) -> Connection:
     """The connection the settings name (RAG_MILVUS_URI, RAG_MILVUS_TOKEN, RAG_MILVUS_COLLECTION),
     one per process: an embedded database starts its engine once (about a second)."""
-    key = (settings.milvus_target, settings.milvus_token, settings.milvus_collection)
+    key = (settings.milvus_target, settings.milvus_token, settings.milvus_collection, settings.milvus_shards,
+           settings.milvus_replicas)
     with _connections_lock:
         if key not in _connections:
             _connections[key] = Connection(*key)
