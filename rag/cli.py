@@ -1,4 +1,4 @@
-"""`rag` command line: build, ask, eval, serve. A thin edge over the library.
+"""`rag` command line: build, ask, eval, calibrate, feedback, serve. A thin edge over the library.
 
 Heavy libraries are imported inside the commands, so `rag --help` is instant.
 Errors the library raises on purpose become one sentence on stderr, exit code 2.
@@ -192,6 +192,37 @@ def _eval_squad(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Ask the tuning half of the labelled questions about their documents (seeds/ and eval/ unless
+    told otherwise) with abstention off; keep the threshold for this model in the cache folder."""
+    from .answer.calibration import Calibration, write_calibration
+    from .config import PROJECT_ROOT
+    from .engine import Engine
+    from .evaluate.calibrate import calibrate_engine
+
+    base = _settings(args)
+    files = [Path(f) for f in args.files] or sorted((PROJECT_ROOT / "eval").glob("*.jsonl"))
+    if not files:
+        raise RagError(f"no labelled questions: give eval files (rag calibrate eval/*.jsonl); {PROJECT_ROOT / 'eval'} "
+                       "has none")
+    # The questions are about seeds/: their own local index, so the main index (or Milvus) is left alone.
+    settings = base.replace(docs_dir=args.docs or PROJECT_ROOT / "seeds", store="faiss",
+                            index_dir=args.index or base.cache_dir / "calibration-index")
+    engine = Engine(settings, calibration=Calibration(-1.0, "", "being calibrated"))
+    bars = ProgressBars()
+    try:
+        engine.open(progress=bars)
+    finally:
+        bars.close()
+    entry, rows = calibrate_engine(engine, files)
+    path = write_calibration(entry, settings.cache_dir)
+    answerable = sum(r.answerable for r in rows)
+    print(f"{entry.model}: abstain below a margin of {entry.margin_threshold:+.4f} over unrelated text "
+          f"({len(rows)} tuning questions, {answerable} answerable; leave-one-out decisions right "
+          f"{entry.leave_one_out_decision_accuracy:.1%}). Kept in {path}.")
+    return 0
+
+
 def cmd_feedback(args: argparse.Namespace) -> int:
     from .evaluate.feedback import export
 
@@ -239,6 +270,12 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--squad", help="a SQuAD-format JSON file: its contexts are indexed as documents, its questions asked")
     ev.add_argument("--json", action="store_true", help="print the report as JSON")
     ev.set_defaults(run=cmd_eval)
+
+    cal = sub.add_parser("calibrate", help="measure the abstention threshold of the model in use (RAG_EMBED_MODEL, "
+                         "RAG_EMBED_BACKEND) on the tuning half of eval/")
+    common(cal)
+    cal.add_argument("files", nargs="*", help="labelled questions (default: eval/*.jsonl, about seeds/)")
+    cal.set_defaults(run=cmd_calibrate)
 
     feedback = sub.add_parser("feedback", help="readers' ratings of answers")
     common(feedback)

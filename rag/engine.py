@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .answer.background import background_vectors
+from .answer.calibration import Calibration, find_calibration
 from .answer.compose import compose, refusal
 from .answer.policy import DEFAULT, Policies
 from .answer.query import Query, parse_question, understand
@@ -51,7 +52,8 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 class Engine:
     """Ask questions of an index of documents. Builds or updates the index on first use."""
 
-    def __init__(self, settings: Settings | None = None, embedder: Any = None, policies: Policies = DEFAULT) -> None:
+    def __init__(self, settings: Settings | None = None, embedder: Any = None, policies: Policies = DEFAULT,
+                 calibration: Calibration | None = None) -> None:
         self.settings = settings or Settings.resolve()
         self.policies = policies
         if embedder is None:
@@ -61,6 +63,7 @@ class Engine:
         self.embedder = embedder
         self._index: IndexReader | None = None
         self._background: np.ndarray | None = None
+        self._calibration = calibration  # None: the one measured for the embedder's model
         self._lock = threading.Lock()
 
     @property
@@ -73,6 +76,7 @@ class Engine:
 
     def open(self, progress: Progress | None = None) -> IndexReader:
         """Load the index, building or updating it from the documents folder when needed."""
+        self.calibration
         with self._lock:
             if self._index is None:
                 self._index = ready_for_questions(open_index(
@@ -92,8 +96,17 @@ class Engine:
             self._background = background_vectors(self.embedder, self.settings.cache_dir)
         return self._background
 
+    @property
+    def calibration(self) -> Calibration:
+        """The abstention threshold measured for this model: shipped, or kept by `rag calibrate`
+        (a model with neither is refused with one sentence, before any index is built)."""
+        if self._calibration is None:
+            self._calibration = find_calibration(self.embedder.model_id, self.settings.cache_dir)
+        return self._calibration
+
     def warm_up(self) -> None:
         self.index
+        self.calibration
         self.background()
         self.ask("Qu'est-ce que Kantar prévoit ?")
 
@@ -126,7 +139,8 @@ class Engine:
         """Answer one question (with the earlier questions of the conversation, if any).
 
         Never raises for a bad question: an empty or oversized one comes back as an
-        Answer with `message` set and the model never called.
+        Answer with `message` set and the model never called. `threshold` replaces the
+        model's calibrated margin (calibration itself asks with -1: abstention off).
         """
         started = time.perf_counter()
         timings: dict[str, float] = {}
@@ -142,6 +156,7 @@ class Engine:
         retrieval, vector = self._retrieve(index, query, timings)
 
         mark = time.perf_counter()
+        threshold = self.calibration.margin_threshold if threshold is None else threshold
         background_max = float((background @ vector).max()) if len(background) else 0.0
         if query.compare:
             per_document = {doc_id: retrieve(index, vector, replace(query, documents=frozenset({doc_id})),

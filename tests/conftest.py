@@ -28,6 +28,20 @@ def pytest_collection_modifyitems(config, items):
 DIGIMIND = "002_d4f45c246d5fe5ad.txt"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fake_embedder_is_calibrated():
+    """The fake embedder's vectors are not the model's: it gets the default model's threshold by
+    name, as `rag calibrate` would give a real model one (only the logic around it is tested)."""
+    from rag.answer import calibration
+    from tests.fakes import FakeEmbedder
+
+    shipped = calibration.packaged()
+    fake = calibration.Calibration(shipped[0].margin_threshold, FakeEmbedder.model_id, "tests: the fake embedder")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(calibration, "packaged", lambda: (*shipped, fake))
+        yield
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from rag.embedding.embedder import Embedder

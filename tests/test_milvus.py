@@ -266,8 +266,11 @@ def test_another_model_is_refused_with_one_sentence(tmp_path, milvus_uri):
     class OtherModel(FakeEmbedder):
         model_id = "another-model"
 
+    from rag.answer.calibration import Calibration
+
+    calibrated = Calibration(0.0, "another-model", "this test")  # the store's refusal is what is tested
     with pytest.raises(IndexStoreError) as caught:
-        Engine(settings, embedder=OtherModel()).open()
+        Engine(settings, embedder=OtherModel(), calibration=calibrated).open()
     message = str(caught.value)
     assert "another-model" in message and "fake-hash-64" in message and settings.milvus_collection in message
     assert "\n" not in message

@@ -4,37 +4,19 @@ Pure functions over a `Retrieval`: no model, no disk. The support test compares
 the best evidence with the closest *background* sentence (everyday text from
 unrelated domains, `data/background.txt`): evidence that is no closer to the
 question than unrelated text does not answer it. The margin threshold is
-calibrated on the tuning half of eval/ (`bench/calibrate.py` → `data/calibration.json`).
+measured per model on the tuning half of eval/ (`calibration.py`); the engine passes it in.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from .policy import DEFAULT, SelectionPolicy
 from .query import Query
 from .retrieve import Candidate, Retrieval
-
-
-@dataclass(frozen=True)
-class Calibration:
-    margin_threshold: float
-    source: str = "default"
-
-
-@lru_cache(maxsize=1)
-def calibration() -> Calibration:
-    try:
-        data = json.loads(resources.files("rag.data").joinpath("calibration.json").read_text(encoding="utf-8"))
-        return Calibration(float(data["margin_threshold"]), str(data.get("source", "calibration.json")))
-    except (OSError, ValueError, KeyError):
-        return Calibration(0.015, "built-in default")
 
 
 @dataclass(frozen=True)
@@ -86,13 +68,12 @@ def _in_context(index: IndexReader, chosen: Candidate, policy: SelectionPolicy) 
 
 
 def select(index: IndexReader, retrieval: Retrieval, query: Query, background_max: float,
-           threshold: float | None = None, policy: SelectionPolicy = DEFAULT.selection) -> Selection:
+           threshold: float, policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """Pick the answer sentences, or decide to abstain. Pure.
 
     `background_max` is the best cosine of the question with unrelated text;
-    `threshold` overrides the calibrated margin (for calibration itself).
+    `threshold`: the least margin over it that counts as support (the model's calibration).
     """
-    threshold = calibration().margin_threshold if threshold is None else threshold
     candidates = retrieval.candidates
     closest = tuple(retrieval.top_passages(policy.max_closest))
     broad = query.broad
@@ -173,7 +154,7 @@ def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFA
 
 
 def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], overall: Retrieval, query: Query,
-                      background_max: float, threshold: float | None = None,
+                      background_max: float, threshold: float,
                       policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """One column per compared document: its best sentences on the topic, or none.
 
@@ -187,7 +168,6 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
     general = select(index, overall, query, background_max, threshold, policy)
     if general.abstained:
         return general
-    threshold = calibration().margin_threshold if threshold is None else threshold
     best = max((r.candidates[0].dense for r in retrievals.values() if r.candidates), default=0.0)
     floor = background_max + threshold
     terms = topic_terms(index, query, policy)
