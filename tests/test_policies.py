@@ -180,3 +180,21 @@ def test_the_sentence_that_goes_on_with_the_best_one_is_quoted_with_it(runner_up
 
     best = _candidate(40, "Le livre blanc est un des piliers d’une stratégie de content marketing B2B.", 1.2)
     assert (_continuations(best, [runner_up], DEFAULT.selection) == [runner_up]) is follows
+
+
+def test_a_comparison_never_lays_out_more_sources_than_the_policy_allows():
+    """A name found in hundreds of documents of a large collection chooses them all: the
+    comparison keeps the closest few of them, in the collection's order."""
+    from types import SimpleNamespace
+
+    from rag.answer.select import compared_documents
+
+    doc_ids = tuple(f"d{n:03d}" for n in range(300))
+    index = SimpleNamespace(doc_ids=doc_ids)
+    closest = [_candidate(n, "Snap s’allie à Twitch.", 1.0, doc_id=d) for n, d in enumerate(["d250", "d007", "d250", "d120"])]
+    query = SimpleNamespace(documents=frozenset(doc_ids[::2]))  # the even ones are named
+    chosen = compared_documents(index, query, SimpleNamespace(candidates=closest), DEFAULT.selection)
+    assert len(chosen) == DEFAULT.selection.max_compared
+    assert chosen[:2] == ["d000", "d002"] and "d250" in chosen and "d120" in chosen and "d007" not in chosen
+    two = SimpleNamespace(documents=frozenset({"d005", "d001"}))
+    assert compared_documents(index, two, SimpleNamespace(candidates=closest), DEFAULT.selection) == ["d001", "d005"]

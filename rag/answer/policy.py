@@ -55,7 +55,7 @@ class SelectionPolicy:
     broad_dense_window: float = 0.08  # a broad answer's sentences stay this close to the best one
     broad_redundant: float = 0.95
     max_closest: int = 3  # passages shown when abstaining
-    max_compared: int = 4  # sources laid side by side when the question names none
+    max_compared: int = 4  # sources laid side by side at most (the closest, or the closest of those named)
     compare_sentences: int = 2  # quotes per source in a comparison
     # In a comparison, a sentence without the topic's words still counts when it is this close to
     # the best source's best sentence. A first value, set by reading five seed comparisons: there

@@ -190,10 +190,14 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
 
 def compared_documents(index: IndexReader, query: Query, overall: Retrieval, policy: SelectionPolicy = DEFAULT.selection
                        ) -> list[str]:
-    """The sources to lay side by side: those the question names, else all when few, else the closest."""
+    """The sources to lay side by side: those the question names, else all when few, else the
+    closest; never more than `policy.max_compared` (a name found in hundreds of documents of a
+    large collection must not ask hundreds of questions and draw hundreds of columns)."""
+    ranked = list(dict.fromkeys(c.sentence.doc_id for c in overall.candidates))
     if len(query.documents) >= 2:
-        return sorted(query.documents, key=index.doc_ids.index)
+        named = [d for d in ranked if d in query.documents]
+        named += sorted(query.documents - set(named), key=index.doc_ids.index)
+        return sorted(named[: policy.max_compared], key=index.doc_ids.index)
     if len(index.doc_ids) <= policy.max_compared:
         return list(index.doc_ids)
-    ranked = list(dict.fromkeys(c.sentence.doc_id for c in overall.candidates))
     return ranked[: policy.max_compared]
