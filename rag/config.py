@@ -20,6 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 FAISS_KINDS = ("auto", "flat", "hnsw", "ivf")
 EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
 STORES = ("faiss", "milvus")
+# Cleaning rules for scraped pages (ingest/clean.py), each one an option: "boilerplate" drops the
+# site-furniture lines of data/boilerplate.txt, "header" the category lines and URL slugs between a
+# title and the body, "tooltips" the glossary definitions glued into a sentence by some CMS plugins.
+CLEANING_RULES = ("boilerplate", "header", "tooltips")
 
 
 def _env(name: str) -> str | None:
@@ -61,6 +65,18 @@ def _choice(options: tuple[str, ...]) -> Callable[[str, object], str]:
     return parse
 
 
+def _rules(name: str, raw: object) -> tuple[str, ...]:
+    given = [str(r) for r in raw] if isinstance(raw, (tuple, list)) else \
+        [r.strip().lower() for r in str(raw).split(",") if r.strip()]
+    if given == ["none"]:
+        return ()
+    unknown = [r for r in given if r not in CLEANING_RULES]
+    if unknown:
+        raise ConfigError(f"{name}={raw!r}: {', '.join(unknown)} is not a cleaning rule; give some of "
+                          f"{', '.join(CLEANING_RULES)} (comma-separated), or none.")
+    return tuple(r for r in CLEANING_RULES if r in given)
+
+
 def _origins(name: str, raw: object) -> tuple[str, ...]:
     if isinstance(raw, (tuple, list)):
         return tuple(str(o) for o in raw)
@@ -88,6 +104,9 @@ FIELDS: dict[str, Field] = {
                            "threads of one model call (ONNX backends)"),
     "faiss_index": Field("RAG_FAISS_INDEX", _choice(FAISS_KINDS), lambda: "auto",
                          "passage index kind: auto (exact up to 20,000 passages, then IVF), flat, hnsw, ivf"),
+    "cleaning": Field("RAG_CLEANING", _rules, lambda: CLEANING_RULES,
+                      "cleaning rules for scraped pages: boilerplate lines, header furniture (categories, "
+                      "slugs), glued glossary tooltips; `none` keeps every line as body text"),
     "store": Field("RAG_STORE", _choice(STORES), lambda: "faiss",
                    "where the index lives: faiss (files in the index folder) or milvus"),
     "milvus_uri": Field("RAG_MILVUS_URI", _text, lambda: "",
@@ -127,6 +146,7 @@ class Settings:
     embed_backend: str
     embed_threads: int
     faiss_index: str
+    cleaning: tuple[str, ...]
     store: str
     milvus_uri: str
     milvus_token: str

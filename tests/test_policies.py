@@ -198,3 +198,57 @@ def test_a_comparison_never_lays_out_more_sources_than_the_policy_allows():
     assert chosen[:2] == ["d000", "d002"] and "d250" in chosen and "d120" in chosen and "d007" not in chosen
     two = SimpleNamespace(documents=frozenset({"d005", "d001"}))
     assert compared_documents(index, two, SimpleNamespace(candidates=closest), DEFAULT.selection) == ["d001", "d005"]
+
+
+PAGE = ("Médias sociaux : une diversification\nDigital\nmedias-sociaux-diversification\n"
+        "Le Social SellingLe social selling consiste à vendre sur les réseaux., et il progresse vite.\n"
+        "Partager sur Facebook\nLes marques vendent davantage en ligne.\n")
+
+
+def test_each_scraped_page_cleaning_rule_is_an_option():
+    from rag.config import CLEANING_RULES
+
+    def dropped(rules):
+        cleaned = clean(PAGE, rules=rules)
+        return {reason for reason, _, _ in cleaned.dropped}, cleaned
+
+    reasons, cleaned = dropped(CLEANING_RULES)
+    assert reasons == {"category", "slug", "boilerplate", "tooltip"} and cleaned.definitions
+    assert not any("SellingLe" in PAGE[b.start : b.end] for b in cleaned.blocks)
+    reasons, cleaned = dropped(())
+    assert reasons == set() and not cleaned.definitions
+    assert any("SellingLe social selling" in PAGE[b.start : b.end] for b in cleaned.blocks)
+    # Titles and headings are recognized on any site: a short line is never quoted as an answer.
+    assert cleaned.title == "Médias sociaux : une diversification"
+    assert "Digital" in [PAGE[h.start : h.end] for h in cleaned.headings]
+    assert dropped(("boilerplate",))[0] == {"boilerplate"}
+    assert dropped(("header", "tooltips"))[0] == {"category", "slug", "tooltip"}
+
+
+def test_cleaning_rules_are_read_from_the_settings_and_refused_when_unknown():
+    from rag.config import Settings
+    from rag.errors import ConfigError
+
+    assert Settings.resolve(cleaning="none").cleaning == ()
+    assert Settings.resolve(cleaning="tooltips, header").cleaning == ("header", "tooltips")
+    with pytest.raises(ConfigError, match="tooltip is not a cleaning rule"):
+        Settings.resolve(cleaning="tooltip")
+
+
+def test_changing_the_cleaning_rules_rebuilds_the_index(tmp_path):
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "page.txt").write_text(PAGE, encoding="utf-8")
+    quoted = {}
+    for rules in ("boilerplate,header,tooltips", "none"):
+        settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                                    cleaning=rules)
+        index = Engine(settings, embedder=FakeEmbedder()).open()
+        quoted[rules] = {s.text for s in index.sentences_by_id(range(index.sentence_count))}
+        assert index.manifest["chunking"]["cleaning"] == list(settings.cleaning)
+    assert any("SellingLe" in t for t in quoted["none"])
+    assert not any("SellingLe" in t for t in quoted["boilerplate,header,tooltips"])

@@ -134,17 +134,22 @@ def folder_fingerprint(docs_dir: Path, max_files: int) -> str:
     return digest.hexdigest()
 
 
+def chunk_settings(settings: Settings) -> ChunkSettings:
+    """How documents split, as the settings say (RAG_CLEANING); part of the manifest, so a change rebuilds."""
+    return ChunkSettings(cleaning=settings.cleaning)
+
+
 def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = _no_progress,
                settings: Settings | None = None) -> IndexReader:
     """The index for `docs_dir`, built or brought up to date first when needed.
 
     Rebuilds (incrementally) when there is no usable index, when it was made by
-    another model or chunking, or when the documents folder changed since.
+    another model or chunking (cleaning rules included), or when the documents folder changed since.
     """
     settings = settings or Settings.resolve()
     if settings.store == "milvus":
         served = _served_milvus(settings, embedder)
-        if (served is not None and served.manifest.get("chunking") == ChunkSettings().as_dict()
+        if (served is not None and served.manifest.get("chunking") == chunk_settings(settings).as_dict()
                 and served.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
             return served
         return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
@@ -157,7 +162,7 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
         if index is not None and index.model_id != embedder.model_id:
             log.warning("the index in %s was made by %s; embedding the documents again with %s",
                         index_dir, index.model_id, embedder.model_id)
-        elif (index is not None and index.manifest.get("chunking") == ChunkSettings().as_dict()
+        elif (index is not None and index.manifest.get("chunking") == chunk_settings(settings).as_dict()
                 and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
             return index
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
@@ -207,7 +212,7 @@ def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, 
     return planned
 
 
-def _previous_milvus_vectors(settings: Settings, model_id: str, chunking: dict[str, int]
+def _previous_milvus_vectors(settings: Settings, model_id: str, chunking: dict[str, Any]
                              ) -> dict[str, DocumentVectors]:
     from .milvus import connect, open_served
 
@@ -217,7 +222,7 @@ def _previous_milvus_vectors(settings: Settings, model_id: str, chunking: dict[s
     return {f"{doc_id}:{source}": DocumentVectors(p, s, c) for doc_id, source, p, s, c in old.document_vectors()}
 
 
-def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, int],
+def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, Any],
                       settings: Settings | None = None) -> dict[str, DocumentVectors]:
     """Vectors of the current index per document, when it was made by the same model and chunking."""
     if settings is not None and settings.store == "milvus":
@@ -350,7 +355,7 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     """
     started = time.perf_counter()
     settings = settings or Settings.resolve()
-    chunking = chunking or ChunkSettings()
+    chunking = chunking or chunk_settings(settings)
     if settings.store == "milvus":  # an unreachable Milvus is said before minutes of reading and embedding
         from .milvus import connect
 

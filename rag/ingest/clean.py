@@ -10,10 +10,12 @@ every later offset is an offset into the file as read.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from ..config import CLEANING_RULES
 from ..records import Definition, Span
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
@@ -139,8 +141,10 @@ def guess_year(*texts: str) -> int | None:
     return None
 
 
-def clean(text: str, title_hint: str = "") -> Cleaned:
-    """Split `text` into body blocks, headings, metadata, definitions and dropped furniture."""
+def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RULES) -> Cleaned:
+    """Split `text` into body blocks, headings, metadata, definitions and dropped furniture.
+    `rules` (RAG_CLEANING) says which of the scraped-page rules apply; headings and the title
+    are always recognized, since no site makes a heading an answer."""
     lines = line_spans(text)
     metadata: list[tuple[str, str]] = []
     dropped: list[tuple[str, int, int]] = []
@@ -155,20 +159,20 @@ def clean(text: str, title_hint: str = "") -> Cleaned:
             title = title or content
             headings.append(line)
             continue
-        if in_header and index > 0:
+        if in_header and index > 0 and "header" in rules:
             furniture = is_header_furniture(content)
             if furniture:
                 metadata.append((furniture, content))
                 dropped.append((furniture, line.start, line.end))
                 continue
             in_header = False
-        if is_boilerplate(content):
+        if "boilerplate" in rules and is_boilerplate(content):
             dropped.append(("boilerplate", line.start, line.end))
             continue
         if is_heading(content):
             headings.append(line)
             continue
-        glued = find_glued_definitions(text, line)
+        glued = find_glued_definitions(text, line) if "tooltips" in rules else []
         for definition, hole in glued:
             definitions.append(definition)
             dropped.append(("tooltip", hole.start, hole.end))

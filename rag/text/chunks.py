@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
+from ..config import CLEANING_RULES
 from ..records import Span
 from .sentences import split_sentences
 
@@ -16,15 +18,20 @@ CHUNKING_VERSION = 1
 class ChunkSettings:
     max_sentences: int = 4
     max_chars: int = 700
+    cleaning: tuple[str, ...] = CLEANING_RULES  # which spans are body text is part of how a document splits
 
     def __post_init__(self) -> None:
+        unknown = set(self.cleaning) - set(CLEANING_RULES)
+        if unknown:
+            raise ValueError(f"unknown cleaning rules {sorted(unknown)}; known: {', '.join(CLEANING_RULES)}")
         if self.max_sentences < 1:
             raise ValueError(f"max_sentences must be at least 1, got {self.max_sentences}")
         if self.max_chars < 50:
             raise ValueError(f"max_chars must be at least 50, got {self.max_chars}")
 
-    def as_dict(self) -> dict[str, int]:
-        return {"version": CHUNKING_VERSION, "max_sentences": self.max_sentences, "max_chars": self.max_chars}
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": CHUNKING_VERSION, "max_sentences": self.max_sentences, "max_chars": self.max_chars,
+                "cleaning": sorted(self.cleaning)}
 
 
 @dataclass(frozen=True)

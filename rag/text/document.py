@@ -21,7 +21,7 @@ class SplitDocument:
 
 
 def split_document(raw: RawText, settings: ChunkSettings) -> SplitDocument:
-    cleaned = clean(raw.text, raw.title_hint)
+    cleaned = clean(raw.text, raw.title_hint, settings.cleaning)
     body = " ".join(raw.text[b.start : b.end] for b in cleaned.blocks[:20])
     language = detect_language(body or raw.text[:2000])
     metadata = list(cleaned.metadata)
