@@ -159,7 +159,6 @@ def _eval_squad(args: argparse.Namespace) -> int:
     """Index the SQuAD file's contexts (in the cache folder unless --docs/--index say where), ask its questions."""
     import hashlib
 
-    from .config import Settings
     from .engine import Engine
     from .evaluate import load_questions
     from .evaluate.squad import evaluate_squad, format_squad, load_squad, write_documents

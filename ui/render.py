@@ -138,12 +138,12 @@ def _answer_body(answer: Answer, base: str | None) -> str:
         return "\n\n".join(out)
     headings = dict(answer.headings)
     current_doc = None
-    for quote in answer.sentences:
-        if answer.grouped and quote.doc_id != current_doc:
-            current_doc = quote.doc_id
-            out.append(f"*{escape_markdown(headings.get(quote.doc_id, ''))}*")
-        out.append(f"> {opening}{escape_markdown(quote.text)}{closing} "
-                   + _marker(quote.citation, link(quote.citation, quote.start, quote.end)))
+    for quoted in answer.sentences:
+        if answer.grouped and quoted.doc_id != current_doc:
+            current_doc = quoted.doc_id
+            out.append(f"*{escape_markdown(headings.get(quoted.doc_id, ''))}*")
+        out.append(f"> {opening}{escape_markdown(quoted.text)}{closing} "
+                   + _marker(quoted.citation, link(quoted.citation, quoted.start, quoted.end)))
     return "\n\n".join(out)
 
 
@@ -225,7 +225,7 @@ def document_html(index: IndexReader | None, doc_id: str, start: int | None = No
         shown = escape_html(text[:window]) + ("…" if len(text) > window else "")
     else:
         lo, hi = max(0, start - window // 2), min(len(text), end + window // 2)
-        shown = ("…" if lo else "") + escape_html(text[lo:start]) + f'<mark id="rag-focus" class="rag-quote">' \
+        shown = ("…" if lo else "") + escape_html(text[lo:start]) + '<mark id="rag-focus" class="rag-quote">' \
             + escape_html(text[start:end]) + "</mark>" + escape_html(text[end:hi]) + ("…" if hi < len(text) else "")
     return (f'<div class="rag-document" data-doc="{escape_html(doc_id)}" lang="{escape_html(document.language)}">'
             f'<h3>{escape_html(document.title)}</h3><p class="rag-meta">{meta}</p>{note}'

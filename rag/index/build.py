@@ -15,22 +15,22 @@ import fcntl
 import hashlib
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from ..config import Settings
-from ..errors import IndexStoreError, RagError
+from ..errors import RagError
 from ..ingest.files import RawText, discover, read_file
 from ..records import Passage, Sentence, Skipped, Span
 from ..text.chunks import ChunkSettings, clause_spans
 from ..text.document import SplitDocument, split_document
-from .dense import build_faiss, choose_kind, write_faiss
-from .lexical import LexicalIndex, analyze
+from .dense import choose_kind
 from .manifest import manifest_for
-from .store import Index, IndexReader, document_to_json, exists, load, write_jsonl, write_version
+from .store import IndexReader
+from .targets import NewVersion, Target, target_for
 from .vector_cache import DocumentVectors, VectorCache, entry_key
 
 log = logging.getLogger(__name__)
@@ -147,40 +147,11 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
     another model or chunking (cleaning rules included), or when the documents folder changed since.
     """
     settings = settings or Settings.resolve()
-    if settings.store == "milvus":
-        served = _served_milvus(settings, embedder)
-        if (served is not None and served.manifest.get("chunking") == chunk_settings(settings).as_dict()
-                and served.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
-            return served
-        return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
-    if exists(index_dir):
-        try:
-            index = load(index_dir)
-        except IndexStoreError as exc:
-            log.warning("the index in %s cannot be used (%s); building it again", index_dir, exc)
-            index = None
-        if index is not None and index.model_id != embedder.model_id:
-            log.warning("the index in %s was made by %s; embedding the documents again with %s",
-                        index_dir, index.model_id, embedder.model_id)
-        elif (index is not None and index.manifest.get("chunking") == chunk_settings(settings).as_dict()
-                and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
-            return index
+    index = target_for(index_dir, settings).current(embedder)
+    if (index is not None and index.manifest.get("chunking") == chunk_settings(settings).as_dict()
+            and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
+        return index
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
-
-
-def _served_milvus(settings: Settings, embedder: Any) -> Any:
-    """The version the Milvus alias serves, if any; refused when another model made it, since
-    re-embedding would change the vectors under every other process reading the same alias."""
-    from .milvus import connect, open_served
-
-    connection = connect(settings)
-    served = open_served(connection)
-    if served is not None and (served.model_id != embedder.model_id or served.dim != embedder.dim):
-        raise IndexStoreError(
-            f"the Milvus collection {connection.prefix!r} at {connection.uri} holds vectors of {served.model_id} "
-            f"({served.dim} dimensions), not of {embedder.model_id} ({embedder.dim}); set RAG_EMBED_MODEL to its "
-            "model, choose another RAG_MILVUS_COLLECTION, or re-embed it on purpose with: rag build --store milvus")
-    return served
 
 
 def plan_document(split: SplitDocument, model_id: str) -> Planned:
@@ -210,39 +181,6 @@ def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, 
             continue
         planned.append(item)
     return planned
-
-
-def _previous_milvus_vectors(settings: Settings, model_id: str, chunking: dict[str, Any]
-                             ) -> dict[str, DocumentVectors]:
-    from .milvus import connect, open_served
-
-    old = open_served(connect(settings))
-    if old is None or old.model_id != model_id or old.manifest.get("chunking") != chunking:
-        return {}
-    return {f"{doc_id}:{source}": DocumentVectors(p, s, c) for doc_id, source, p, s, c in old.document_vectors()}
-
-
-def _previous_vectors(index_dir: Path, model_id: str, chunking: dict[str, Any],
-                      settings: Settings | None = None) -> dict[str, DocumentVectors]:
-    """Vectors of the current index per document, when it was made by the same model and chunking."""
-    if settings is not None and settings.store == "milvus":
-        return _previous_milvus_vectors(settings, model_id, chunking)
-    if not exists(index_dir):
-        return {}
-    try:
-        old = load(index_dir)
-    except IndexStoreError:
-        return {}
-    if old.model_id != model_id or old.manifest.get("chunking") != chunking:
-        return {}
-    reusable: dict[str, DocumentVectors] = {}
-    for doc_id, passage_ids in old.doc_passages.items():
-        doc = old.documents[doc_id]
-        sentence_ids = [s for p in passage_ids for s in old.passages[p].sentence_ids]
-        clause_rows = np.flatnonzero(np.isin(old.clause_sentence, sentence_ids))
-        reusable[f"{doc_id}:{doc.source}"] = DocumentVectors(
-            old.passage_vectors[list(passage_ids)], old.sentence_vectors[sentence_ids], old.clause_vectors[clause_rows])
-    return reusable
 
 
 def _split_vectors(vectors: np.ndarray, item: Planned) -> DocumentVectors:
@@ -311,10 +249,11 @@ def _skip_unembeddable(skipped: list[Skipped], item: Planned, exc: Exception) ->
 
 
 def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chunking: ChunkSettings,
-                    skipped: list[Skipped], progress: Progress = _no_progress, settings: Settings | None = None
+                    skipped: list[Skipped], target: Target, progress: Progress = _no_progress
                     ) -> tuple[list[tuple[Planned, DocumentVectors]], dict[str, int]]:
-    """Vectors for every document: reused, resumed from the cache, or embedded in large rounds."""
-    reusable = _previous_vectors(index_dir, embedder.model_id, chunking.as_dict(), settings)
+    """Vectors for every document: reused from the served index, resumed from the cache
+    (in `index_dir`), or embedded in large rounds."""
+    reusable = target.reusable_vectors(embedder.model_id, chunking.as_dict())
     cache = VectorCache(index_dir)
     found: dict[str, DocumentVectors] = {}
     counts = {"reused": 0, "resumed": 0, "embedded": 0, "texts": 0}
@@ -356,17 +295,15 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     started = time.perf_counter()
     settings = settings or Settings.resolve()
     chunking = chunking or chunk_settings(settings)
-    if settings.store == "milvus":  # an unreachable Milvus is said before minutes of reading and embedding
-        from .milvus import connect
-
-        connect(settings).served_version()
+    target = target_for(index_dir, settings)
+    target.check()
     with build_lock(index_dir):
         fingerprint = folder_fingerprint(docs_dir, settings.max_files)
         raws, skipped = read_folder(docs_dir, settings, progress)
         planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress)
-        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, progress, settings)
+        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, target, progress)
         progress("writing", 0, 1)
-        index = _write(index_dir, embedder, chunking, embedded, skipped, fingerprint, settings)
+        index = target.write(new_version(embedder, chunking, embedded, skipped, fingerprint, settings))
         VectorCache(index_dir).clear()
         progress("writing", 1, 1)
     report = BuildReport(index, len(embedded), index.passage_count, index.sentence_count, counts["embedded"],
@@ -378,8 +315,9 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     return report
 
 
-def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
-           skipped: list[Skipped], fingerprint: str, settings: Settings) -> IndexReader:
+def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
+                skipped: list[Skipped], fingerprint: str, settings: Settings) -> NewVersion:
+    """The records of every embedded document numbered in one sequence, with their vectors and manifest."""
     passages: list[Passage] = []
     sentences: list[Sentence] = []
     clause_sentence: list[int] = []
@@ -394,53 +332,14 @@ def _write(index_dir: Path, embedder: Any, chunking: ChunkSettings, embedded: li
         blocks = [getattr(vectors, part) for _, vectors in embedded]
         return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
 
-    p_matrix, s_matrix, c_matrix = stack("passages"), stack("sentences"), stack("clauses")
+    p_matrix = stack("passages")
     c_owner = np.asarray(clause_sentence, dtype=np.int64)
     documents = [item.split.document for item, _ in embedded]
     faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
     manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
                             fingerprint, skipped)
-    languages = {doc.doc_id: doc.language for doc in documents}
-    if settings.store == "milvus":
-        return _write_milvus(settings, manifest, documents, passages, sentences, p_matrix, s_matrix, c_matrix,
-                             c_owner, languages)
-    files = {
-        "documents.jsonl": lambda path: write_jsonl(path, [document_to_json(doc) for doc in documents]),
-        "passages.jsonl": lambda path: write_jsonl(path, [asdict(p) for p in passages]),
-        "sentences.jsonl": lambda path: write_jsonl(path, [asdict(s) for s in sentences]),
-        "passages.npy": lambda path: np.save(path, p_matrix, allow_pickle=False),
-        "sentences.npy": lambda path: np.save(path, s_matrix, allow_pickle=False),
-        "passages.faiss": lambda path: write_faiss(build_faiss(p_matrix, dim, faiss_kind), path),
-        "clauses.npy": lambda path: np.save(path, c_matrix, allow_pickle=False),
-        "clause_sentence.npy": lambda path: np.save(path, c_owner, allow_pickle=False),
-        "bm25-passages": lambda path: LexicalIndex.build(
-            [analyze(p.text, languages[p.doc_id]) for p in passages]).save(path),
-        "bm25-sentences": lambda path: LexicalIndex.build(
-            [analyze(s.text, languages[s.doc_id]) for s in sentences]).save(path),
-    }
-    folder = write_version(index_dir, manifest, files)
-    index = load(index_dir)
-    if index.folder != folder:
-        raise IndexStoreError(f"the new index {folder} was written but could not be loaded back")
-    return index
-
-
-def _write_milvus(settings: Settings, manifest: dict[str, Any], documents: list[Any], passages: list[Passage],
-                  sentences: list[Sentence], p_matrix: np.ndarray, s_matrix: np.ndarray, c_matrix: np.ndarray,
-                  c_owner: np.ndarray, languages: dict[str, str]) -> Any:
-    from .milvus import MilvusIndex, VersionData, connect, dense_index, write_version as write_milvus
-
-    connection = connect(settings)
-    index_type, _ = dense_index(len(passages), settings.faiss_index)
-    manifest = {key: value for key, value in manifest.items() if key != "faiss"}
-    manifest["milvus"] = {"passages": index_type, "metric": "IP", "sparse": "SPARSE_INVERTED_INDEX, IP over BM25 rows"}
-    data = VersionData(
-        manifest=manifest, documents=documents, passages=passages, sentences=sentences,
-        passage_vectors=p_matrix, sentence_vectors=s_matrix, clause_vectors=c_matrix, clause_sentence=c_owner,
-        passage_lexical=LexicalIndex.build([analyze(p.text, languages[p.doc_id]) for p in passages]),
-        sentence_lexical=LexicalIndex.build([analyze(s.text, languages[s.doc_id]) for s in sentences]))
-    version = write_milvus(connection, data, settings.faiss_index)
-    return MilvusIndex(connection, version)
+    return NewVersion(manifest, documents, passages, sentences, p_matrix, stack("sentences"), stack("clauses"),
+                      c_owner, faiss_kind)
 
 
 def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:
