@@ -422,3 +422,25 @@ def test_versions_started_within_one_second_sort_in_the_order_they_were_made():
     made = [new_version() for _ in range(50)]
     assert made == sorted(made)
     assert all(abs(version_time(v) - __import__("time").time()) < 60 for v in made)
+
+
+def test_each_term_is_read_from_milvus_once_per_version(tmp_path, monkeypatch):
+    """A name is looked up for its documents and for whether it is known: one request, then the cache."""
+    from rag.index import milvus
+
+    _, engine = engines(tmp_path, str(tmp_path / "milvus.db"))
+    read: list[list[str]] = []
+    original = milvus.Connection.call
+
+    def spy(self, doing, method, *args, **kwargs):
+        if doing == "reading terms":
+            read.append(list(kwargs["ids"]))
+        return original(self, doing, method, *args, **kwargs)
+
+    monkeypatch.setattr(milvus.Connection, "call", spy)
+    question = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
+    first = engine.ask(question)
+    asked = [term for ids in read for term in ids]
+    assert asked and len(asked) == len(set(asked))
+    read.clear()
+    assert engine.ask(question).sentences == first.sentences and read == []

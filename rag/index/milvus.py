@@ -552,6 +552,7 @@ class MilvusIndex:
         self.documents: dict[str, Document] = documents
         self.layout: dict[str, dict[str, int]] = self.manifest.get("layout", {})
         self._rows: dict[tuple[str, int], dict[str, Any]] = {}
+        self._terms: dict[str, dict[str, Any] | None] = {}  # None: a term this version does not hold
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self._served = self
@@ -714,13 +715,24 @@ class MilvusIndex:
     # ---- terms
 
     def term_stats(self, terms: Sequence[str]) -> dict[str, dict[str, Any]]:
-        keys = {term_key(t): t for t in terms if t}
-        if not keys:
-            return {}
-        rows = self.connection.call("reading terms", "query", collection_name=self.names["terms"],
-                                    ids=list(keys), output_fields=["term", "sentence_dim", "passage_dim",
-                                                                   "sentence_df", "passage_df", "doc_count", "docs"])
-        return {keys[row["term"]]: row for row in rows if row["term"] in keys}
+        """Each term's row, read once per version (a name is looked up for its documents, then
+        for whether it is known at all: one request, not two)."""
+        wanted = [t for t in dict.fromkeys(terms) if t]
+        rows_of = {t: self._terms[t] for t in wanted if t in self._terms}
+        keys = {term_key(t): t for t in wanted if t not in rows_of}
+        if keys:
+            rows = self.connection.call("reading terms", "query", collection_name=self.names["terms"],
+                                        ids=list(keys), output_fields=["term", "sentence_dim", "passage_dim",
+                                                                       "sentence_df", "passage_df", "doc_count",
+                                                                       "docs"])
+            found = {keys[row["term"]]: row for row in rows if row["term"] in keys}
+            read = {term: found.get(term) for term in keys.values()}
+            rows_of.update(read)
+            with self._lock:
+                if len(self._terms) > CACHE_ROWS:
+                    self._terms.clear()
+                self._terms.update(read)
+        return {t: row for t, row in rows_of.items() if row is not None}
 
     def lexical(self, unit: str, terms: Sequence[str]) -> MilvusTermScores:
         return MilvusTermScores(self, unit, terms, self.term_stats(terms))
