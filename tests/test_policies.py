@@ -252,3 +252,24 @@ def test_changing_the_cleaning_rules_rebuilds_the_index(tmp_path):
         assert index.manifest["chunking"]["cleaning"] == list(settings.cleaning)
     assert any("SellingLe" in t for t in quoted["none"])
     assert not any("SellingLe" in t for t in quoted["boilerplate,header,tooltips"])
+
+
+@pytest.mark.parametrize("question, language, passage, doc_language, shares", [
+    ("Quel est le meilleur smartphone de 2020 ?", "fr", "Les marques contournent les plates-formes sociales.", "fr", False),
+    ("Quelles plateformes les marques contournent-elles ?", "fr", "Les marques contournent les plates-formes.", "fr", True),
+    ("Who speaks of paradoxes?", "en", "La filiale du groupe WPP perçoit plusieurs paradoxes.", "fr", True),  # across languages: not asked
+    ("What is the best phone of 2020?", "en", "Brands bypass the main platforms.", "en", False),
+    ("Which brands bypass platforms?", "en", "Brands are bypassing the main platforms.", "en", True),  # stems meet
+])
+def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, language, passage, doc_language,
+                                                                     shares):
+    from types import SimpleNamespace
+
+    from rag.answer.retrieve import Candidate
+    from rag.answer.select import _shares_a_word
+    from rag.records import Sentence
+
+    index = SimpleNamespace(documents={"a": SimpleNamespace(language=doc_language)})
+    query = SimpleNamespace(language=language, lexical=question)
+    chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
+    assert _shares_a_word(index, query, chosen) is shares

@@ -62,6 +62,8 @@ class SelectionPolicy:
     # are no labelled comparison questions yet.
     compare_window: float = 0.01
     compare_common_share: float = 0.2  # a term in more than this share of sentences is not a topic
+    # An answer in the question's language shares at least one of its content words (stemmed).
+    shared_word_required: bool = True
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "

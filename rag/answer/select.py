@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..index.lexical import analyze
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from .policy import DEFAULT, SelectionPolicy
@@ -101,7 +102,20 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
             and not _redundant(index, chosen, runner_up, policy.redundant):
         chosen.append(runner_up)
     chosen.extend(_continuations(best, candidates[1:3], policy))
+    if policy.shared_word_required and not _shares_a_word(index, query, chosen):
+        return Selection(True, (), closest, support, False,
+                         "the closest passages, in the question's language, share none of its words")
     return Selection(False, tuple(_once_each(chosen)), closest, support, False)
+
+
+def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
+    """Whether a passage quoted shares a content word (stemmed) with the question and its context.
+    Only asked of passages in the question's language: across languages the words differ anyway."""
+    same_language = [c for c in chosen if index.documents[c.sentence.doc_id].language == query.language]
+    if not same_language:
+        return True
+    asked = set(analyze(query.lexical, query.language))
+    return any(asked & set(analyze(c.passage.text, query.language)) for c in same_language)
 
 
 def _continuations(best: Candidate, runners_up: Sequence[Candidate], policy: SelectionPolicy) -> list[Candidate]:
