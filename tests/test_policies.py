@@ -273,3 +273,18 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
     query = SimpleNamespace(language=language, lexical=question)
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
     assert _shares_a_word(index, query, chosen) is shares
+
+
+def test_a_follow_up_shares_words_through_the_question_it_follows():
+    from types import SimpleNamespace
+
+    from rag.answer.retrieve import Candidate
+    from rag.answer.select import _shares_a_word
+    from rag.records import Sentence
+
+    passage = "Camille Jourdain (p22) nous parle de l’influence B2B."
+    index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr")})
+    chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
+    alone = SimpleNamespace(language="fr", lexical="À quelle page ?")
+    followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?")
+    assert not _shares_a_word(index, alone, chosen) and _shares_a_word(index, followed, chosen)
