@@ -140,6 +140,7 @@ def run_apps(common: list[str], count: int, threads: int, seconds: int, recall: 
 def write_both(index, folder: Path, uri: str, prefix: str) -> dict[str, float]:
     from bench_growth import write_index
     from rag.index import milvus
+    from rag.index.targets import NewVersion
 
     timings = {}
     started = time.perf_counter()
@@ -148,11 +149,12 @@ def write_both(index, folder: Path, uri: str, prefix: str) -> dict[str, float]:
     timings["faiss_write_s"] = time.perf_counter() - started
     started = time.perf_counter()
     connection = milvus.Connection(uri, "", prefix)
-    data = milvus.VersionData(manifest=manifest, documents=list(index.documents.values()), passages=index.passages,
-                              sentences=index.sentences, passage_vectors=np.asarray(index.passage_vectors),
-                              sentence_vectors=np.asarray(index.sentence_vectors),
-                              clause_vectors=np.asarray(index.clause_vectors), clause_sentence=index.clause_sentence,
-                              passage_lexical=index.passage_bm25, sentence_lexical=index.sentence_bm25)
+    data = NewVersion(manifest=manifest, documents=list(index.documents.values()), passages=index.passages,
+                      sentences=index.sentences, passage_vectors=np.asarray(index.passage_vectors),
+                      sentence_vectors=np.asarray(index.sentence_vectors),
+                      clause_vectors=np.asarray(index.clause_vectors), clause_sentence=index.clause_sentence,
+                      passage_lexical=index.passage_bm25, sentence_lexical=index.sentence_bm25,
+                      faiss_kind=manifest["faiss"]["passages"])
     milvus.write_version(connection, data)
     timings["milvus_write_s"] = time.perf_counter() - started
     return timings

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    from rag.answer.calibration import Calibration
+    from rag.answer.calibration import BEING_MEASURED, Calibration
     from rag.config import Settings
     from rag.engine import Engine
     from rag.evaluate.calibrate import calibrate_engine
@@ -32,7 +32,7 @@ def main() -> None:
     files = [Path(a) for a in sys.argv[1:]] or sorted((ROOT / "eval").glob("*.jsonl"))
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings.resolve(docs_dir=ROOT / "seeds", index_dir=Path(scratch) / "index", store="faiss")
-        engine = Engine(settings, calibration=Calibration(-1.0, "", "being calibrated"))
+        engine = Engine(settings, calibration=BEING_MEASURED)
         entry, rows = calibrate_engine(engine, files)
     entry = Calibration(**{**asdict(entry), "source": entry.source.replace("rag calibrate", "bench/calibrate.py")})
     path = ROOT / "rag" / "data" / "calibration.json"

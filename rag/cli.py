@@ -194,7 +194,7 @@ def _eval_squad(args: argparse.Namespace) -> int:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Ask the tuning half of the labelled questions about their documents (seeds/ and eval/ unless
     told otherwise) with abstention off; keep the threshold for this model in the cache folder."""
-    from .answer.calibration import Calibration, write_calibration
+    from .answer.calibration import BEING_MEASURED, write_calibration
     from .config import PROJECT_ROOT
     from .engine import Engine
     from .evaluate.calibrate import calibrate_engine
@@ -207,7 +207,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     # The questions are about seeds/: their own local index, so the main index (or Milvus) is left alone.
     settings = base.replace(docs_dir=args.docs or PROJECT_ROOT / "seeds", store="faiss",
                             index_dir=args.index or base.cache_dir / "calibration-index")
-    engine = Engine(settings, calibration=Calibration(-1.0, "", "being calibrated"))
+    engine = Engine(settings, calibration=BEING_MEASURED)
     bars = ProgressBars()
     try:
         engine.open(progress=bars)
@@ -272,7 +272,10 @@ def parser() -> argparse.ArgumentParser:
 
     cal = sub.add_parser("calibrate", help="measure the abstention threshold of the model in use (RAG_EMBED_MODEL, "
                          "RAG_EMBED_BACKEND) on the tuning half of eval/")
-    common(cal)
+    # Calibration always indexes the labelled questions' documents in its own local FAISS folder.
+    cal.add_argument("--docs", help="the documents the questions are about (default: seeds/)")
+    cal.add_argument("--index", help="where to index them (default: calibration-index in the cache folder)")
+    cal.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL)")
     cal.add_argument("files", nargs="*", help="labelled questions (default: eval/*.jsonl, about seeds/)")
     cal.set_defaults(run=cmd_calibrate)
 

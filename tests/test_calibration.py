@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from rag.answer.calibration import (Calibration, Measured, calibrate, calibration_path, choose_threshold,
-                                    find_calibration, leave_one_out, write_calibration)
+from rag.answer.calibration import (BEING_MEASURED, Calibration, Measured, calibrate, calibration_path,
+                                    choose_threshold, find_calibration, leave_one_out, write_calibration)
 from rag.config import Settings
 from rag.engine import Engine
 from rag.errors import ConfigError
@@ -103,7 +103,7 @@ def test_the_shipped_threshold_is_what_calibration_measures_today(embedder, tmp_
     from rag.evaluate.calibrate import calibrate_engine
 
     engine = Engine(Settings.resolve(docs_dir=SEEDS, index_dir=tmp_path / "index"), embedder=embedder,
-                    calibration=Calibration(-1.0, "", "being calibrated"))
+                    calibration=BEING_MEASURED)
     entry, rows = calibrate_engine(engine, sorted((ROOT / "eval").glob("*.jsonl")))
     shipped = next(e for e in packaged() if e.model == embedder.model_id)
     assert entry.margin_threshold == shipped.margin_threshold and len(rows) >= 60

@@ -34,6 +34,11 @@ class Calibration:
     leave_one_out_decision_accuracy: float | None = None
 
 
+# What an engine that is being calibrated runs with: it asks with abstention on support off, so
+# an uncalibrated model is not refused before it can be measured.
+BEING_MEASURED = Calibration(-1.0, "", "being measured: abstention on support off")
+
+
 @dataclass(frozen=True)
 class Measured:
     """One labelled question, asked with abstention off."""

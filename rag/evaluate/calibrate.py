@@ -11,10 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..answer.calibration import Calibration, Measured, calibrate
+from ..answer.calibration import BEING_MEASURED, Calibration, Measured, calibrate
 from .labelled import load_questions, tuning_half
 
-ABSTENTION_OFF = -1.0
+ABSTENTION_OFF = BEING_MEASURED.margin_threshold
 
 
 def measure(engine: Any, items: list[dict[str, Any]]) -> list[Measured]:

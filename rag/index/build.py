@@ -28,6 +28,7 @@ from ..records import Passage, Sentence, Skipped, Span
 from ..text.chunks import ChunkSettings, clause_spans
 from ..text.document import SplitDocument, split_document
 from .dense import choose_kind
+from .lexical import LexicalIndex, analyze
 from .manifest import manifest_for
 from .store import IndexReader
 from .targets import NewVersion, Target, target_for
@@ -338,8 +339,13 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
     faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
     manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
                             fingerprint, skipped)
+    language = {doc.doc_id: doc.language for doc in documents}
+
+    def bm25(rows: list[Passage] | list[Sentence]) -> LexicalIndex:
+        return LexicalIndex.build([analyze(r.text, language[r.doc_id]) for r in rows])
+
     return NewVersion(manifest, documents, passages, sentences, p_matrix, stack("sentences"), stack("clauses"),
-                      c_owner, faiss_kind)
+                      c_owner, bm25(passages), bm25(sentences), faiss_kind)
 
 
 def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:

@@ -35,9 +35,8 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -46,6 +45,9 @@ from ..records import Document, Passage, Sentence
 from .lexical import LexicalIndex
 from .manifest import FORMAT_VERSION
 from .store import document_from_json, document_to_json, documents_by_year
+
+if TYPE_CHECKING:  # the build's record of a version; importing it here would be circular at run time
+    from .targets import NewVersion
 
 log = logging.getLogger(__name__)
 
@@ -298,23 +300,7 @@ def _insert(connection: Connection, name: str, rows: Iterable[dict[str, Any]]) -
         connection.call(f"writing {name}", "insert", collection_name=name, data=batch)
 
 
-@dataclass(frozen=True)
-class VersionData:
-    """Everything one index version holds, as the build assembled it."""
-
-    manifest: dict[str, Any]
-    documents: Sequence[Document]
-    passages: Sequence[Passage]
-    sentences: Sequence[Sentence]
-    passage_vectors: np.ndarray
-    sentence_vectors: np.ndarray
-    clause_vectors: np.ndarray
-    clause_sentence: np.ndarray
-    passage_lexical: LexicalIndex
-    sentence_lexical: LexicalIndex
-
-
-def _term_rows(data: VersionData) -> Iterable[dict[str, Any]]:
+def _term_rows(data: NewVersion) -> Iterable[dict[str, Any]]:
     s_vocab = data.sentence_lexical._model.vocab_dict
     p_vocab = data.passage_lexical._model.vocab_dict
     doc_number = {doc.doc_id: n for n, doc in enumerate(data.documents)}
@@ -334,7 +320,7 @@ def _term_rows(data: VersionData) -> Iterable[dict[str, Any]]:
                "docs": docs.tolist() if len(docs) <= MAX_DOCS_PER_TERM else [], "unused": [0.0, 0.0]}
 
 
-def _document_layout(data: VersionData) -> dict[str, dict[str, int]]:
+def _document_layout(data: NewVersion) -> dict[str, dict[str, int]]:
     """Each document's contiguous id ranges (passages, sentences and clauses are numbered in document order)."""
     layout: dict[str, dict[str, int]] = {}
     for p in data.passages:
@@ -353,7 +339,7 @@ def _document_layout(data: VersionData) -> dict[str, dict[str, int]]:
     return layout
 
 
-def write_version(connection: Connection, data: VersionData, kind: str = "auto") -> str:
+def write_version(connection: Connection, data: NewVersion, kind: str = "auto") -> str:
     """Write a complete version, then point the alias at it. Returns the version served.
 
     Until the alias moves, readers keep the version before; a build that dies half-way

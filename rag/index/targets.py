@@ -10,7 +10,7 @@ write this new version.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,7 +20,7 @@ from ..config import Settings
 from ..errors import IndexStoreError
 from ..records import Document, Passage, Sentence
 from .dense import build_faiss, write_faiss
-from .lexical import LexicalIndex, analyze
+from .lexical import LexicalIndex
 from .store import IndexReader, document_to_json, exists, load, write_jsonl, write_version
 from .vector_cache import DocumentVectors
 
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NewVersion:
-    """Everything a build made, in id order, ready to be written."""
+    """Everything one index version holds, in id order: what a build made, ready for either store."""
 
     manifest: dict[str, Any]
     documents: list[Document]
@@ -39,13 +39,9 @@ class NewVersion:
     sentence_vectors: np.ndarray
     clause_vectors: np.ndarray
     clause_sentence: np.ndarray
+    passage_lexical: LexicalIndex  # BM25 over each unit, analyzed in its document's language
+    sentence_lexical: LexicalIndex
     faiss_kind: str
-
-    def lexical(self, unit: str) -> LexicalIndex:
-        """BM25 over the passages or sentences, each analyzed in its document's language."""
-        language = {doc.doc_id: doc.language for doc in self.documents}
-        rows = self.passages if unit == "passages" else self.sentences
-        return LexicalIndex.build([analyze(r.text, language[r.doc_id]) for r in rows])
 
 
 class Target(Protocol):
@@ -119,8 +115,8 @@ class FolderTarget:
                                                        path),
             "clauses.npy": lambda path: np.save(path, version.clause_vectors, allow_pickle=False),
             "clause_sentence.npy": lambda path: np.save(path, version.clause_sentence, allow_pickle=False),
-            "bm25-passages": lambda path: version.lexical("passages").save(path),
-            "bm25-sentences": lambda path: version.lexical("sentences").save(path),
+            "bm25-passages": lambda path: version.passage_lexical.save(path),
+            "bm25-sentences": lambda path: version.sentence_lexical.save(path),
         }
         folder = write_version(self.index_dir, version.manifest, files)
         index = load(self.index_dir)
@@ -168,16 +164,12 @@ class MilvusTarget:
         return {f"{doc_id}:{source}": DocumentVectors(p, s, c) for doc_id, source, p, s, c in old.document_vectors()}
 
     def write(self, version: NewVersion) -> IndexReader:
-        from .milvus import MilvusIndex, VersionData, dense_index, write_version as write_milvus
+        from .milvus import MilvusIndex, dense_index, write_version as write_milvus
 
         connection = self._connection()
         index_type, _ = dense_index(len(version.passages), self.settings.faiss_index)
         manifest = {key: value for key, value in version.manifest.items() if key != "faiss"}
         manifest["milvus"] = {"passages": index_type, "metric": "IP",
                               "sparse": "SPARSE_INVERTED_INDEX, IP over BM25 rows"}
-        data = VersionData(
-            manifest=manifest, documents=version.documents, passages=version.passages, sentences=version.sentences,
-            passage_vectors=version.passage_vectors, sentence_vectors=version.sentence_vectors,
-            clause_vectors=version.clause_vectors, clause_sentence=version.clause_sentence,
-            passage_lexical=version.lexical("passages"), sentence_lexical=version.lexical("sentences"))
-        return MilvusIndex(connection, write_milvus(connection, data, self.settings.faiss_index))
+        version = replace(version, manifest=manifest)
+        return MilvusIndex(connection, write_milvus(connection, version, self.settings.faiss_index))
