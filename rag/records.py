@@ -58,6 +58,14 @@ class Document:
     def meta(self, key: str, default: str = "") -> str:
         return dict(self.metadata).get(key, default)
 
+    def section_at(self, offset: int) -> str:
+        """The heading in force at `offset` (the title line counts), or ""."""
+        current = ""
+        for start, heading in self.headings:
+            if start <= offset:
+                current = heading
+        return current
+
 
 @dataclass(frozen=True)
 class Sentence:

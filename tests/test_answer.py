@@ -277,3 +277,24 @@ def test_a_short_follow_up_keeps_the_kind_of_question(seed_engine):
     assert all(q.doc_id == broad.sentences[0].doc_id for q in broad.sentences)  # the 2020 source
     compared = seed_engine.ask("Et sur l'influence ?", ["Que prévoient Kantar et Digimind sur le social commerce ?"])
     assert len(compared.comparison) == 2
+
+
+def test_a_list_item_is_quoted_with_the_line_that_announces_it(embedder, tmp_path):
+    """On an administrative page of short lines, the answer in a list is quoted whole, lead-in and
+    items, as written; an item alone ("les personnes qui y travaillent,") says nothing."""
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.test_ingest import FICHE
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "carte.txt").write_text(FICHE, encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
+    answer = engine.ask("Qui peut demander la carte de lecteur ?", threshold=-1.0)
+    assert not answer.abstained
+    quoted = answer.sentences[0].text
+    assert quoted.startswith("La carte peut être demandée par :") and quoted.endswith("de la ville.")
+    assert quoted in FICHE
+    assert "- « La carte peut être demandée par : les habitants de la commune, les personnes" in answer.answer
+    section = next(c.section for c in answer.citations if c.n == answer.sentences[0].citation)
+    assert section == "Conditions"

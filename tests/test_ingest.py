@@ -244,3 +244,66 @@ def test_markdown_keeps_offsets(tmp_path):
         for span in chunk.sentences:
             assert raw.text[span.start : span.end].strip() == raw.text[span.start : span.end]
     assert prepared.document.year == 2021
+
+
+# ------------------------------------------------------------------ lists and headings of an administrative page
+
+FICHE = (
+    "La carte de lecteur donne accès aux collections de toutes les bibliothèques de la ville.\n"
+    "Conditions\n"
+    "La carte peut être demandée par :\n"
+    "les habitants de la commune,\n"
+    "les personnes qui y travaillent,\n"
+    "les étudiants inscrits dans un établissement de la ville.\n"
+    "Pièces à fournir\n"
+    "- une pièce d'identité ;\n"
+    "- un justificatif de domicile de moins de 3 mois.\n"
+    "Durée\n"
+    "La carte est valable 1 an à partir de la date de son émission.\n"
+)
+
+
+def test_a_list_is_one_block_with_the_line_that_announces_it():
+    from rag.ingest.clean import clean
+
+    cleaned = clean(FICHE)
+    blocks = [FICHE[b.start : b.end] for b in cleaned.blocks]
+    assert blocks == [
+        "La carte de lecteur donne accès aux collections de toutes les bibliothèques de la ville.",
+        "La carte peut être demandée par :\nles habitants de la commune,\nles personnes qui y travaillent,\n"
+        "les étudiants inscrits dans un établissement de la ville.",
+        # Under a heading, the first item (it wears a marker) goes on (";") into the next one.
+        "- une pièce d'identité ;\n- un justificatif de domicile de moins de 3 mois.",
+        "La carte est valable 1 an à partir de la date de son émission.",
+    ]
+    # "Conditions" comes after the first line of body text: a section heading, not header furniture.
+    assert [FICHE[h.start : h.end] for h in cleaned.headings] == ["Conditions", "Pièces à fournir", "Durée"]
+    assert cleaned.metadata == ()
+
+
+@pytest.mark.parametrize("line, previous, item", [
+    ("les habitants de la commune,", "La carte peut être demandée par :", True),
+    ("Les habitants de la commune", "La carte peut être demandée par :", True),  # announced
+    ("- Une pièce d'identité", "", True),  # a marker
+    ("2) Un justificatif de domicile", "", True),
+    ("de découvrir un métier", "Conditions.", True),  # opens in lower case
+    ("Durée", "La carte est valable 1 an.", False),  # a heading after a finished sentence
+    ("Pièces à fournir", "", False),
+])
+def test_list_items(line, previous, item):
+    from rag.ingest.clean import is_list_item
+
+    assert is_list_item(line, previous) is item
+
+
+def test_a_list_with_its_lead_in_is_one_sentence_quoted_on_one_line(tmp_path):
+    from rag.answer.compose import on_one_line
+
+    path = tmp_path / "carte.txt"
+    path.write_text(FICHE, encoding="utf-8")
+    split = split_document(read_file(path, tmp_path), ChunkSettings())
+    sentences = [FICHE[s.start : s.end] for c in split.chunks for s in c.sentences]
+    listed = next(s for s in sentences if s.startswith("La carte peut être demandée par"))
+    assert listed.endswith("les étudiants inscrits dans un établissement de la ville.")
+    assert on_one_line(listed) == ("La carte peut être demandée par : les habitants de la commune, les personnes qui "
+                                   "y travaillent, les étudiants inscrits dans un établissement de la ville.")

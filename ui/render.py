@@ -14,6 +14,7 @@ import html
 import re
 from urllib.parse import quote
 
+from rag.answer.compose import on_one_line
 from rag.index.store import IndexReader
 from rag.records import Answer, Citation
 
@@ -130,7 +131,7 @@ def _answer_body(answer: Answer, base: str | None) -> str:
     if answer.comparison:
         for column in answer.comparison:
             out.append(f"**{escape_markdown(column.heading)}**")
-            out += [f"> {opening}{escape_markdown(answer.sentences[i].text)}{closing} "
+            out += [f"> {opening}{escape_markdown(on_one_line(answer.sentences[i].text))}{closing} "
                     + _marker(answer.sentences[i].citation, link(answer.sentences[i].citation, answer.sentences[i].start,
                                                                  answer.sentences[i].end))
                     for i in column.quotes] \
@@ -142,7 +143,7 @@ def _answer_body(answer: Answer, base: str | None) -> str:
         if answer.grouped and quoted.doc_id != current_doc:
             current_doc = quoted.doc_id
             out.append(f"*{escape_markdown(headings.get(quoted.doc_id, ''))}*")
-        out.append(f"> {opening}{escape_markdown(quoted.text)}{closing} "
+        out.append(f"> {opening}{escape_markdown(on_one_line(quoted.text))}{closing} "
                    + _marker(quoted.citation, link(quoted.citation, quoted.start, quoted.end)))
     return "\n\n".join(out)
 
@@ -189,7 +190,7 @@ def comparison_html(answer: Answer) -> str:
     columns = []
     for column in answer.comparison:
         quotes = "".join(f'<li><span class="rag-n">[{answer.sentences[i].citation}]</span> '
-                         f'{escape_html(answer.sentences[i].text)}</li>' for i in column.quotes)
+                         f'{escape_html(on_one_line(answer.sentences[i].text))}</li>' for i in column.quotes)
         body = f"<ul>{quotes}</ul>" if quotes else f'<p class="rag-silent">{escape_html(words["silent"])}</p>'
         year = str(column.year) if column.year else words["no_year"]
         columns.append(f'<section class="rag-column" data-doc="{escape_html(column.doc_id)}">'

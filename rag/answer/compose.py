@@ -52,13 +52,7 @@ def words(language: str) -> dict:
 
 def section_of(index: IndexReader, passage: Passage) -> str:
     document = index.documents.get(passage.doc_id)
-    if document is None:
-        return ""
-    current = ""
-    for start, heading in document.headings:
-        if start <= passage.start:
-            current = heading
-    return current
+    return document.section_at(passage.start) if document is not None else ""
 
 
 def _citation(index: IndexReader, n: int, passage: Passage, score: float) -> Citation:
@@ -83,7 +77,13 @@ def _number_passages(index: IndexReader, ordered: list[Candidate]) -> tuple[list
     return quotes, citations
 
 
+def on_one_line(text: str) -> str:
+    """A quote or passage for display: a list quoted with its lead-in runs over several lines."""
+    return " ".join(text.split())
+
+
 def excerpt(text: str, limit: int = 160) -> str:
+    text = on_one_line(text)
     return text if len(text) <= limit else text[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
@@ -105,7 +105,7 @@ def plain_text(answer: Answer) -> str:
     if answer.comparison:
         for column in answer.comparison:
             lines += ["", column.heading]
-            lines += [f"- {w['open']}{answer.sentences[i].text}{w['close']} [{answer.sentences[i].citation}]"
+            lines += [f"- {w['open']}{on_one_line(answer.sentences[i].text)}{w['close']} [{answer.sentences[i].citation}]"
                       for i in column.quotes] or [f"- ({answer.silent_label})"]
         return "\n".join(lines)
     headings = dict(answer.headings)
@@ -114,7 +114,7 @@ def plain_text(answer: Answer) -> str:
         if answer.grouped and quote.doc_id != current_doc:
             current_doc = quote.doc_id
             lines += ["", headings.get(quote.doc_id, "")]
-        lines.append(f"- {w['open']}{quote.text}{w['close']} [{quote.citation}]")
+        lines.append(f"- {w['open']}{on_one_line(quote.text)}{w['close']} [{quote.citation}]")
     return "\n".join(lines)
 
 

@@ -202,15 +202,6 @@ def clip(text: str, limit: int) -> str:
     return text if len(data) <= limit else data[:limit].decode("utf-8", errors="ignore")
 
 
-def section_at(doc: Document, start: int) -> str:
-    """The heading in force at offset `start` (as `compose.section_of` finds it)."""
-    current = ""
-    for offset, heading in doc.headings:
-        if offset <= start:
-            current = heading
-    return current
-
-
 def blob_rows(key: str, content: str, first_id: int) -> list[dict[str, Any]]:
     parts = [content[i : i + PART_CHARS] for i in range(0, len(content), PART_CHARS)] or [""]
     return [{"id": first_id + n, "key": key, "part": n, "content": part, "unused": [0.0, 0.0]}
@@ -362,7 +353,7 @@ def write_version(connection: Connection, data: NewVersion, kind: str = "auto") 
     def where(doc_id: str, start: int) -> dict[str, Any]:
         doc = documents[doc_id]
         return {"source": clip(doc.source, 1024), "title": clip(doc.title, 2048), "year": doc.year,
-                "language": doc.language, "section": clip(section_at(doc, start), 2048)}
+                "language": doc.language, "section": clip(doc.section_at(start), 2048)}
 
     p_sparse = sparse_rows(data.passage_lexical)
     s_sparse = sparse_rows(data.sentence_lexical)

@@ -80,6 +80,26 @@ def is_heading(line: str) -> bool:
     return word_count(line) <= 14 and not line.rstrip().endswith(TERMINAL)
 
 
+LIST_MARKER = re.compile(r"^(?:[-*•·–—▪►]|\d{1,3}[.)°]|[a-z][.)])\s")
+CONTINUES = tuple(",;:-–—(/&+")
+MAX_LIST_CHARS = 1200  # a longer list is quoted in parts: one item per block past this
+
+
+def is_list_item(line: str, previous: str) -> bool:
+    """An item of a list, which is body text however short: it wears a list marker ("- ", "1. "),
+    ends as an item that goes on (","), opens in lower case ("de découvrir un métier,"), or follows
+    a line that announces a list ("… dans le cadre :") or an item that went on. A heading does none
+    of these: it opens a section with a capital and stands after a finished sentence."""
+    if LIST_MARKER.match(line):
+        return True
+    if line.rstrip().endswith(CONTINUES):
+        return True
+    first = next((ch for ch in line if ch.isalpha()), "")
+    if first.islower():
+        return True
+    return bool(previous) and previous.rstrip().endswith(CONTINUES)
+
+
 def is_header_furniture(line: str) -> str | None:
     """Category lines and URL slugs that sit between a title and the body."""
     if SLUG.match(line):
@@ -152,7 +172,9 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
     headings: list[Span] = []
     definitions: list[Definition] = []
     title = title_hint.strip()
-    in_header = True
+    in_header = True  # until the first line of body text
+    previous = ""  # the last body line, which may announce a list
+    open_list: Span | None = None  # the last block, when its line announces or continues a list
     for index, line in enumerate(lines):
         content = text[line.start : line.end]
         if index == 0 and is_heading(content):
@@ -165,19 +187,31 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
                 metadata.append((furniture, content))
                 dropped.append((furniture, line.start, line.end))
                 continue
-            in_header = False
+        in_header = False
         if "boilerplate" in rules and is_boilerplate(content):
             dropped.append(("boilerplate", line.start, line.end))
+            open_list = None
             continue
-        if is_heading(content):
+        if is_heading(content) and not is_list_item(content, previous):
             headings.append(line)
+            previous, open_list = "", None
             continue
+        previous = content
         glued = find_glued_definitions(text, line) if "tooltips" in rules else []
+        if open_list is not None and not glued and line.end - open_list.start <= MAX_LIST_CHARS:
+            # An item of the list its lead-in announced ("… dans le cadre :" / "d'un CDD d'insertion,"):
+            # one statement with it, quoted whole, since an item alone says nothing.
+            blocks[-1] = open_list = Span(open_list.start, line.end)  # the open list is the last block
+            open_list = open_list if content.rstrip().endswith(CONTINUES) else None
+            continue
         for definition, hole in glued:
             definitions.append(definition)
             dropped.append(("tooltip", hole.start, hole.end))
             blocks.append(hole)  # quotable on its own, never inside the sentence it interrupted
-        blocks.extend(split_around(text, line, [hole for _, hole in glued]))
+        pieces = split_around(text, line, [hole for _, hole in glued])
+        blocks.extend(pieces)
+        announces = not glued and len(pieces) == 1 and content.rstrip().endswith(CONTINUES)
+        open_list = pieces[0] if announces else None
     blocks.sort(key=lambda span: span.start)
     if not title:
         title = text[blocks[0].start : blocks[0].end][:80] if blocks else ""

@@ -11,7 +11,7 @@ from ..config import CLEANING_RULES
 from ..records import Span
 from .sentences import split_sentences
 
-CHUNKING_VERSION = 1
+CHUNKING_VERSION = 2  # 2: a list is one block with the line that announces it; the header ends at the first body line
 
 
 @dataclass(frozen=True)

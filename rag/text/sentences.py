@@ -35,7 +35,8 @@ def split_sentences(text: str, block: Span, language: str) -> list[Span]:
     The segmenter reads a masked copy (markup turned into letters of the same
     length), so "![espion](http://…)" or "<img …>" never ends a sentence.
     """
-    segment = mask_markup(text[block.start : block.end])
+    # A block of several lines is a list with its lead-in: one statement, whatever the line breaks.
+    segment = mask_markup(text[block.start : block.end]).replace("\n", " ")
     with _lock:  # pysbd keeps state on its segmenter objects
         pieces = _segmenter(language).segment(segment)
     spans: list[Span] = []
