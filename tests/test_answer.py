@@ -298,3 +298,13 @@ def test_a_list_item_is_quoted_with_the_line_that_announces_it(embedder, tmp_pat
     assert "- « La carte peut être demandée par : les habitants de la commune, les personnes" in answer.answer
     section = next(c.section for c in answer.citations if c.n == answer.sentences[0].citation)
     assert section == "Conditions"
+
+
+def test_a_question_for_an_amount_the_documents_lack_is_refused(seed_engine):
+    """Kantar is named and 2019 is there, but no sentence holds a revenue: refused, while a
+    count the documents hold is answered."""
+    refused = seed_engine.ask("Quel est le chiffre d'affaires de Kantar en 2019 ?")
+    assert refused.abstained and refused.reason == "the question asks for a quantity; no quote holds one"
+    assert refused.answer.startswith("Je n'ai pas trouvé de réponse")
+    counted = seed_engine.ask("How many experts contributed to the 2020 trends?")
+    assert not counted.abstained and "30 experts" in counted.answer

@@ -288,3 +288,68 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     alone = SimpleNamespace(language="fr", lexical="À quelle page ?")
     followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?")
     assert not _shares_a_word(index, alone, chosen) and _shares_a_word(index, followed, chosen)
+
+
+@pytest.mark.parametrize("question, kind", [
+    ("Combien coûte le rapport de Digimind ?", "quantity"),
+    ("Quel est le chiffre d'affaires de Kantar en 2019 ?", "quantity"),
+    ("Quel montant faut-il verser ?", "quantity"),
+    ("How many experts contributed?", "quantity"),
+    ("What is the price of a subscription?", "quantity"),
+    ("Quand Instagram Shopping a-t-il été lancé ?", "time"),
+    ("Et quand ?", "time"),
+    ("Combien de temps dure la période ?", "time"),  # a duration, not a count
+    ("In which year did Snap partner with Twitch?", "time"),
+    ("When was Facebook founded?", "time"),
+    # False positives to avoid: a clause, a qualitative "part", a price talked about.
+    ("When brands bypass the platforms, what do they build?", ""),
+    ("Quand les marques contournent les plateformes, que construisent-elles ?", ""),
+    ("Quelle est la part de l'influence dans ces tendances ?", ""),
+    ("What does Kantar say about subscription prices?", ""),
+    ("Qu'est-ce que Kantar prévoit pour le social commerce ?", ""),
+])
+def test_what_kind_of_answer_a_question_asks_for(question, kind):
+    from rag.answer.select import missing_kind
+
+    # Quotes with nothing countable nor dated: the kind asked, if any, is missing.
+    assert missing_kind(question, ["Les marques contournent les plates-formes sociales."]) == (kind and f"a {kind}")
+
+
+@pytest.mark.parametrize("question, quote, answers", [
+    ("Combien d'experts ont contribué ?", "30 experts y dévoilent leurs tendances.", True),
+    ("How many experts contributed?", "Thirty experts share their views.", True),
+    ("Combien coûte le rapport ?", "Le livre blanc est gratuit.", True),
+    ("Quel est le chiffre d'affaires de Kantar en 2019 ?", "L’année 2019 marquera un développement du social commerce.",
+     False),  # a year is not an amount
+    ("Quand Instagram Shopping a-t-il été lancé ?", "Instagram Shopping a été lancé en mars.", True),
+    ("When was the alliance announced?", "The alliance was announced last year.", True),
+    ("Quand l'alliance a-t-elle été annoncée ?", "Snap est cité pour son alliance avec Twitch.", False),
+])
+def test_a_quote_answers_a_kind_only_when_it_holds_one(question, quote, answers):
+    from rag.answer.select import missing_kind
+
+    assert (missing_kind(question, [quote]) == "") is answers
+
+
+def test_a_question_for_a_quantity_abstains_on_quotes_without_one(tmp_path):
+    """With the fake embedder: the same passage answers "Qui…" and is refused to "Combien…",
+    and the policy can be turned off."""
+    import dataclasses
+
+    from rag.answer.policy import DEFAULT
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("Titre\nKantar Media est la filiale du groupe WPP qui publie des prévisions.\n",
+                                encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    engine = Engine(settings, embedder=FakeEmbedder())
+    assert not engine.ask("Qui publie des prévisions Kantar Media ?", threshold=-1.0).abstained
+    refused = engine.ask("Combien de prévisions publie Kantar Media ?", threshold=-1.0)
+    assert refused.abstained and refused.reason == "the question asks for a quantity; no quote holds one"
+    off = dataclasses.replace(DEFAULT, selection=dataclasses.replace(DEFAULT.selection, answer_kind_required=False))
+    engine = Engine(settings, embedder=FakeEmbedder(), policies=off)
+    assert not engine.ask("Combien de prévisions publie Kantar Media ?", threshold=-1.0).abstained

@@ -45,6 +45,37 @@ class FusionPolicy:
             raise ValueError(f"FusionPolicy.max_candidates must be ≥ 1, got {self.max_candidates}")
 
 
+# What a question's form says its answer must hold: a quantity ("Combien coûte…", "How many…")
+# or a time ("Quand…", "In which year…"). Interrogatives of French and English, and the words
+# any answer of that kind is written with: nothing here comes from a corpus.
+ASKS_QUANTITY = re.compile(
+    r"\b(?:combien(?! de temps)|how (?:many|much)|how old|quel(?:le)?s? (?:est|sont|était|étaient|sera|seront) "
+    r"(?:le|la|les|l[’'])\s?(?:nombre|montant|prix|coût|tarif|taux|pourcentage|chiffre d[’']affaires|âge)"
+    r"|quel(?:le)?s? (?:nombre|montant|prix|coût|tarif|taux|pourcentage|âge)\b"
+    r"|what (?:is|was|are|were|will be) (?:the|its|their) (?:number|amount|price|cost|rate|percentage|revenue|"
+    r"turnover|age)\b)", re.IGNORECASE)
+ASKS_TIME = re.compile(
+    # "Quand"/"When" opening a question, not a clause before another interrogative ("When brands…, what…?").
+    r"^(?:(?:et|and|mais|but)\s+)?(?:quand|when)\b(?!.*\b(?:que|qu[’']|quel\w*|qui|comment|pourquoi|où|what|"
+    r"which|who|how|why|where)\b)|\b(?:depuis quand|since when|jusqu[’']à quand|until when|"
+    r"à quelle date|(?:en|dans) quelle année|quelle (?:année|date)|(?:in )?(?:what|which) (?:year|date|month)|"
+    r"combien de temps|how long)\b", re.IGNORECASE)
+YEAR_ALONE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+QUANTITY = re.compile(
+    r"\d|%|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|"
+    r"soixante|cents?|mille|millions?|milliards?|dizaines?|douzaines?|centaines?|milliers?|moitié|tiers|quart|"
+    r"double|triple|gratuite?s?|aucune?|plusieurs|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"fifteen|twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|dozens?|half|third|quarter|"
+    r"twice|free|none|several)\b", re.IGNORECASE)
+TIME = re.compile(
+    r"\d|\b(?:janvier|février|mars|avril|mai|juin|juillet|août|septembre|octobre|novembre|décembre|january|"
+    r"february|march|april|may|june|july|august|september|october|november|december|lundi|mardi|mercredi|jeudi|"
+    r"vendredi|samedi|dimanche|monday|tuesday|wednesday|thursday|friday|saturday|sunday|aujourd[’']hui|hier|"
+    r"demain|prochaine?s?|dernière?s?|bientôt|désormais|depuis|lors|avant|après|pendant|jours?|semaines?|mois|"
+    r"ans?|années?|siècles?|today|yesterday|tomorrow|next|last|soon|now|since|ago|before|after|during|days?|"
+    r"weeks?|months?|years?|decades?|centur(?:y|ies))\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class SelectionPolicy:
     """Which sentences make the answer (select.py)."""
@@ -64,6 +95,14 @@ class SelectionPolicy:
     compare_common_share: float = 0.2  # a term in more than this share of sentences is not a topic
     # An answer in the question's language shares at least one of its content words (stemmed).
     shared_word_required: bool = True
+    # A question that asks for a quantity or a time is answered only by quotes that hold one: a
+    # sentence about the right subject without it ("Kantar Media perçoit…" to "Quel est le chiffre
+    # d'affaires de Kantar ?") does not answer. A year alone is a time, not a quantity.
+    answer_kind_required: bool = True
+    asks_quantity: re.Pattern[str] = ASKS_QUANTITY
+    asks_time: re.Pattern[str] = ASKS_TIME
+    quantity: re.Pattern[str] = QUANTITY
+    time: re.Pattern[str] = TIME
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "

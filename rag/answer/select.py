@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..index.lexical import analyze
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
-from .policy import DEFAULT, SelectionPolicy
+from .policy import DEFAULT, YEAR_ALONE, SelectionPolicy
 from .query import Query
 from .retrieve import Candidate, Retrieval
 
@@ -105,7 +105,20 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
     if policy.shared_word_required and not _shares_a_word(index, query, chosen):
         return Selection(True, (), closest, support, False,
                          "the closest passages, in the question's language, share none of its words")
+    missing = missing_kind(query.text, [c.sentence.text for c in chosen], policy)
+    if policy.answer_kind_required and missing:
+        return Selection(True, (), closest, support, False, f"the question asks for {missing}; no quote holds one")
     return Selection(False, tuple(_once_each(chosen)), closest, support, False)
+
+
+def missing_kind(question: str, quotes: Sequence[str], policy: SelectionPolicy = DEFAULT.selection) -> str:
+    """"a quantity" or "a time" when the question asks for one and none of `quotes` holds one, else ""."""
+    text = " ".join(quotes)
+    if policy.asks_quantity.search(question) and not policy.quantity.search(YEAR_ALONE.sub(" ", text)):
+        return "a quantity"
+    if policy.asks_time.search(question) and not policy.time.search(text):
+        return "a time"
+    return ""
 
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
