@@ -286,7 +286,8 @@ def test_a_list_is_one_block_with_the_line_that_announces_it():
     ("Les habitants de la commune", "La carte peut être demandée par :", True),  # announced
     ("- Une pièce d'identité", "", True),  # a marker
     ("2) Un justificatif de domicile", "", True),
-    ("de découvrir un métier", "Conditions.", True),  # opens in lower case
+    ("de découvrir un métier", "Conditions.", False),  # lower case alone: a term, outside a list
+    ("/etc/skel", "Ce répertoire contient les fichiers de configuration pour SGML.", False),
     ("Durée", "La carte est valable 1 an.", False),  # a heading after a finished sentence
     ("Pièces à fournir", "", False),
 ])
@@ -294,6 +295,17 @@ def test_list_items(line, previous, item):
     from rag.ingest.clean import is_list_item
 
     assert is_list_item(line, previous) is item
+
+
+def test_an_unpunctuated_list_goes_on_in_lower_case():
+    from rag.ingest.clean import clean
+
+    text = ("Les pièces suivantes sont demandées :\ncarte d'identité\njustificatif de domicile\n"
+            "Délais\nLa réponse arrive en 2 mois.\n")
+    cleaned = clean(text)
+    assert [text[h.start : h.end] for h in cleaned.headings] == ["Délais"]
+    assert text[cleaned.blocks[0].start : cleaned.blocks[0].end] == \
+        "Les pièces suivantes sont demandées :\ncarte d'identité\njustificatif de domicile"
 
 
 def test_a_list_with_its_lead_in_is_one_sentence_quoted_on_one_line(tmp_path):

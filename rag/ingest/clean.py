@@ -82,22 +82,23 @@ def is_heading(line: str) -> bool:
 
 LIST_MARKER = re.compile(r"^(?:[-*•·–—▪►]|\d{1,3}[.)°]|[a-z][.)])\s")
 CONTINUES = tuple(",;:-–—(/&+")
+SENTENCE_END = (".", "!", "?", "…")
 MAX_LIST_CHARS = 1200  # a longer list is quoted in parts: one item per block past this
 
 
-def is_list_item(line: str, previous: str) -> bool:
+def is_list_item(line: str, previous: str, in_list: bool = False) -> bool:
     """An item of a list, which is body text however short: it wears a list marker ("- ", "1. "),
-    ends as an item that goes on (","), opens in lower case ("de découvrir un métier,"), or follows
-    a line that announces a list ("… dans le cadre :") or an item that went on. A heading does none
-    of these: it opens a section with a capital and stands after a finished sentence."""
+    ends as an item that goes on (","), follows a line that announces a list ("… dans le cadre :")
+    or an item that went on, or opens in lower case inside a list ("de confirmer un projet").
+    A heading does none of these: it stands after a finished sentence. Outside a list, a short
+    line in lower case is a term or a name ("/etc/skel", "sleep(3)"): the heading of what follows."""
     if LIST_MARKER.match(line):
         return True
     if line.rstrip().endswith(CONTINUES):
         return True
-    first = next((ch for ch in line if ch.isalpha()), "")
-    if first.islower():
+    if previous and previous.rstrip().endswith(CONTINUES):
         return True
-    return bool(previous) and previous.rstrip().endswith(CONTINUES)
+    return in_list and line[:1].islower()
 
 
 def is_header_furniture(line: str) -> str | None:
@@ -174,6 +175,7 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
     title = title_hint.strip()
     in_header = True  # until the first line of body text
     previous = ""  # the last body line, which may announce a list
+    in_list = False  # the last body line was an item of a list
     open_list: Span | None = None  # the last block, when its line announces or continues a list
     for index, line in enumerate(lines):
         content = text[line.start : line.end]
@@ -192,17 +194,18 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
             dropped.append(("boilerplate", line.start, line.end))
             open_list = None
             continue
-        if is_heading(content) and not is_list_item(content, previous):
+        item = is_list_item(content, previous, in_list)
+        if is_heading(content) and not item:
             headings.append(line)
-            previous, open_list = "", None
+            previous, open_list, in_list = "", None, False
             continue
-        previous = content
+        previous, in_list = content, item and not content.rstrip().endswith(SENTENCE_END)
         glued = find_glued_definitions(text, line) if "tooltips" in rules else []
         if open_list is not None and not glued and line.end - open_list.start <= MAX_LIST_CHARS:
             # An item of the list its lead-in announced ("… dans le cadre :" / "d'un CDD d'insertion,"):
             # one statement with it, quoted whole, since an item alone says nothing.
             blocks[-1] = open_list = Span(open_list.start, line.end)  # the open list is the last block
-            open_list = open_list if content.rstrip().endswith(CONTINUES) else None
+            open_list = None if content.rstrip().endswith(SENTENCE_END) else open_list
             continue
         for definition, hole in glued:
             definitions.append(definition)

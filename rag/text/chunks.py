@@ -11,7 +11,7 @@ from ..config import CLEANING_RULES
 from ..records import Span
 from .sentences import split_sentences
 
-CHUNKING_VERSION = 2  # 2: a list is one block with the line that announces it; the header ends at the first body line
+CHUNKING_VERSION = 3  # 2: a list is one block with its lead-in, the header ends at the first body line; 3: terms are headings
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,94 @@
+"""A second French benchmark, for *development*: Debian's French manual pages as SQuAD.
+
+service-public (`../shared/eval/service-public/`) measures the system on documents nobody
+tuned for, so no choice may be made on it. Choices about documents unlike the seeds (short
+lines, headings, lists, shared boilerplate across pages) are made here instead: 46 French
+manual pages from the `manpages-fr` Debian package (about 540k characters) and 45 questions
+(35 French, 10 English) written from the pages' text, with the exact answer span, in
+`eval/manpages-fr/questions.jsonl`. The pages are not copied into the repository (their
+licences vary); this script fetches the package from the Debian archive and renders it.
+
+Run: python bench/manpages_devset.py [--out build/manpages]   then
+     rag eval --squad build/manpages/manpages-fr.json
+Needs apt-get, dpkg-deb and man (Debian). Prints the file it wrote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = ROOT / "eval" / "manpages-fr" / "questions.jsonl"
+PAGES = [
+    "man1/cp", "man1/mv", "man1/rm", "man1/mkdir", "man1/ls", "man1/chmod", "man1/chown", "man1/du", "man1/df",
+    "man1/date", "man1/sleep", "man1/timeout", "man1/nice", "man1/nohup", "man1/tail", "man1/head", "man1/sort",
+    "man1/uniq", "man1/wc", "man1/cut", "man1/tr", "man1/tar", "man1/gzip", "man1/crontab", "man1/at", "man1/grep",
+    "man1/find", "man1/xargs", "man1/shred", "man1/tee", "man1/seq", "man1/su", "man1/ln", "man1/split",
+    "man7/hier", "man5/shells", "man5/issue", "man5/group", "man8/cron", "man8/shutdown", "man8/ping", "man8/fsck",
+    "man8/mount", "man7/environ", "man7/hostname", "man7/boot",
+]
+
+
+def fetch_package(work: Path) -> Path:
+    """The unpacked manpages-fr package (downloaded once)."""
+    unpacked = work / "package"
+    if (unpacked / "usr/share/man/fr").is_dir():
+        return unpacked
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", "manpages-fr"], cwd=work, check=True, capture_output=True)
+    deb = sorted(work.glob("manpages-fr_*.deb"))[-1]
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
+    return unpacked
+
+
+def render(page: Path) -> str:
+    """The page as plain text, one paragraph per line (a very wide terminal), no header or footer."""
+    env = dict(os.environ, MANWIDTH="5000", MAN_KEEP_FORMATTING="0", LC_ALL="C.UTF-8")
+    shown = subprocess.run(["man", "-l", str(page)], env=env, check=True, capture_output=True).stdout
+    plain = subprocess.run(["col", "-bx"], input=shown, check=True, capture_output=True).stdout.decode("utf-8")
+    lines = [line.strip() for line in plain.splitlines()[1:-1]]
+    text, blank = [], True
+    for line in lines:
+        if line or not blank:
+            text.append(line)
+        blank = not line
+    return "\n".join(text).strip() + "\n"
+
+
+def build(work: Path) -> Path:
+    package = fetch_package(work)
+    questions = [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines() if line.strip()]
+    articles = []
+    for name in PAGES:
+        page = package / "usr/share/man/fr" / f"{name}.{name[3]}.gz"  # man8/fsck → man8/fsck.8.gz
+        context = render(page)
+        qas = []
+        for number, item in enumerate(q for q in questions if q["doc"] == Path(name).name):
+            start = context.find(item["answer"])
+            if start < 0:
+                sys.exit(f"{QUESTIONS}: the answer of {item['question']!r} is not in {name}: {item['answer']!r}")
+            qas.append({"id": f"{Path(name).name}-{number}", "question": item["question"],
+                        "answers": [{"answer_start": start, "text": item["answer"]}]})
+        articles.append({"title": Path(name).name, "paragraphs": [{"context": context, "qas": qas}]})
+    asked = {q["doc"] for q in questions}
+    missing = asked - {Path(n).name for n in PAGES}
+    if missing:
+        sys.exit(f"{QUESTIONS}: questions about pages not in the corpus: {sorted(missing)}")
+    out = work / "manpages-fr.json"
+    out.write_text(json.dumps({"version": "manpages-fr-dev", "data": articles}, ensure_ascii=False), encoding="utf-8")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "manpages")
+    print(build(parser.parse_args().out))
+
+
+if __name__ == "__main__":
+    main()
