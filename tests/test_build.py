@@ -281,3 +281,27 @@ class CountingEmbedder:
     def encode_passages(self, texts, batch_size=None):
         self.texts += len(texts)
         return self.inner.encode_passages(texts, batch_size)
+
+
+def test_a_sentence_is_found_by_the_words_of_its_section_heading(tmp_path):
+    """A definition under its term ("/etc/skel" then "Quand un compte est créé, les fichiers de ce
+    répertoire…") never names it: BM25 finds it by its heading's words, not by the title's."""
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "hier.txt").write_text(
+        "Hiérarchie des répertoires\nUn système contient les répertoires suivants, décrits un par un.\n"
+        "/etc/skel\nQuand un nouveau compte est créé, les fichiers de ce répertoire sont copiés.\n"
+        "/etc/opt\nFichiers de configuration des applications installées dans /opt.\n", encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    index = Engine(settings, embedder=FakeEmbedder()).open()
+    scores = index.lexical("sentences", ["skel"])
+    found = [index.sentences_by_id([int(i)])[0].text for i in scores.top(5)]
+    assert found == ["Quand un nouveau compte est créé, les fichiers de ce répertoire sont copiés."]
+    from rag.index.lexical import analyze
+
+    title_terms = analyze("Hiérarchie", "fr")
+    assert title_terms and index.lexical("sentences", title_terms).top(5).size == 0  # the title's words stay its own

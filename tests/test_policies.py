@@ -353,3 +353,17 @@ def test_a_question_for_a_quantity_abstains_on_quotes_without_one(tmp_path):
     off = dataclasses.replace(DEFAULT, selection=dataclasses.replace(DEFAULT.selection, answer_kind_required=False))
     engine = Engine(settings, embedder=FakeEmbedder(), policies=off)
     assert not engine.ask("Combien de prévisions publie Kantar Media ?", threshold=-1.0).abstained
+
+
+def test_a_term_or_a_reference_is_never_quoted_as_an_answer():
+    from types import SimpleNamespace
+
+    from rag.answer.select import statements
+
+    def candidate(text):
+        return SimpleNamespace(sentence=SimpleNamespace(text=text))
+
+    kept = statements(tuple(candidate(t) for t in ("sleep(3)", "--overwrite", "/etc/skel", "ping seulement.",
+                                                   "Le courriel est envoyé par sendmail.", "It is free.")),
+                      SelectionPolicy())
+    assert [c.sentence.text for c in kept] == ["Le courriel est envoyé par sendmail.", "It is free."]

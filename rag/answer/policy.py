@@ -81,6 +81,9 @@ class SelectionPolicy:
     """Which sentences make the answer (select.py)."""
 
     second_sentence_gap: float = 0.01  # a runner-up this close to the best is shown too
+    # A line of one or two words ("sleep(3)", "--overwrite", "/etc/skel") is a term or a reference,
+    # not a statement: it is never quoted as an answer (a heading above it, a list may hold it).
+    min_quote_words: int = 3
     redundant: float = 0.93  # cosine above which a second sentence repeats the first
     max_broad_sentences: int = 6
     broad_dense_window: float = 0.08  # a broad answer's sentences stay this close to the best one

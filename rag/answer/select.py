@@ -9,6 +9,7 @@ measured per model on the tuning half of eval/ (`calibration.py`); the engine pa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -75,7 +76,7 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
     `background_max` is the best cosine of the question with unrelated text;
     `threshold`: the least margin over it that counts as support (the model's calibration).
     """
-    candidates = retrieval.candidates
+    candidates = statements(retrieval.candidates, policy)
     closest = tuple(retrieval.top_passages(policy.max_closest))
     broad = query.broad
     if not candidates:
@@ -119,6 +120,14 @@ def missing_kind(question: str, quotes: Sequence[str], policy: SelectionPolicy =
     if policy.asks_time.search(question) and not policy.time.search(text):
         return "a time"
     return ""
+
+
+WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def statements(candidates: tuple[Candidate, ...], policy: SelectionPolicy) -> tuple[Candidate, ...]:
+    """The candidates that say something: at least `policy.min_quote_words` words of letters."""
+    return tuple(c for c in candidates if len(WORD.findall(c.sentence.text)) >= policy.min_quote_words)
 
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
@@ -208,7 +217,7 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
 
     columns, sentences = [], []
     for doc_id, retrieval in retrievals.items():
-        relevant = tuple(c for c in retrieval.candidates if on_topic(c))
+        relevant = tuple(c for c in statements(retrieval.candidates, policy) if on_topic(c))
         chosen = _select_broad(index, relevant, floor, policy)[: policy.compare_sentences] if relevant else []
         columns.append((doc_id, tuple(chosen)))
         sentences.extend(chosen)

@@ -24,7 +24,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import RagError
 from ..ingest.files import RawText, discover, read_file
-from ..records import Passage, Sentence, Skipped, Span
+from ..records import Document, Passage, Sentence, Skipped, Span
 from ..text.chunks import ChunkSettings, clause_spans
 from ..text.document import SplitDocument, split_document
 from .dense import choose_kind
@@ -341,11 +341,21 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
                             fingerprint, skipped)
     language = {doc.doc_id: doc.language for doc in documents}
 
+    by_id = {doc.doc_id: doc for doc in documents}
+
     def bm25(rows: list[Passage] | list[Sentence]) -> LexicalIndex:
-        return LexicalIndex.build([analyze(r.text, language[r.doc_id]) for r in rows])
+        return LexicalIndex.build([analyze(under_heading(by_id[r.doc_id], r), language[r.doc_id]) for r in rows])
 
     return NewVersion(manifest, documents, passages, sentences, p_matrix, stack("sentences"), stack("clauses"),
                       c_owner, bm25(passages), bm25(sentences), faiss_kind)
+
+
+def under_heading(document: Document, row: Passage | Sentence) -> str:
+    """The words a row is found by: its own, and its section heading's ("/etc/skel" above "Quand un
+    nouveau compte est créé, les fichiers de ce répertoire sont copiés…"; "Durée" above "Elle ne
+    peut excéder un mois."). Not the title's, which every row before the first section shares."""
+    section = document.section_at(row.start)
+    return f"{section}\n{row.text}" if section and section != document.title else row.text
 
 
 def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:

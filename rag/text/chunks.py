@@ -11,7 +11,7 @@ from ..config import CLEANING_RULES
 from ..records import Span
 from .sentences import split_sentences
 
-CHUNKING_VERSION = 3  # 2: a list is one block with its lead-in, the header ends at the first body line; 3: terms are headings
+CHUNKING_VERSION = 4  # 2: a list is one block with its lead-in; 3: terms are headings; 4: rows are found by their heading's words
 
 
 @dataclass(frozen=True)
