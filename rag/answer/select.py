@@ -132,8 +132,12 @@ def statements(candidates: tuple[Candidate, ...], policy: SelectionPolicy) -> tu
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
     """Whether a passage quoted shares a content word (stemmed) with the question and its context.
-    Only asked of passages in the question's language: across languages the words differ anyway."""
-    same_language = [c for c in chosen if index.documents[c.sentence.doc_id].language == query.language]
+    Only asked of quotes written in the question's language, whatever their document's (an English
+    copyright line in a French manual page is English): across languages the words differ anyway."""
+    from ..text.language import detect_language
+
+    same_language = [c for c in chosen if query.language == detect_language(
+        c.sentence.text, default=index.documents[c.sentence.doc_id].language)]
     if not same_language:
         return True
     asked = set(analyze(query.lexical, query.language))
