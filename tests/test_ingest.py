@@ -319,3 +319,15 @@ def test_a_list_with_its_lead_in_is_one_sentence_quoted_on_one_line(tmp_path):
     assert listed.endswith("les étudiants inscrits dans un établissement de la ville.")
     assert on_one_line(listed) == ("La carte peut être demandée par : les habitants de la commune, les personnes qui "
                                    "y travaillent, les étudiants inscrits dans un établissement de la ville.")
+
+
+def test_a_section_label_on_the_first_line_is_not_the_title():
+    from rag.ingest.clean import clean
+
+    page = ("NOM\nshred - Écrire par dessus un fichier pour en camoufler le contenu, et optionnellement l'effacer\n"
+            "DESCRIPTION\nRécrire sur les FICHIERs indiqués, de façon répétée.\n")
+    cleaned = clean(page)
+    assert cleaned.title == "shred - Écrire par dessus un fichier pour en camoufler le contenu, et…"
+    assert [page[h.start : h.end] for h in cleaned.headings] == ["NOM", "DESCRIPTION"]
+    assert clean("Médias sociaux : une diversification\nLe texte commence ici.\n").title == \
+        "Médias sociaux : une diversification"

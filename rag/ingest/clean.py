@@ -101,6 +101,12 @@ def is_list_item(line: str, previous: str, in_list: bool = False) -> bool:
     return in_list and line[:1].islower()
 
 
+def is_section_label(line: str) -> bool:
+    """One or two words in capitals: the name of a part ("NOM", "DESCRIPTION", "VOIR AUSSI")."""
+    words = WORD.findall(line)
+    return 0 < len(words) <= 2 and line.upper() == line and any(ch.isalpha() for ch in line)
+
+
 def is_header_furniture(line: str) -> str | None:
     """Category lines and URL slugs that sit between a title and the body."""
     if SLUG.match(line):
@@ -180,7 +186,9 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
     for index, line in enumerate(lines):
         content = text[line.start : line.end]
         if index == 0 and is_heading(content):
-            title = title or content
+            # A section label ("NOM", "SOMMAIRE") names a part of the page, not the page: the title
+            # is then the next line (a manual page's "shred - Écrire par dessus un fichier…").
+            title = title or ("" if is_section_label(content) else content)
             headings.append(line)
             continue
         if in_header and index > 0 and "header" in rules:
@@ -217,7 +225,8 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
         open_list = pieces[0] if announces else None
     blocks.sort(key=lambda span: span.start)
     if not title:
-        title = text[blocks[0].start : blocks[0].end][:80] if blocks else ""
+        first = text[blocks[0].start : blocks[0].end] if blocks else ""
+        title = first[:80] if len(first) <= 80 else first[:80].rsplit(" ", 1)[0] + "…"
     title = title.lstrip("#").strip() or title  # a Markdown heading's marks are not part of its title
     body = " ".join(text[b.start : b.end] for b in blocks[:3])
     year = guess_year(title, " ".join(value for _, value in metadata), body)
