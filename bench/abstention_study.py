@@ -6,7 +6,10 @@ and the corpus's own score distribution (mean, spread, high quantile), then the
 ROC AUC of each candidate support measure. Used to choose the measure; the
 threshold itself comes from bench/calibrate.py.
 
-Run: python bench/abstention_study.py [eval files...]
+With --squad FILE (a development SQuAD file, never service-public): the same AUCs on
+that corpus, its questions against every eval/ question asked of it (foreign).
+
+Run: python bench/abstention_study.py [--squad FILE] [eval files...]
 """
 
 from __future__ import annotations
@@ -31,7 +34,11 @@ def main() -> None:
     from rag.engine import Engine
     from rag.evaluate.labelled import load_questions, tuning_half
 
-    files = [Path(a) for a in sys.argv[1:]] or sorted((ROOT / "eval").glob("*.jsonl"))
+    args = sys.argv[1:]
+    if args[:1] == ["--squad"]:
+        squad_study(Path(args[1]), [Path(a) for a in args[2:]] or sorted((ROOT / "eval").glob("*.jsonl")))
+        return
+    files = [Path(a) for a in args] or sorted((ROOT / "eval").glob("*.jsonl"))
     items = tuning_half(load_questions(files))
     engine = Engine(Settings.resolve())
     rows = []
@@ -45,6 +52,27 @@ def main() -> None:
         positive = [r[2][name] for r in rows if r[0] and not r[1]]
         negative = [r[2][name] for r in rows if not r[0] and not r[1]]
         print(f"{name:<28} AUC {auc(positive, negative):.3f}")
+
+
+def squad_study(path: Path, foreign_files: list[Path]) -> None:
+    import hashlib
+
+    from rag.config import Settings
+    from rag.engine import Engine
+    from rag.evaluate.labelled import load_questions
+    from rag.evaluate.squad import load_squad, write_documents
+
+    documents, questions = load_squad(path)
+    base = Settings.resolve()
+    work = base.cache_dir / f"squad-{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    write_documents(documents, work / "docs")
+    engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / "index"))
+    engine.open()
+    positive = [engine.support_measures(q.question) for q in questions]
+    negative = [engine.support_measures(item["question"]) for item in load_questions(foreign_files)]
+    print(f"{path.name}: {len(positive)} questions against {len(negative)} foreign ones")
+    for name in sorted(positive[0]):
+        print(f"{name:<28} AUC {auc([m[name] for m in positive], [m[name] for m in negative]):.3f}")
 
 
 if __name__ == "__main__":
