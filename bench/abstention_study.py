@@ -55,16 +55,14 @@ def main() -> None:
 
 
 def squad_study(path: Path, foreign_files: list[Path]) -> None:
-    import hashlib
-
     from rag.config import Settings
     from rag.engine import Engine
     from rag.evaluate.labelled import load_questions
-    from rag.evaluate.squad import load_squad, write_documents
+    from rag.evaluate.squad import load_squad, squad_folder, write_documents
 
     documents, questions = load_squad(path)
     base = Settings.resolve()
-    work = base.cache_dir / f"squad-{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    work, _ = squad_folder(path, base.cache_dir)
     write_documents(documents, work / "docs")
     engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / "index"))
     engine.open()

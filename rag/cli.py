@@ -157,17 +157,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _eval_squad(args: argparse.Namespace) -> int:
     """Index the SQuAD file's contexts (in the cache folder unless --docs/--index say where), ask its questions."""
-    import hashlib
-
     from .engine import Engine
     from .evaluate import load_questions
-    from .evaluate.squad import evaluate_squad, format_squad, load_squad, write_documents
+    from .evaluate.squad import evaluate_squad, format_squad, load_squad, squad_folder, write_documents
 
     path = Path(args.squad)
     documents, questions = load_squad(path)
     base = _settings(args)
-    key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    work = base.cache_dir / f"squad-{path.stem}-{key}"
+    work, key = squad_folder(path, base.cache_dir)
     docs = Path(args.docs) if args.docs else work / "docs"
     write_documents(documents, docs)
     # Its own index folder and Milvus collections: the SQuAD corpus never replaces the main one.

@@ -57,6 +57,14 @@ def load_squad(path: Path) -> tuple[dict[str, str], list[SquadQuestion]]:
     return documents, questions
 
 
+def squad_folder(path: Path, cache_dir: Path) -> tuple[Path, str]:
+    """Where a SQuAD file's contexts and index live (in the cache, one folder per file's bytes), and its key."""
+    import hashlib
+
+    key = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return cache_dir / f"squad-{path.stem}-{key}", key
+
+
 def write_documents(documents: dict[str, str], folder: Path) -> None:
     """One UTF-8 file per context, byte for byte (LF newlines), so offsets in the file are the context's."""
     folder.mkdir(parents=True, exist_ok=True)
