@@ -3,9 +3,10 @@
 service-public (`../shared/eval/service-public/`) measures the system on documents nobody
 tuned for, so no choice may be made on it. Choices about documents unlike the seeds (short
 lines, headings, lists, shared boilerplate across pages) are made here instead: 46 French
-manual pages from the `manpages-fr` Debian package (about 540k characters) and 45 questions
-(35 French, 10 English) written from the pages' text, with the exact answer span, in
-`eval/manpages-fr/questions.jsonl`. The pages are not copied into the repository (their
+manual pages from the `manpages-fr` Debian package (about 540k characters) and 75 questions
+(57 French, 18 English) written from the pages' text, with the exact answer span, in
+`eval/manpages-fr/questions.jsonl`. The last 30 were written after the choices the first 45
+informed, in the words a user would use rather than the page's. The pages are not copied into the repository (their
 licences vary); this script fetches the package from the Debian archive and renders it.
 
 Run: python bench/manpages_devset.py [--out build/manpages]   then

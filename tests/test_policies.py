@@ -310,6 +310,10 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     ("Quand les marques contournent les plateformes, que construisent-elles ?", ""),
     ("Quelle est la part de l'influence dans ces tendances ?", ""),
     ("What does Kantar say about subscription prices?", ""),
+    ("How can uniq count how many times each line occurs?", ""),  # asks for a way
+    ("Comment savoir combien de fichiers sont supprimés ?", ""),
+    ("After how many unchanged iterations does tail reopen the file?", "quantity"),
+    ("À partir de combien de fichiers rm demande-t-il ?", "quantity"),
     ("Qu'est-ce que Kantar prévoit pour le social commerce ?", ""),
 ])
 def test_what_kind_of_answer_a_question_asks_for(question, kind):

@@ -60,6 +60,9 @@ ASKS_TIME = re.compile(
     r"which|who|how|why|where)\b)|\b(?:depuis quand|since when|jusqu[’']à quand|until when|"
     r"à quelle date|(?:en|dans) quelle année|quelle (?:année|date)|(?:in )?(?:what|which) (?:year|date|month)|"
     r"combien de temps|how long)\b", re.IGNORECASE)
+INTERROGATIVE = re.compile(
+    r"\b(?:comment|pourquoi|que|qu[’']|quoi|qui|quel(?:le)?s?|lequel|où|how|why|what|which|who|whom|where)\b",
+    re.IGNORECASE)
 YEAR_ALONE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 QUANTITY = re.compile(
     r"\d|%|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|"
@@ -104,6 +107,7 @@ class SelectionPolicy:
     answer_kind_required: bool = True
     asks_quantity: re.Pattern[str] = ASKS_QUANTITY
     asks_time: re.Pattern[str] = ASKS_TIME
+    interrogative: re.Pattern[str] = INTERROGATIVE  # another question word before the kind's: it asks something else
     quantity: re.Pattern[str] = QUANTITY
     time: re.Pattern[str] = TIME
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.

@@ -115,11 +115,18 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
 def missing_kind(question: str, quotes: Sequence[str], policy: SelectionPolicy = DEFAULT.selection) -> str:
     """"a quantity" or "a time" when the question asks for one and none of `quotes` holds one, else ""."""
     text = " ".join(quotes)
-    if policy.asks_quantity.search(question) and not policy.quantity.search(YEAR_ALONE.sub(" ", text)):
+    if _asks(policy.asks_quantity, question, policy) and not policy.quantity.search(YEAR_ALONE.sub(" ", text)):
         return "a quantity"
-    if policy.asks_time.search(question) and not policy.time.search(text):
+    if _asks(policy.asks_time, question, policy) and not policy.time.search(text):
         return "a time"
     return ""
+
+
+def _asks(kind: re.Pattern[str], question: str, policy: SelectionPolicy) -> bool:
+    """Whether `kind` is what the question asks: its words come before any other interrogative
+    ("How can uniq count how many times…" asks for a way, not a number)."""
+    found = kind.search(question)
+    return found is not None and not policy.interrogative.search(question[: found.start()])
 
 
 WORD = re.compile(r"[^\W\d_]{2,}")
