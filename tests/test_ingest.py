@@ -329,5 +329,9 @@ def test_a_section_label_on_the_first_line_is_not_the_title():
     cleaned = clean(page)
     assert cleaned.title == "shred - Écrire par dessus un fichier pour en camoufler le contenu, et…"
     assert [page[h.start : h.end] for h in cleaned.headings] == ["NOM", "DESCRIPTION"]
+    short = clean("NOM\ncp - Copier des fichiers et des répertoires\n\nSYNOPSIS\ncp [OPTION]... SOURCE CIBLE\n")
+    assert short.title == "cp - Copier des fichiers et des répertoires"
+    assert clean("NOM\nLe texte commence ici par une phrase.\nEnsuite une autre.\n").title == \
+        "Le texte commence ici par une phrase."
     assert clean("Médias sociaux : une diversification\nLe texte commence ici.\n").title == \
         "Médias sociaux : une diversification"

@@ -273,8 +273,30 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
-    index = SimpleNamespace(documents={"a": SimpleNamespace(language=doc_language)})
-    query = SimpleNamespace(language=language, lexical=question)
+    index = SimpleNamespace(documents={"a": SimpleNamespace(language=doc_language, title="")})
+    query = SimpleNamespace(language=language, lexical=question, documents=frozenset())
+    chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
+    assert _shares_a_word(index, query, chosen) is shares
+
+
+@pytest.mark.parametrize("question, title, chosen_by_name, shares", [
+    # The page the question names by its title's name is about that name, though its lines rarely repeat it.
+    ("Que signifie « now » pour shutdown ?", "shutdown - Arrêter, éteindre ou redémarrer la machine", True, True),
+    ("Que signifie « now » pour shutdown ?", "shutdown - Arrêter, éteindre ou redémarrer la machine", False, False),
+    # A year in a title, or its other words, are not what the page is about.
+    ("Quel est le meilleur smartphone de 2020 ?", "Tendances 2020 et le smartphone en débat", True, False),
+    ("Quel est le meilleur smartphone de 2020 ?", "2020 - Tendances", True, False),
+])
+def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, chosen_by_name, shares):
+    from types import SimpleNamespace
+
+    from rag.answer.retrieve import Candidate
+    from rag.answer.select import _shares_a_word
+    from rag.records import Sentence
+
+    passage = "« now » est un alias pour +0, c'est-à-dire un arrêt immédiat."
+    index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr", title=title)})
+    query = SimpleNamespace(language="fr", lexical=question, documents=frozenset({"a"} if chosen_by_name else ()))
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
     assert _shares_a_word(index, query, chosen) is shares
 
@@ -287,10 +309,10 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     from rag.records import Sentence
 
     passage = "Camille Jourdain (p22) nous parle de l’influence B2B."
-    index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr")})
+    index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr", title="")})
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
-    alone = SimpleNamespace(language="fr", lexical="À quelle page ?")
-    followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?")
+    alone = SimpleNamespace(language="fr", lexical="À quelle page ?", documents=frozenset())
+    followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?", documents=frozenset())
     assert not _shares_a_word(index, alone, chosen) and _shares_a_word(index, followed, chosen)
 
 

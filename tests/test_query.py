@@ -51,6 +51,69 @@ def test_the_first_word_is_never_an_unknown_name(index):
     assert find_names(index, "Netflix ou Netflix ?", "fr").unknown == ("Netflix",)
 
 
+@pytest.mark.parametrize("title, names", [
+    ("cp - Copier des fichiers et des répertoires", ["cp"]),
+    ("at, batch, atq, atrm - Mettre en file d'attente des travaux", ["at", "batch", "atq", "atrm"]),
+    ("nsswitch.conf – Fichier de configuration", ["nsswitch.conf"]),
+    ("Kantar Media : une diversification", []),  # a name of two words is capitalized: the rule for names
+    ("Médias sociaux : un bilan", []),  # what the page is about, not what it is called
+    ("Guide", ["guide"]),
+    ("Tendances médias sociaux 2020 et marketing digital avec Digimind", []),  # a title that says, not names
+    ("Le salarié peut demander à son employeur un congé…", []),
+    ("2019 - Bilan", []),
+])
+def test_the_name_a_title_gives_its_document(title, names):
+    from rag.answer.query import title_name_keys
+
+    assert title_name_keys(title) == names
+
+
+PAGES = {
+    "sort.txt": "NOM\nsort - Trier les lignes de fichiers texte\n\nDESCRIPTION\nÉcrire la concaténation triée.\n"
+                "-f, --ignore-case\nconvertir les caractères minuscules en majuscules.\n",
+    "uniq.txt": "NOM\nuniq - Signaler les lignes répétées\n\nDESCRIPTION\nFiltrer les lignes adjacentes. Voir sort(1).\n",
+    "du.txt": "NOM\ndu - Évaluer l'espace disque\n\nDESCRIPTION\nTotaliser l'espace utilisé par les fichiers.\n",
+    "medias.txt": "Médias sociaux : un bilan\nLes médias sociaux changent. Les marques suivent sort et uniq.\n",
+    "autre.txt": "Médias sociaux et marques\nLes médias sociaux restent forts. Les fichiers aussi.\n",
+    "texte.txt": "texte\nUn texte court sur les fichiers texte.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pages")
+    docs = base / "docs"
+    docs.mkdir()
+    for name, text in PAGES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    return build(docs, base / "index", FakeEmbedder()).index
+
+
+@pytest.mark.parametrize("question, language, chosen, words", [
+    # Written in lower case, the name a page gives itself in its title still chooses it.
+    ("Quelle option de sort ignore la casse ?", "fr", {"sort.txt"}, ("sort",)),
+    ("Which du option prints a total?", "en", {"du.txt"}, ("du",)),
+    # ...but not a word of the question's own language that happens to be a name ("du" in French).
+    # (while "texte", the name of the page "texte", chooses it).
+    ("Que fait du texte trié ?", "fr", {"texte.txt"}, ("texte",)),
+    # A title's phrase is a topic, not a name: it chooses nothing.
+    ("Que disent les médias sociaux des marques ?", "fr", set(), ()),
+])
+def test_a_title_name_chooses_its_document_however_it_is_written(pages, question, language, chosen, words):
+    names = find_names(pages, question, language)
+    assert {pages.documents[d].source for d in names.documents} == chosen and names.words == words
+
+
+def test_a_title_name_every_document_holds_chooses_nothing(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("texte - Un guide\nUn texte sur les fichiers.\n", encoding="utf-8")
+    (docs / "b.txt").write_text("Autre guide\nUn autre texte sur les fichiers.\n", encoding="utf-8")
+    index = build(docs, tmp_path / "index", FakeEmbedder()).index
+    assert find_names(index, "Que dit le texte des fichiers ?", "fr").documents == frozenset()
+    assert find_names(index, "Que dit le texte des fichiers ?", "fr").words == ()
+
+
 def test_a_name_every_document_contains_chooses_nothing(index):
     assert find_names(index, "Que disent les marques ?", "fr").documents == frozenset()
 

@@ -151,6 +151,10 @@ class QuestionPolicy:
     follow_up_words: frozenset[str] = FOLLOW_UP_WORDS
     follow_up_max_words: int = 3  # a question this short leans on the one before it
     inverted_pronoun: re.Pattern[str] = INVERTED_PRONOUN
+    # The name a document gives itself: its title's one-word head before a separator ("cp - Copier
+    # des fichiers…", "at, batch, atq, atrm - Mettre en file…"), or a one-word title. Written in lower
+    # case in a question ("Quelle option de sort…") it still chooses that document.
+    title_separator: re.Pattern[str] = re.compile(r"\s+[-–—:|]\s+|\s*:\s+")
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import QuestionError
-from ..index.lexical import analyze, stop_words
+from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of
 from ..index.store import IndexReader
 from ..text.language import detect_language
 from .policy import DEFAULT, QuestionPolicy
@@ -28,6 +30,7 @@ WORD = re.compile(r"[\w]+", re.UNICODE)
 YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
 CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 FIRST_WORD = re.compile(r"^\W*\w+")
+NAME_TOKEN = re.compile(r"\w(?:[\w.+]*\w)?")
 
 
 @dataclass(frozen=True)
@@ -151,13 +154,79 @@ def parse_question(raw: object, history: list[str] | None = None, default_langua
     return Question(text, language, text)
 
 
-def find_names(index: IndexReader, text: str, language: str) -> Names:
-    """One rule for names: capitalized words and years, looked up in the sentence index.
+def title_name_keys(title: str, policy: QuestionPolicy = DEFAULT.question) -> list[str]:
+    """The names a title gives its document, in lower case: the head before a separator ("cp" of
+    "cp - Copier des fichiers…", each of "at, batch, atq"), or a short title whole. None for a
+    title that is a sentence or a phrase. A stop word ("at", "du") is kept: the question's language decides."""
+    head = policy.title_separator.split(title.strip(), maxsplit=1)[0]
+    keys = []
+    for part in head.split(","):
+        tokens = NAME_TOKEN.findall(part.lower())
+        # One word: a head of several ("Médias sociaux : …") says what the page is about, not what
+        # it is called, and a name of several words is capitalized (the rule for names finds it).
+        if len(tokens) != 1:
+            return []
+        if not (tokens[0].isdigit() or len(tokens[0]) < 2):
+            keys.append(tokens[0])
+    return keys
+
+
+_TITLE_NAMES: dict[int, tuple[Any, dict[str, frozenset[str]]]] = {}
+
+
+def title_names(index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> dict[str, frozenset[str]]:
+    """Name (lower case) → the documents whose title gives that name; computed once per open index."""
+    cached = _TITLE_NAMES.get(id(index))
+    if cached is not None and cached[0]() is index:
+        return cached[1]
+    names: dict[str, set[str]] = {}
+    for doc_id, document in index.documents.items():
+        for key in title_name_keys(document.title, policy):
+            names.setdefault(key, set()).add(doc_id)
+    frozen = {key: frozenset(docs) for key, docs in names.items()}
+    try:
+        _TITLE_NAMES[id(index)] = (weakref.ref(index, lambda _, key=id(index): _TITLE_NAMES.pop(key, None)), frozen)
+    except TypeError:  # an index that cannot be referenced weakly is read again next time
+        pass
+    return frozen
+
+
+def _named_by_title(index: IndexReader, text: str, language: str, policy: QuestionPolicy
+                    ) -> list[tuple[str, frozenset[str]]]:
+    """(words as written, documents) for each run of the question's words that is a title's name,
+    unless it is one stop word of the question's language ("at" in English, "du" in French)."""
+    names = title_names(index, policy)
+    ordinary = stop_words_of(language)
+    if not names:
+        return []
+    tokens = list(NAME_TOKEN.finditer(text))
+    found = []
+    for token in tokens:
+        key = token.group().lower()
+        if key in names and fold_accents(key) not in ordinary:
+            found.append((token.group(), names[key]))
+    return found
+
+
+def _in_some_documents(index: IndexReader, words: str) -> bool:
+    """Whether some documents, not all, have a sentence with every term of `words`."""
+    held = None
+    for term in dict.fromkeys(analyze(words, "fr")):
+        docs = set(index.term_documents(term).tolist())
+        held = docs if held is None else held & docs
+    return held is None or len(held) < len(index.doc_ids)
+
+
+def find_names(index: IndexReader, text: str, language: str, policy: QuestionPolicy = DEFAULT.question) -> Names:
+    """One rule for names: capitalized words and years, looked up in the sentence index, and the
+    names documents give themselves in their titles, however the question writes them.
 
     A name or year that only some documents contain chooses those documents; a name
     (not the question's first word, which is capitalized anyway) that no sentence
     contains is unknown, and the documents cannot answer about it. Cost grows with
     the number of documents holding the word, not with the size of the documents.
+    A title's name ("sort" of "sort - Trier les lignes…") chooses the documents it
+    names, unless every document holds it (then it says nothing of which one is meant).
     """
     all_docs = len(index.doc_ids)
     first = FIRST_WORD.match(text)
@@ -187,6 +256,11 @@ def find_names(index: IndexReader, text: str, language: str) -> Names:
             if (name.lower() not in stop_words() and all_terms
                     and not any(index.knows(term) for term in all_terms)):
                 unknown.append(name)
+    for written, documents in _named_by_title(index, text, language, policy):
+        if len(documents) < all_docs and _in_some_documents(index, written):
+            chosen |= documents
+            if written not in words:
+                words.append(written)
     return Names(frozenset(chosen), tuple(words), tuple(unknown))
 
 
@@ -217,8 +291,8 @@ def query_views(question: Question, selector_words: tuple[str, ...]) -> tuple[st
 
 def understand(question: Question, index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> Query:
     """The `Query` for a parsed question: its names and years looked up in `index`."""
-    names = find_names(index, question.text, question.language)
-    earlier = find_names(index, question.context, question.language) if question.context else Names()
+    names = find_names(index, question.text, question.language, policy)
+    earlier = find_names(index, question.context, question.language, policy) if question.context else Names()
     documents, words = names.documents, names.words
     if not documents and question.context:  # names said in this very turn outrank those of the last one
         documents, words = earlier.documents, earlier.words

@@ -23,11 +23,16 @@ def fold_accents(text: str) -> str:
 
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
-    words: set[str] = set()
-    for language in ("fr", "en"):
-        data = resources.files("rag.data").joinpath(f"stopwords_{language}.txt").read_text(encoding="utf-8")
-        words.update(fold_accents(word) for word in data.split())
-    return frozenset(words)
+    """The stop words of both languages, accents folded."""
+    return stop_words_of("fr") | stop_words_of("en")
+
+
+@lru_cache(maxsize=2)
+def stop_words_of(language: str) -> frozenset[str]:
+    """The stop words of one language ("fr" or "en"), accents folded: "du" is one in French, not in English."""
+    name = "en" if language == "en" else "fr"
+    data = resources.files("rag.data").joinpath(f"stopwords_{name}.txt").read_text(encoding="utf-8")
+    return frozenset(fold_accents(word) for word in data.split())
 
 
 @lru_cache(maxsize=2)

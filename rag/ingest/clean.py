@@ -183,14 +183,21 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
     previous = ""  # the last body line, which may announce a list
     in_list = False  # the last body line was an item of a list
     open_list: Span | None = None  # the last block, when its line announces or continues a list
+    title_next = False  # the first line was a section label: the heading after it names the page
     for index, line in enumerate(lines):
         content = text[line.start : line.end]
         if index == 0 and is_heading(content):
             # A section label ("NOM", "SOMMAIRE") names a part of the page, not the page: the title
             # is then the next line (a manual page's "shred - Écrire par dessus un fichier…").
-            title = title or ("" if is_section_label(content) else content)
+            title_next = not title and is_section_label(content)
+            title = title or ("" if title_next else content)
             headings.append(line)
             continue
+        if title_next and is_heading(content) and not is_list_item(content, ""):
+            title, title_next = content, False  # "NOM" then "cp - Copier des fichiers et des répertoires"
+            headings.append(line)
+            continue
+        title_next = False
         if in_header and index > 0 and "header" in rules:
             furniture = is_header_furniture(content)
             if furniture:
