@@ -171,21 +171,22 @@ def title_name_keys(title: str, policy: QuestionPolicy = DEFAULT.question) -> li
     return keys
 
 
-_TITLE_NAMES: dict[int, tuple[Any, dict[str, frozenset[str]]]] = {}
+_TITLE_NAMES: dict[int, tuple[Any, QuestionPolicy, dict[str, frozenset[str]]]] = {}
 
 
 def title_names(index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> dict[str, frozenset[str]]:
     """Name (lower case) → the documents whose title gives that name; computed once per open index."""
-    cached = _TITLE_NAMES.get(id(index))
-    if cached is not None and cached[0]() is index:
-        return cached[1]
+    slot = id(index)
+    cached = _TITLE_NAMES.get(slot)
+    if cached is not None and cached[0]() is index and cached[1] is policy:
+        return cached[2]
     names: dict[str, set[str]] = {}
     for doc_id, document in index.documents.items():
-        for key in title_name_keys(document.title, policy):
-            names.setdefault(key, set()).add(doc_id)
-    frozen = {key: frozenset(docs) for key, docs in names.items()}
+        for name in title_name_keys(document.title, policy):
+            names.setdefault(name, set()).add(doc_id)
+    frozen = {name: frozenset(docs) for name, docs in names.items()}
     try:
-        _TITLE_NAMES[id(index)] = (weakref.ref(index, lambda _, key=id(index): _TITLE_NAMES.pop(key, None)), frozen)
+        _TITLE_NAMES[slot] = (weakref.ref(index, lambda _, slot=slot: _TITLE_NAMES.pop(slot, None)), policy, frozen)
     except TypeError:  # an index that cannot be referenced weakly is read again next time
         pass
     return frozen
@@ -193,18 +194,17 @@ def title_names(index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -
 
 def _named_by_title(index: IndexReader, text: str, language: str, policy: QuestionPolicy
                     ) -> list[tuple[str, frozenset[str]]]:
-    """(words as written, documents) for each run of the question's words that is a title's name,
-    unless it is one stop word of the question's language ("at" in English, "du" in French)."""
+    """(word as written, documents) for each word of the question that is a title's name, unless
+    it is a stop word of the question's language ("at" in English, "du" in French)."""
     names = title_names(index, policy)
-    ordinary = stop_words_of(language)
     if not names:
         return []
-    tokens = list(NAME_TOKEN.finditer(text))
+    ordinary = stop_words_of(language)
     found = []
-    for token in tokens:
-        key = token.group().lower()
-        if key in names and fold_accents(key) not in ordinary:
-            found.append((token.group(), names[key]))
+    for token in NAME_TOKEN.finditer(text):
+        name = token.group().lower()
+        if name in names and fold_accents(name) not in ordinary:
+            found.append((token.group(), names[name]))
     return found
 
 
