@@ -22,8 +22,9 @@ EMBED_BACKENDS = ("onnx", "onnx-int8", "torch")
 STORES = ("faiss", "milvus")
 # Cleaning rules for scraped pages (ingest/clean.py), each one an option: "boilerplate" drops the
 # site-furniture lines of data/boilerplate.txt, "header" the category lines and URL slugs between a
-# title and the body, "tooltips" the glossary definitions glued into a sentence by some CMS plugins.
-CLEANING_RULES = ("boilerplate", "header", "tooltips")
+# title and the body, "tooltips" the glossary definitions glued into a sentence by some CMS plugins,
+# "repeated" the body lines that a large share of the collection's documents hold word for word.
+CLEANING_RULES = ("boilerplate", "header", "tooltips", "repeated")
 
 
 def _env(name: str) -> str | None:
@@ -106,7 +107,8 @@ FIELDS: dict[str, Field] = {
                          "passage index kind: auto (exact up to 20,000 passages, then IVF), flat, hnsw, ivf"),
     "cleaning": Field("RAG_CLEANING", _rules, lambda: CLEANING_RULES,
                       "cleaning rules for scraped pages: boilerplate lines, header furniture (categories, "
-                      "slugs), glued glossary tooltips; `none` keeps every line as body text"),
+                      "slugs), glued glossary tooltips, body lines that at least 3 documents and a quarter of the "
+                      "collection repeat word for word (footers, licences); `none` keeps every line as body text"),
     "store": Field("RAG_STORE", _choice(STORES), lambda: "faiss",
                    "where the index lives: faiss (files in the index folder) or milvus"),
     "milvus_uri": Field("RAG_MILVUS_URI", _text, lambda: "",

@@ -102,10 +102,10 @@ def test_a_document_that_fails_to_split_is_skipped_with_its_reason(tmp_path, mon
 
     real = building.split_document
 
-    def fragile(raw, chunking):
+    def fragile(raw, chunking, repeated=frozenset()):
         if raw.source == "b.txt":
             raise ValueError("segmenter exploded")
-        return real(raw, chunking)
+        return real(raw, chunking, repeated)
 
     monkeypatch.setattr(building, "split_document", fragile)
     report = build(_folder(tmp_path, GOOD), tmp_path / "index", FakeEmbedder())

@@ -213,7 +213,7 @@ def test_each_scraped_page_cleaning_rule_is_an_option():
         return {reason for reason, _, _ in cleaned.dropped}, cleaned
 
     reasons, cleaned = dropped(CLEANING_RULES)
-    assert reasons == {"category", "slug", "boilerplate", "tooltip"} and cleaned.definitions
+    assert reasons == {"category", "slug", "boilerplate", "tooltip"} and cleaned.definitions  # one page: nothing repeats
     assert not any("SellingLe" in PAGE[b.start : b.end] for b in cleaned.blocks)
     reasons, cleaned = dropped(())
     assert reasons == set() and not cleaned.definitions
@@ -397,3 +397,50 @@ def test_a_term_or_a_reference_is_never_quoted_as_an_answer():
                                                    "Le courriel est envoyé par sendmail.", "It is free.")),
                       SelectionPolicy())
     assert [c.sentence.text for c in kept] == ["Le courriel est envoyé par sendmail.", "It is free."]
+
+
+FOOTER = "Partagez cette fiche avec vos proches sur les réseaux sociaux."
+SHARED_CLAUSE = "Le délai de recours est de deux mois à compter de la décision."
+
+
+def _fiche(topic: str, with_clause: bool) -> str:
+    clause = f"{SHARED_CLAUSE}\n" if with_clause else ""
+    return (f"{topic.capitalize()}\nLa demande de {topic} se fait en mairie, sur rendez-vous.\nConditions\n"
+            f"Il faut être majeur pour demander : {topic}.\n{clause}{FOOTER}\n")
+
+
+def test_a_line_most_documents_repeat_is_furniture_a_line_a_few_share_is_not():
+    from rag.ingest.clean import repeated_lines
+
+    topics = ["carte d'identité", "passeport", "permis", "carte grise", "acte de naissance", "livret",
+              "casier judiciaire", "carte vitale"]
+    texts = [_fiche(t, with_clause=i < 2) for i, t in enumerate(topics)]
+    repeated = repeated_lines(texts)
+    assert FOOTER in repeated and "Conditions" in repeated
+    assert SHARED_CLAUSE not in repeated  # two pages of eight share it: what those pages say
+    assert repeated_lines(texts[:2]) == frozenset()  # two documents never make furniture
+    cleaned = clean(texts[0], repeated=repeated)
+    body = [texts[0][b.start : b.end] for b in cleaned.blocks]
+    assert FOOTER not in body and SHARED_CLAUSE in body
+    assert "Conditions" in [texts[0][h.start : h.end] for h in cleaned.headings]  # a heading stays a heading
+    assert ("repeated", texts[0].index(FOOTER), texts[0].index(FOOTER) + len(FOOTER)) in cleaned.dropped
+    assert FOOTER in [texts[0][b.start : b.end] for b in clean(texts[0], rules=("boilerplate",),
+                                                               repeated=repeated).blocks]
+
+
+def test_the_collections_furniture_is_never_indexed_and_the_rule_is_an_option(tmp_path):
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, topic in enumerate(["passeport", "permis", "carte grise", "casier judiciaire"]):
+        (docs / f"fiche{i}.txt").write_text(_fiche(topic, with_clause=False), encoding="utf-8")
+    for rules, indexed in (("boilerplate,header,tooltips,repeated", False), ("boilerplate,header,tooltips", True)):
+        settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
+                                    cleaning=rules)
+        index = Engine(settings, embedder=FakeEmbedder()).open()
+        texts = {s.text for s in index.sentences_by_id(range(index.sentence_count))}
+        assert (FOOTER in texts) is indexed
+        assert "La demande de passeport se fait en mairie, sur rendez-vous." in texts

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import RagError
+from ..ingest.clean import repeated_lines
 from ..ingest.files import RawText, discover, read_file
 from ..records import Document, Passage, Sentence, Skipped, Span
 from ..text.chunks import ChunkSettings, clause_spans
@@ -169,10 +170,12 @@ def plan_document(split: SplitDocument, model_id: str) -> Planned:
 def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, skipped: list[Skipped],
                    progress: Progress = _no_progress) -> list[Planned]:
     planned = []
+    # Furniture is a property of the collection: a line most pages repeat says nothing of any one.
+    repeated = repeated_lines(raw.text for raw in raws) if "repeated" in chunking.cleaning else frozenset()
     for number, raw in enumerate(raws, 1):
         progress("splitting", number, len(raws))
         try:
-            item = plan_document(split_document(raw, chunking), model_id)
+            item = plan_document(split_document(raw, chunking, repeated), model_id)
         except Exception as exc:  # cleaning and segmentation are pure: a failure is this document's alone
             log.exception("splitting %s failed", raw.source)
             _skip(skipped, raw.source, f"could not be split into sentences ({type(exc).__name__}: {exc})")

@@ -9,8 +9,10 @@ every later offset is an offset into the file as read.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -50,6 +52,26 @@ def boilerplate_patterns() -> tuple[re.Pattern[str], ...]:
 
 def is_boilerplate(line: str) -> bool:
     return any(pattern.fullmatch(line) for pattern in boilerplate_patterns())
+
+
+# A body line found word for word in this many documents, and in this share of them, is the
+# site's furniture (footer, licence, "Partager sur Facebook", "--help afficher l'aide-mémoire et
+# quitter."), not what any one page says. The share keeps the clauses a few pages share
+# ("Le délai de recours est de deux mois.") and two documents never make furniture.
+REPEATED_MIN_DOCUMENTS = 3
+REPEATED_MIN_SHARE = 0.25
+
+
+def repeated_lines(texts: Iterable[str], min_documents: int = REPEATED_MIN_DOCUMENTS,
+                   min_share: float = REPEATED_MIN_SHARE) -> frozenset[str]:
+    """The lines (stripped) that stand word for word in enough of `texts` to be furniture."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for text in texts:
+        total += 1
+        counts.update({line.strip() for line in text.splitlines() if any(ch.isalpha() for ch in line)})
+    least = max(min_documents, math.ceil(min_share * total))
+    return frozenset(line for line, count in counts.items() if count >= least)
 
 
 def line_spans(text: str) -> list[Span]:
@@ -168,10 +190,12 @@ def guess_year(*texts: str) -> int | None:
     return None
 
 
-def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RULES) -> Cleaned:
+def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RULES,
+          repeated: Collection[str] = frozenset()) -> Cleaned:
     """Split `text` into body blocks, headings, metadata, definitions and dropped furniture.
     `rules` (RAG_CLEANING) says which of the scraped-page rules apply; headings and the title
-    are always recognized, since no site makes a heading an answer."""
+    are always recognized, since no site makes a heading an answer. `repeated`: the collection's
+    furniture lines (`repeated_lines`), dropped from the body under the rule "repeated"."""
     lines = line_spans(text)
     metadata: list[tuple[str, str]] = []
     dropped: list[tuple[str, int, int]] = []
@@ -213,6 +237,10 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
         if is_heading(content) and not item:
             headings.append(line)
             previous, open_list, in_list = "", None, False
+            continue
+        if "repeated" in rules and open_list is None and content in repeated:
+            dropped.append(("repeated", line.start, line.end))  # a heading stays: it names this page's parts
+            previous, in_list = "", False
             continue
         previous, in_list = content, item and not content.rstrip().endswith(SENTENCE_END)
         glued = find_glued_definitions(text, line) if "tooltips" in rules else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from ..digest import text_hash
@@ -20,8 +21,9 @@ class SplitDocument:
     chunks: tuple[Chunk, ...]
 
 
-def split_document(raw: RawText, settings: ChunkSettings) -> SplitDocument:
-    cleaned = clean(raw.text, raw.title_hint, settings.cleaning)
+def split_document(raw: RawText, settings: ChunkSettings, repeated: Collection[str] = frozenset()) -> SplitDocument:
+    """`repeated`: the collection's furniture lines (ingest.clean.repeated_lines), when it has some."""
+    cleaned = clean(raw.text, raw.title_hint, settings.cleaning, repeated)
     body = " ".join(raw.text[b.start : b.end] for b in cleaned.blocks[:20])
     language = detect_language(body or raw.text[:2000])
     metadata = list(cleaned.metadata)
