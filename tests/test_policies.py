@@ -399,6 +399,20 @@ def test_a_term_or_a_reference_is_never_quoted_as_an_answer():
     assert [c.sentence.text for c in kept] == ["Le courriel est envoyé par sendmail.", "It is free."]
 
 
+@pytest.mark.parametrize("line, statement", [
+    ("wc [OPTION] ... [FICHIER] ...", False),  # a usage line: placeholders around a name
+    ("timeout [OPTION] DURÉE COMMANDE [PARAM]...", False),
+    ("La CNIL exige le RGPD.", True),  # acronyms inside a sentence written in words
+    ("Kantar Media perçoit des paradoxes.", True),
+    ("THE SOFTWARE IS PROVIDED AS IS, WITHOUT WARRANTY OF ANY KIND.", True),  # shouted, but a sentence
+    ("NASA ESA JAXA", False),
+])
+def test_a_statement_is_written_in_words(line, statement):
+    from rag.answer.select import is_statement
+
+    assert is_statement(line) is statement
+
+
 FOOTER = "Partagez cette fiche avec vos proches sur les réseaux sociaux."
 SHARED_CLAUSE = "Le délai de recours est de deux mois à compter de la décision."
 

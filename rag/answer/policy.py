@@ -87,6 +87,9 @@ class SelectionPolicy:
     # A line of one or two words ("sleep(3)", "--overwrite", "/etc/skel") is a term or a reference,
     # not a statement: it is never quoted as an answer (a heading above it, a list may hold it).
     min_quote_words: int = 3
+    # Words in capitals are placeholders or acronyms ("cp [OPTION]... SOURCE CIBLE", "CNIL"): they
+    # do not count towards min_quote_words, unless the line has this many words (a shouted sentence).
+    min_shouted_words: int = 8
     redundant: float = 0.93  # cosine above which a second sentence repeats the first
     max_broad_sentences: int = 6
     broad_dense_window: float = 0.08  # a broad answer's sentences stay this close to the best one

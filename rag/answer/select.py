@@ -132,9 +132,18 @@ def _asks(kind: re.Pattern[str], question: str, policy: SelectionPolicy) -> bool
 WORD = re.compile(r"[^\W\d_]{2,}")
 
 
+def is_statement(text: str, policy: SelectionPolicy = DEFAULT.selection) -> bool:
+    """Says something in words: at least `policy.min_quote_words` words written in lower case or
+    capitalized. A usage line ("wc [OPTION]... [FICHIER]...") is placeholders around a name; a
+    sentence written all in capitals still counts when it is long (`policy.min_shouted_words`)."""
+    words = WORD.findall(text)
+    written = sum(1 for w in words if not w.isupper())
+    return written >= policy.min_quote_words or len(words) >= policy.min_shouted_words
+
+
 def statements(candidates: tuple[Candidate, ...], policy: SelectionPolicy) -> tuple[Candidate, ...]:
-    """The candidates that say something: at least `policy.min_quote_words` words of letters."""
-    return tuple(c for c in candidates if len(WORD.findall(c.sentence.text)) >= policy.min_quote_words)
+    """The candidates that say something (`is_statement`)."""
+    return tuple(c for c in candidates if is_statement(c.sentence.text, policy))
 
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
