@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from rag.answer.policy import DEFAULT, FusionPolicy, Policies, QuestionPolicy, SelectionPolicy
@@ -458,3 +459,18 @@ def test_the_collections_furniture_is_never_indexed_and_the_rule_is_an_option(tm
         texts = {s.text for s in index.sentences_by_id(range(index.sentence_count))}
         assert (FOOTER in texts) is indexed
         assert "La demande de passeport se fait en mairie, sur rendez-vous." in texts
+
+
+def test_words_that_open_alike_bridge_the_two_languages():
+    from rag.answer.retrieve import cognate_keys, cognate_scores
+    from rag.records import Sentence
+
+    assert cognate_keys("Which network wins the applause meter?", 4) == {"netw", "wins", "appl", "mete"}  # no stop words
+    texts = ["L’inévitable TikTok gagne haut la main à l’applaudimètre.",  # applause/applaudimètre
+             "Les experts parlent de transformation digitale.",
+             "The applause meter is English here."]  # same language as the question: not scored
+    sentences = [Sentence(i, "a", 0, 0, len(t), t) for i, t in enumerate(texts)]
+    cross = np.array([True, True, False])
+    scores = cognate_scores("Which network wins the applause meter?", sentences, cross, FusionPolicy())
+    assert scores[0] > scores[1] == 0.0 and scores[2] == 0.0
+    assert not cognate_scores("?", sentences, cross, FusionPolicy()).any()

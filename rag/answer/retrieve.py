@@ -3,12 +3,14 @@ fused by calibrated weights, with a preference for the documents a question name
 
 from __future__ import annotations
 
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..index.lexical import analyze
+from ..index.lexical import analyze, fold_accents, stop_words
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from .policy import DEFAULT, FusionPolicy
@@ -62,6 +64,37 @@ def context_scores(index: IndexReader, sentence_ids: np.ndarray, query: np.ndarr
     together /= np.maximum(np.linalg.norm(together, axis=1, keepdims=True), 1e-12)
     scores = together @ query - policy.context_discount
     return np.where(has_previous, scores, -np.inf).astype(np.float32)
+
+
+COGNATE_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def cognate_keys(text: str, prefix: int) -> set[str]:
+    """The openings of a text's content words (accents folded): across French and English, words that
+    open alike are often one word ("applause"/"applaudimètre", "influencers"/"influenceurs", "blocks"/"blocs")."""
+    return {fold_accents(w)[:prefix] for w in COGNATE_WORD.findall(text.lower())
+            if fold_accents(w) not in stop_words()}
+
+
+def cognate_scores(question: str, sentences: Sequence[Sentence], cross: np.ndarray, policy: FusionPolicy) -> np.ndarray:
+    """For the sentences in another language than the question's: the share of the question's content
+    words whose opening one of the sentence's words shares, each weighted by how few sentences share it."""
+    asked = sorted(cognate_keys(question, policy.cognate_prefix))
+    out = np.zeros(len(sentences), dtype=np.float32)
+    rows = np.flatnonzero(cross)
+    if not asked or len(rows) == 0:
+        return out
+    column = {key: j for j, key in enumerate(asked)}
+    matches = np.zeros((len(rows), len(asked)), dtype=bool)
+    for r, i in enumerate(rows):
+        for key in cognate_keys(sentences[i].text, policy.cognate_prefix) & column.keys():
+            matches[r, column[key]] = True
+    held = matches.sum(axis=0)
+    weight = np.log1p(len(rows) / np.maximum(held, 1)) * (held > 0)
+    if weight.sum() == 0:
+        return out
+    out[rows] = (matches * weight).sum(axis=1) / weight.sum()
+    return out
 
 
 def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion) -> Retrieval:
@@ -135,6 +168,8 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
     in_context = np.maximum(dense, context_scores(index, pool, q, policy))
     fused = (policy.dense_sentence * in_context + policy.dense_passage * passage_dense
              + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
+    if policy.cognate_weight and cross.any():
+        fused = fused + policy.cognate_weight * np.where(cross, cognate_scores(words, sentences, cross, policy), 0.0)
     order = np.lexsort((pool, -fused))[: policy.max_candidates]
     candidates = [
         Candidate(sentences[i], records[int(owners[i])], float(dense[i]),
