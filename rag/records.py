@@ -140,9 +140,13 @@ class Quote:
     start: int
     end: int
     doc_id: str
+    term: str = ""  # the term this sentence defines, as written on the line above it ("-n, --no-clobber")
 
     def to_json(self) -> dict[str, Any]:
-        return {"text": self.text, "citation": self.citation, "start": self.start, "end": self.end}
+        data: dict[str, Any] = {"text": self.text, "citation": self.citation, "start": self.start, "end": self.end}
+        if self.term:
+            data["term"] = self.term
+        return data
 
 
 @dataclass(frozen=True)

@@ -308,3 +308,55 @@ def test_a_question_for_an_amount_the_documents_lack_is_refused(seed_engine):
     assert refused.answer.startswith("Je n'ai pas trouvé de réponse")
     counted = seed_engine.ask("How many experts contributed to the 2020 trends?")
     assert not counted.abstained and "30 experts" in counted.answer
+
+
+LICENCE = "Ce programme est un logiciel libre. Vous pouvez le modifier et le redistribuer."
+
+
+def _page(name: str, summary: str, options: str) -> str:
+    return (f"NOM\n{name} - {summary}\n\nSYNOPSIS\n{name} [OPTION]... FICHIER...\n\nDESCRIPTION\n{options}\n\n"
+            f"COPYRIGHT\n{LICENCE}\n")
+
+
+PAGES = {
+    "cp.txt": _page("cp", "Copier des fichiers et des répertoires",
+                    "-i, --interactive\ndemander confirmation avant d'écraser un fichier existant\n\n"
+                    "-r, --recursive\ncopier récursivement les répertoires"),
+    "mv.txt": _page("mv", "Déplacer ou renommer des fichiers",
+                    "-i, --interactive\ndemander confirmation avant d'écraser un fichier existant\n\n"
+                    "-u, --update\ndéplacer seulement lorsque le fichier source est plus récent"),
+    "rm.txt": _page("rm", "Effacer des fichiers et des répertoires",
+                    "-i     demander une confirmation avant chaque effacement\n\n"
+                    "-r, --recursive\nenlever le contenu des répertoires récursivement"),
+    "sort.txt": _page("sort", "Trier les lignes de fichiers texte",
+                      "-f, --ignore-case\nconvertir les caractères minuscules en majuscules\n\n"
+                      "-r, --reverse\ninverser le résultat des comparaisons"),
+}
+
+
+def test_a_page_named_in_lower_case_answers_and_the_collections_furniture_never_does(embedder, tmp_path):
+    """Manual pages: "mv" in a question chooses the page that calls itself mv (and its title is
+    "mv - Déplacer…", not the section label "NOM" or the synopsis), while the licence every page
+    repeats is never indexed, so never quoted."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in PAGES.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
+    titles = sorted(doc.title for doc in engine.index.documents.values())
+    assert titles[1] == "mv - Déplacer ou renommer des fichiers"
+    for question, page in (("Avec mv, comment demander confirmation avant d'écraser ?", "mv.txt"),
+                           ("Avec cp, comment demander confirmation avant d'écraser ?", "cp.txt")):
+        answer = engine.ask(question, threshold=-1.0)
+        assert not answer.abstained and answer.citations[0].document == page, (question, answer.answer)
+        assert "demander confirmation avant d'écraser un fichier existant" in answer.sentences[0].text
+        # The definition is shown after the option it defines, which is not part of the quote.
+        assert answer.sentences[0].term == "-i, --interactive"
+        assert "- -i, --interactive : « demander confirmation avant d'écraser un fichier existant »" in answer.answer
+    licence = engine.ask("Ce programme est-il un logiciel libre que l'on peut redistribuer ?", threshold=-1.0)
+    assert all(LICENCE not in q.text and "logiciel libre" not in q.text for q in licence.sentences)
+    indexed = {s.text for s in engine.index.sentences_by_id(range(engine.index.sentence_count))}
+    assert not any("logiciel libre" in text for text in indexed)

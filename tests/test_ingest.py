@@ -335,3 +335,23 @@ def test_a_section_label_on_the_first_line_is_not_the_title():
         "Le texte commence ici par une phrase."
     assert clean("Médias sociaux : une diversification\nLe texte commence ici.\n").title == \
         "Médias sociaux : une diversification"
+
+
+def test_a_definition_list_is_body_text_under_its_terms():
+    """A manual page's options: each term is the heading of its definition, and the definition,
+    however short and unpunctuated, is body text; a term and its meaning on one line is body too."""
+    from rag.ingest.clean import clean
+
+    page = ("NOM\nmv - Déplacer ou renommer des fichiers\n\nDESCRIPTION\nRenommer la SOURCE en CIBLE.\n\n"
+            "-f, --force\nne pas demander de confirmation avant d'écraser\n\n"
+            "-b     identique à --backup mais sans paramètre\n\n"
+            "none, off\nne jamais archiver\n\nVOIR AUSSI\nrename(2)\n")
+    cleaned = clean(page)
+    body = [page[b.start : b.end] for b in cleaned.blocks]
+    headings = [page[h.start : h.end] for h in cleaned.headings]
+    assert "ne pas demander de confirmation avant d'écraser" in body and "ne jamais archiver" in body
+    assert "-b     identique à --backup mais sans paramètre" in body
+    assert {"-f, --force", "none, off"} <= set(headings) and "rename(2)" not in headings  # (a reference list)
+    # A section heading (capitalized) is not a term: the short line under it stays a heading.
+    plain = "Titre\nUne phrase.\nConditions\nDurée du contrat\nElle ne peut excéder un mois.\n"
+    assert "Durée du contrat" in [plain[h.start : h.end] for h in clean(plain).headings]

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from urllib.parse import quote
 
 from rag.answer.compose import on_one_line
 from rag.index.store import IndexReader
-from rag.records import Answer, Citation
+from rag.records import Answer, Citation, Quote
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
 MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
@@ -131,10 +132,7 @@ def _answer_body(answer: Answer, base: str | None) -> str:
     if answer.comparison:
         for column in answer.comparison:
             out.append(f"**{escape_markdown(column.heading)}**")
-            out += [f"> {opening}{escape_markdown(on_one_line(answer.sentences[i].text))}{closing} "
-                    + _marker(answer.sentences[i].citation, link(answer.sentences[i].citation, answer.sentences[i].start,
-                                                                 answer.sentences[i].end))
-                    for i in column.quotes] \
+            out += [_quote_markdown(answer.sentences[i], opening, closing, link) for i in column.quotes] \
                 or [f"*— {escape_markdown(answer.silent_label)}*"]
         return "\n\n".join(out)
     headings = dict(answer.headings)
@@ -143,9 +141,15 @@ def _answer_body(answer: Answer, base: str | None) -> str:
         if answer.grouped and quoted.doc_id != current_doc:
             current_doc = quoted.doc_id
             out.append(f"*{escape_markdown(headings.get(quoted.doc_id, ''))}*")
-        out.append(f"> {opening}{escape_markdown(on_one_line(quoted.text))}{closing} "
-                   + _marker(quoted.citation, link(quoted.citation, quoted.start, quoted.end)))
+        out.append(_quote_markdown(quoted, opening, closing, link))
     return "\n\n".join(out)
+
+
+def _quote_markdown(quoted: Quote, opening: str, closing: str, link: Callable[..., str]) -> str:
+    """> « quote » [n], after the term it defines in bold when it is a definition."""
+    term = f"**{escape_markdown(on_one_line(quoted.term))}** : " if quoted.term else ""
+    return (f"> {term}{opening}{escape_markdown(on_one_line(quoted.text))}{closing} "
+            + _marker(quoted.citation, link(quoted.citation, quoted.start, quoted.end)))
 
 
 def _marked_passage(citation: Citation, answer: Answer) -> str:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..index.store import IndexReader
-from ..records import Answer, Citation, Column, Passage, Quote
+from ..ingest.clean import is_term
+from ..records import Answer, Citation, Column, Passage, Quote, Sentence
 from .query import Query
 from .retrieve import Candidate
 from .select import Selection
@@ -63,6 +64,22 @@ def _citation(index: IndexReader, n: int, passage: Passage, score: float) -> Cit
     )
 
 
+def defined_term(index: IndexReader, sentence: Sentence) -> str:
+    """The term a sentence defines: its section heading when that is a term ("-n, --no-clobber",
+    "/etc/skel") on the line just above it. A definition without its term does not say which
+    option (or file, or word) it is about."""
+    document = index.documents.get(sentence.doc_id)
+    if document is None:
+        return ""
+    above = [(start, heading) for start, heading in document.headings if start < sentence.start]
+    if not above or not is_term(above[-1][1]):
+        return ""
+    start, heading = above[-1]
+    text = index.document_text(sentence.doc_id)
+    between = text[start + len(heading) : sentence.start]
+    return heading if text[start : start + len(heading)] == heading and not between.strip() else ""
+
+
 def _number_passages(index: IndexReader, ordered: list[Candidate]) -> tuple[list[Quote], list[Citation]]:
     numbers: dict[int, int] = {}
     citations: list[Citation] = []
@@ -73,7 +90,8 @@ def _number_passages(index: IndexReader, ordered: list[Candidate]) -> tuple[list
             numbers[passage.passage_id] = len(numbers) + 1
             citations.append(_citation(index, numbers[passage.passage_id], passage, candidate.fused))
         sentence = candidate.sentence
-        quotes.append(Quote(sentence.text, numbers[passage.passage_id], sentence.start, sentence.end, sentence.doc_id))
+        quotes.append(Quote(sentence.text, numbers[passage.passage_id], sentence.start, sentence.end, sentence.doc_id,
+                            defined_term(index, sentence)))
     return quotes, citations
 
 
@@ -105,8 +123,7 @@ def plain_text(answer: Answer) -> str:
     if answer.comparison:
         for column in answer.comparison:
             lines += ["", column.heading]
-            lines += [f"- {w['open']}{on_one_line(answer.sentences[i].text)}{w['close']} [{answer.sentences[i].citation}]"
-                      for i in column.quotes] or [f"- ({answer.silent_label})"]
+            lines += [f"- {quote_line(answer.sentences[i], w)}" for i in column.quotes] or [f"- ({answer.silent_label})"]
         return "\n".join(lines)
     headings = dict(answer.headings)
     current_doc = None
@@ -114,8 +131,14 @@ def plain_text(answer: Answer) -> str:
         if answer.grouped and quote.doc_id != current_doc:
             current_doc = quote.doc_id
             lines += ["", headings.get(quote.doc_id, "")]
-        lines.append(f"- {w['open']}{on_one_line(quote.text)}{w['close']} [{quote.citation}]")
+        lines.append(f"- {quote_line(quote, w)}")
     return "\n".join(lines)
+
+
+def quote_line(quote: Quote, w: dict) -> str:
+    """« quote » [n], after the term it defines when it is a definition ("-n, --no-clobber : « … »")."""
+    term = f"{on_one_line(quote.term)} : " if quote.term else ""
+    return f"{term}{w['open']}{on_one_line(quote.text)}{w['close']} [{quote.citation}]"
 
 
 def _finish(answer: Answer) -> Answer:

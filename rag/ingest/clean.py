@@ -123,6 +123,23 @@ def is_list_item(line: str, previous: str, in_list: bool = False) -> bool:
     return in_list and line[:1].islower()
 
 
+TERM_START = re.compile(r"^(?:[-/\\\[.~@%]|[a-zà-ÿ])")
+# "-C     afficher en colonnes", "\\n     saut de ligne": a term, a gap of spaces, what it means.
+INLINE_DEFINITION = re.compile(r"^(?:-\S+|\S{1,15})(?:,\s+-\S+)*\s{2,}\w")
+
+
+def is_term(line: str) -> bool:
+    """A term a definition list defines ("-f, --force", "/etc/skel", "none, off"): a short line that
+    opens in lower case or with a symbol. What follows it is its definition, however short."""
+    return bool(TERM_START.match(line)) and not MARKDOWN_HEADING.match(line)
+
+
+def is_definition(line: str, after_term: bool) -> bool:
+    """The definition of a term: the line under it ("ne pas écraser un fichier existant" under
+    "-n, --no-clobber"), or a line that holds both ("-C     afficher en colonnes"). Body text."""
+    return after_term or bool(INLINE_DEFINITION.match(line))
+
+
 def is_section_label(line: str) -> bool:
     """One or two words in capitals: the name of a part ("NOM", "DESCRIPTION", "VOIR AUSSI")."""
     words = WORD.findall(line)
@@ -208,6 +225,7 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
     in_list = False  # the last body line was an item of a list
     open_list: Span | None = None  # the last block, when its line announces or continues a list
     title_next = False  # the first line was a section label: the heading after it names the page
+    after_term = False  # the last line was a term: this one defines it
     for index, line in enumerate(lines):
         content = text[line.start : line.end]
         if index == 0 and is_heading(content):
@@ -234,10 +252,13 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
             open_list = None
             continue
         item = is_list_item(content, previous, in_list)
-        if is_heading(content) and not item:
+        defines = is_definition(content, after_term)
+        if is_heading(content) and not item and not defines:
             headings.append(line)
             previous, open_list, in_list = "", None, False
+            after_term = is_term(content)
             continue
+        after_term = False
         if "repeated" in rules and open_list is None and content in repeated:
             dropped.append(("repeated", line.start, line.end))  # a heading stays: it names this page's parts
             previous, in_list = "", False
