@@ -407,6 +407,8 @@ def test_a_term_or_a_reference_is_never_quoted_as_an_answer():
     ("Kantar Media perçoit des paradoxes.", True),
     ("THE SOFTWARE IS PROVIDED AS IS, WITHOUT WARRANTY OF ANY KIND.", True),  # shouted, but a sentence
     ("NASA ESA JAXA", False),
+    ("/etc/cron.deny", False),  # a path is one word
+    ("Lire /etc/cron.allow puis /etc/cron.deny.", True),
 ])
 def test_a_statement_is_written_in_words(line, statement):
     from rag.answer.select import is_statement

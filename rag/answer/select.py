@@ -136,8 +136,8 @@ def is_statement(text: str, policy: SelectionPolicy = DEFAULT.selection) -> bool
     """Says something in words: at least `policy.min_quote_words` words written in lower case or
     capitalized. A usage line ("wc [OPTION]... [FICHIER]...") is placeholders around a name; a
     sentence written all in capitals still counts when it is long (`policy.min_shouted_words`)."""
-    words = WORD.findall(text)
-    written = sum(1 for w in words if not w.isupper())
+    words = [token for token in text.split() if WORD.search(token)]  # "/etc/cron.deny" is one word
+    written = sum(1 for w in words if any(ch.islower() for ch in w))
     return written >= policy.min_quote_words or len(words) >= policy.min_shouted_words
 
 
