@@ -476,3 +476,24 @@ def test_words_that_open_alike_bridge_the_two_languages():
     scores = cognate_scores("Which network wins the applause meter?", sentences, cross, FusionPolicy())
     assert scores[0] > scores[1] == 0.0 and scores[2] == 0.0
     assert not cognate_scores("?", sentences, cross, FusionPolicy()).any()
+
+
+def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
+    from types import SimpleNamespace
+
+    from rag.answer.select import answering, missing_kind
+
+    def quote(doc, number, text):
+        return SimpleNamespace(sentence=SimpleNamespace(doc_id=doc, sentence_id=number, text=text))
+
+    best = quote("a", 10, "Le rapport de Digimind est gratuit pour les lecteurs du blog.")
+    lead_in = quote("a", 9, "Voici ce qu'il coûte :")
+    elsewhere = quote("a", 40, "30 experts de Digimind y participent.")
+    other_document = quote("b", 11, "Il coûte 20 euros.")
+    quotes = answering([lead_in, best, elsewhere, other_document], best)
+    assert quotes == [lead_in, best]
+    question = "Combien coûte le rapport de Digimind ?"
+    assert missing_kind(question, [q.sentence.text for q in quotes]) == ""  # "gratuit" is an amount
+    assert missing_kind(question, [elsewhere.sentence.text]) == ""
+    silent = quote("a", 10, "Le rapport de Digimind est publié sur le blog.")
+    assert missing_kind(question, [q.sentence.text for q in answering([silent, elsewhere], silent)]) == "a quantity"

@@ -106,10 +106,18 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
     if policy.shared_word_required and not _shares_a_word(index, query, chosen):
         return Selection(True, (), closest, support, False,
                          "the closest passages, in the question's language, share none of its words")
-    missing = missing_kind(query.text, [c.sentence.text for c in chosen], policy)
+    missing = missing_kind(query.text, [c.sentence.text for c in answering(chosen, best)], policy)
     if policy.answer_kind_required and missing:
         return Selection(True, (), closest, support, False, f"the question asks for {missing}; no quote holds one")
     return Selection(False, tuple(_once_each(chosen)), closest, support, False)
+
+
+def answering(chosen: Sequence[Candidate], best: Candidate) -> list[Candidate]:
+    """The quotes that answer: the best one and those next to it. The kind a question asks for must
+    be there, not in a runner-up elsewhere that happens to hold a number ("30 experts" to "Combien
+    coûte le rapport de Digimind ?")."""
+    return [c for c in chosen if c.sentence.doc_id == best.sentence.doc_id
+            and abs(c.sentence.sentence_id - best.sentence.sentence_id) <= 1]
 
 
 def missing_kind(question: str, quotes: Sequence[str], policy: SelectionPolicy = DEFAULT.selection) -> str:
