@@ -15,14 +15,18 @@ DOCS = {
 }
 
 
-@pytest.fixture(scope="module")
-def index(tmp_path_factory):
-    base = tmp_path_factory.mktemp("query")
+def _index_of(base, texts):
+    """An index (fake embedder) of `texts`, file name → text."""
     docs = base / "docs"
     docs.mkdir()
-    for name, text in DOCS.items():
+    for name, text in texts.items():
         (docs / name).write_text(text, encoding="utf-8")
     return build(docs, base / "index", FakeEmbedder()).index
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    return _index_of(tmp_path_factory.mktemp("query"), DOCS)
 
 
 def _doc(index, source):
@@ -81,12 +85,7 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pages")
-    docs = base / "docs"
-    docs.mkdir()
-    for name, text in PAGES.items():
-        (docs / name).write_text(text, encoding="utf-8")
-    return build(docs, base / "index", FakeEmbedder()).index
+    return _index_of(tmp_path_factory.mktemp("pages"), PAGES)
 
 
 @pytest.mark.parametrize("question, language, chosen, words", [
@@ -105,11 +104,8 @@ def test_a_title_name_chooses_its_document_however_it_is_written(pages, question
 
 
 def test_a_title_name_every_document_holds_chooses_nothing(tmp_path):
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "a.txt").write_text("texte - Un guide\nUn texte sur les fichiers.\n", encoding="utf-8")
-    (docs / "b.txt").write_text("Autre guide\nUn autre texte sur les fichiers.\n", encoding="utf-8")
-    index = build(docs, tmp_path / "index", FakeEmbedder()).index
+    index = _index_of(tmp_path, {"a.txt": "texte - Un guide\nUn texte sur les fichiers.\n",
+                                 "b.txt": "Autre guide\nUn autre texte sur les fichiers.\n"})
     assert find_names(index, "Que dit le texte des fichiers ?", "fr").documents == frozenset()
     assert find_names(index, "Que dit le texte des fichiers ?", "fr").words == ()
 
