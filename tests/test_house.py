@@ -109,3 +109,22 @@ def test_a_definition_is_shown_after_the_term_it_defines_outside_the_quote():
     assert "**\\-n, \\-\\-no\\-clobber** : « ne pas écraser un fichier existant »" in answer_markdown(answer)
     assert "- -n, --no-clobber : « ne pas écraser un fichier existant » [1]" in plain_text(answer)
     assert quote.to_json()["term"] == "-n, --no-clobber" and "term" not in Quote("x", 1, 0, 1, "d").to_json()
+
+
+def test_the_term_of_a_definition_is_read_from_headings_and_neighbours(tmp_path):
+    """Only the first sentence under a term gets it; a sentence under a section heading gets none."""
+    from rag.answer.compose import defined_terms
+    from rag.index.build import build
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "mv.txt").write_text("NOM\nmv - Déplacer des fichiers\n\nDESCRIPTION\nRenommer la SOURCE en CIBLE.\n\n"
+                                 "-n, --no-clobber\nne pas écraser un fichier existant. Sinon, rien ne change.\n\n"
+                                 "Remarques\nLe suffixe d'archivage est « ~ ».\n", encoding="utf-8")
+    index = build(docs, tmp_path / "index", FakeEmbedder()).index
+    sentences = index.sentences_by_id(range(index.sentence_count))
+    terms = dict(zip((s.text for s in sentences), defined_terms(index, sentences)))
+    assert terms["ne pas écraser un fichier existant."] == "-n, --no-clobber"
+    assert terms["Sinon, rien ne change."] == ""
+    assert terms["Le suffixe d'archivage est « ~ »."] == "" and terms["Renommer la SOURCE en CIBLE."] == ""

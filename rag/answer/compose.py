@@ -6,6 +6,7 @@ renderers read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from ..index.store import IndexReader
@@ -64,34 +65,46 @@ def _citation(index: IndexReader, n: int, passage: Passage, score: float) -> Cit
     )
 
 
-def defined_term(index: IndexReader, sentence: Sentence) -> str:
-    """The term a sentence defines: its section heading when that is a term ("-n, --no-clobber",
-    "/etc/skel") on the line just above it. A definition without its term does not say which
-    option (or file, or word) it is about."""
+def defined_terms(index: IndexReader, sentences: Sequence[Sentence]) -> list[str]:
+    """For each sentence, the term it defines: the heading above it when that is a term ("-n,
+    --no-clobber", "/etc/skel") and no other sentence stands between them. A definition without its
+    term does not say which option (or file, or word) it is about. Read from the headings and the
+    sentences before, in one batch, never from the document's text (a remote read with Milvus)."""
+    above = [_heading_above(index, sentence) for sentence in sentences]
+    asked = [s.sentence_id - 1 for s, heading in zip(sentences, above) if heading and s.sentence_id > 0]
+    before = {p.sentence_id + 1: p for p in index.sentences_by_id(asked)} if asked else {}
+    terms = []
+    for sentence, heading in zip(sentences, above):
+        previous = before.get(sentence.sentence_id)
+        first_under = previous is None or previous.doc_id != sentence.doc_id or previous.end <= heading[0] \
+            if heading else False
+        terms.append(heading[1] if heading and first_under else "")
+    return terms
+
+
+def _heading_above(index: IndexReader, sentence: Sentence) -> tuple[int, str] | None:
+    """(start, text) of the last heading before the sentence, when it is a term (the title, "mv -
+    Déplacer des fichiers", names the page, and defines none of its sentences)."""
     document = index.documents.get(sentence.doc_id)
     if document is None:
-        return ""
+        return None
     above = [(start, heading) for start, heading in document.headings if start < sentence.start]
-    if not above or not is_term(above[-1][1]):
-        return ""
-    start, heading = above[-1]
-    text = index.document_text(sentence.doc_id)
-    between = text[start + len(heading) : sentence.start]
-    return heading if text[start : start + len(heading)] == heading and not between.strip() else ""
+    return above[-1] if above and above[-1][1] != document.title and is_term(above[-1][1]) else None
 
 
 def _number_passages(index: IndexReader, ordered: list[Candidate]) -> tuple[list[Quote], list[Citation]]:
     numbers: dict[int, int] = {}
     citations: list[Citation] = []
     quotes: list[Quote] = []
-    for candidate in ordered:
+    terms = defined_terms(index, [candidate.sentence for candidate in ordered])
+    for candidate, term in zip(ordered, terms):
         passage = candidate.passage
         if passage.passage_id not in numbers:
             numbers[passage.passage_id] = len(numbers) + 1
             citations.append(_citation(index, numbers[passage.passage_id], passage, candidate.fused))
         sentence = candidate.sentence
         quotes.append(Quote(sentence.text, numbers[passage.passage_id], sentence.start, sentence.end, sentence.doc_id,
-                            defined_term(index, sentence)))
+                            term))
     return quotes, citations
 
 
