@@ -275,7 +275,7 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
     from rag.records import Sentence
 
     index = SimpleNamespace(documents={"a": SimpleNamespace(language=doc_language, title="")})
-    query = SimpleNamespace(language=language, lexical=question, documents=frozenset())
+    query = SimpleNamespace(language=language, lexical=question, documents=frozenset(), by_title=())
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
     assert _shares_a_word(index, query, chosen) is shares
 
@@ -295,9 +295,15 @@ def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, c
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
+    from rag.answer.query import title_name_keys
+
     passage = "« now » est un alias pour +0, c'est-à-dire un arrêt immédiat."
     index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr", title=title)})
-    query = SimpleNamespace(language="fr", lexical=question, documents=frozenset({"a"} if chosen_by_name else ()))
+    # What find_names hands over: the question's words that are the page's title name.
+    by_title = tuple((name, frozenset({"a"})) for name in title_name_keys(title) if name in question.lower()) \
+        if chosen_by_name else ()
+    query = SimpleNamespace(language="fr", lexical=question, documents=frozenset({"a"} if chosen_by_name else ()),
+                            by_title=by_title)
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
     assert _shares_a_word(index, query, chosen) is shares
 
@@ -312,8 +318,9 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     passage = "Camille Jourdain (p22) nous parle de l’influence B2B."
     index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr", title="")})
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
-    alone = SimpleNamespace(language="fr", lexical="À quelle page ?", documents=frozenset())
-    followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?", documents=frozenset())
+    alone = SimpleNamespace(language="fr", lexical="À quelle page ?", documents=frozenset(), by_title=())
+    followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?", documents=frozenset(),
+                               by_title=())
     assert not _shares_a_word(index, alone, chosen) and _shares_a_word(index, followed, chosen)
 
 

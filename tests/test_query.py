@@ -101,6 +101,9 @@ def pages(tmp_path_factory):
 def test_a_title_name_chooses_its_document_however_it_is_written(pages, question, language, chosen, words):
     names = find_names(pages, question, language)
     assert {pages.documents[d].source for d in names.documents} == chosen and names.words == words
+    # Handed to selection, which counts the name as a word the chosen page's quotes share.
+    assert [(word, {pages.documents[d].source for d in documents}) for word, documents in names.by_title] == \
+        [(word, chosen) for word in words]
 
 
 def test_a_title_name_every_document_holds_chooses_nothing(tmp_path):

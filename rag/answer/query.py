@@ -50,6 +50,7 @@ class Names:
     documents: frozenset[str] = frozenset()  # the documents that the selecting names point at
     words: tuple[str, ...] = ()  # the selecting names, as written
     unknown: tuple[str, ...] = ()  # names (past the first word) that no indexed sentence contains
+    by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # (word, documents whose title's name it is)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class Query:
     broad: bool  # asks for an overview (several sentences, grouped by source)
     compare: bool = False  # asks to lay the sources side by side, one column each
     topic: str = ""  # the question without the names that chose sources and the words that ask to compare
+    by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # words that chose documents as their titles' names
 
 
 def normalize(raw: str) -> str:
@@ -185,10 +187,8 @@ def title_names(index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -
         for name in title_name_keys(document.title, policy):
             names.setdefault(name, set()).add(doc_id)
     frozen = {name: frozenset(docs) for name, docs in names.items()}
-    try:
-        _TITLE_NAMES[slot] = (weakref.ref(index, lambda _, slot=slot: _TITLE_NAMES.pop(slot, None)), policy, frozen)
-    except TypeError:  # an index that cannot be referenced weakly is read again next time
-        pass
+    # Forgotten with the index: a rebuilt collection is a new reader, read once again.
+    _TITLE_NAMES[slot] = (weakref.ref(index, lambda _, slot=slot: _TITLE_NAMES.pop(slot, None)), policy, frozen)
     return frozen
 
 
@@ -256,12 +256,14 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
             if (name.lower() not in stop_words() and all_terms
                     and not any(index.knows(term) for term in all_terms)):
                 unknown.append(name)
+    by_title = []
     for written, documents in _named_by_title(index, text, language, policy):
         if len(documents) < all_docs and _in_some_documents(index, written):
             chosen |= documents
+            by_title.append((written, documents))
             if written not in words:
                 words.append(written)
-    return Names(frozenset(chosen), tuple(words), tuple(unknown))
+    return Names(frozenset(chosen), tuple(words), tuple(unknown), tuple(by_title))
 
 
 def without_words(text: str, words: tuple[str, ...]) -> str:
@@ -293,9 +295,9 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
     """The `Query` for a parsed question: its names and years looked up in `index`."""
     names = find_names(index, question.text, question.language, policy)
     earlier = find_names(index, question.context, question.language, policy) if question.context else Names()
-    documents, words = names.documents, names.words
+    documents, words, by_title = names.documents, names.words, names.by_title
     if not documents and question.context:  # names said in this very turn outrank those of the last one
-        documents, words = earlier.documents, earlier.words
+        documents, words, by_title = earlier.documents, earlier.words, earlier.by_title
     # In a follow-up, the words of this turn ("des partenariats") count twice those of the last one.
     lexical = f"{question.text} {question.query}" if question.context else question.query
     broad = is_broad(question.text, policy)
@@ -310,4 +312,5 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
         views=query_views(question, words), lexical=lexical, broad=broad, compare=compare, topic=topic,
+        by_title=by_title,
     )

@@ -17,7 +17,7 @@ from ..index.lexical import analyze
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from .policy import DEFAULT, YEAR_ALONE, SelectionPolicy
-from .query import Query, title_name_keys
+from .query import Query
 from .retrieve import Candidate, Retrieval
 
 
@@ -170,8 +170,7 @@ def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) ->
         # A document the question chose by the name its title gives it is about that name ("Que
         # signifie « now » pour shutdown ?" is answered in "shutdown - Arrêter…", whose lines rarely
         # repeat it). Not a year or a title's other words: "2020" in a title is not a topic.
-        names = title_name_keys(index.documents[c.sentence.doc_id].title) \
-            if c.sentence.doc_id in query.documents else []
+        names = [word for word, documents in query.by_title if c.sentence.doc_id in documents]
         return set(analyze(" ".join([*names, c.passage.text]), query.language))
 
     return any(asked & words_of(c) for c in same_language)
