@@ -72,8 +72,9 @@ COGNATE_WORD = re.compile(r"[^\W\d_]{4,}")
 def cognate_keys(text: str, prefix: int) -> set[str]:
     """The openings of a text's content words (accents folded): across French and English, words that
     open alike are often one word ("applause"/"applaudimètre", "influencers"/"influenceurs", "blocks"/"blocs")."""
-    return {fold_accents(w)[:prefix] for w in COGNATE_WORD.findall(text.lower())
-            if fold_accents(w) not in stop_words()}
+    stops = stop_words()
+    folded = (fold_accents(w) for w in COGNATE_WORD.findall(text.lower()))
+    return {w[:prefix] for w in folded if w not in stops}
 
 
 def cognate_scores(question: str, sentences: Sequence[Sentence], cross: np.ndarray, policy: FusionPolicy) -> np.ndarray:
@@ -168,8 +169,8 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
     in_context = np.maximum(dense, context_scores(index, pool, q, policy))
     fused = (policy.dense_sentence * in_context + policy.dense_passage * passage_dense
              + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
-    if policy.cognate_weight and cross.any():
-        fused = fused + policy.cognate_weight * np.where(cross, cognate_scores(words, sentences, cross, policy), 0.0)
+    if policy.cognate_weight and cross.any():  # zero for the sentences in the question's language
+        fused = fused + policy.cognate_weight * cognate_scores(words, sentences, cross, policy)
     order = np.lexsort((pool, -fused))[: policy.max_candidates]
     candidates = [
         Candidate(sentences[i], records[int(owners[i])], float(dense[i]),
