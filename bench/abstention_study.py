@@ -58,13 +58,10 @@ def squad_study(path: Path, foreign_files: list[Path]) -> None:
     from rag.config import Settings
     from rag.engine import Engine
     from rag.evaluate.labelled import load_questions
-    from rag.evaluate.squad import load_squad, squad_folder, write_documents
+    from rag.evaluate.squad import load_squad, squad_settings
 
     documents, questions = load_squad(path)
-    base = Settings.resolve()
-    work, _ = squad_folder(path, base.cache_dir)
-    write_documents(documents, work / "docs")
-    engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / "index"))
+    engine = Engine(squad_settings(path, documents, Settings.resolve()))
     engine.open()
     positive = [engine.support_measures(q.question) for q in questions]
     negative = [engine.support_measures(item["question"]) for item in load_questions(foreign_files)]

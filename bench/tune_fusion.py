@@ -68,13 +68,10 @@ def squad_features(path: Path) -> list:
     """Features of each SQuAD question's candidates, and which overlap the answer span."""
     from rag.config import Settings
     from rag.engine import Engine
-    from rag.evaluate.squad import load_squad, squad_folder, write_documents
+    from rag.evaluate.squad import load_squad, squad_settings
 
     documents, questions = load_squad(path)
-    base = Settings.resolve()
-    work, _ = squad_folder(path, base.cache_dir)
-    write_documents(documents, work / "docs")
-    engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / "index"))
+    engine = Engine(squad_settings(path, documents, Settings.resolve()))
     index = engine.open()
     data = []
     for item in questions:

@@ -159,17 +159,12 @@ def _eval_squad(args: argparse.Namespace) -> int:
     """Index the SQuAD file's contexts (in the cache folder unless --docs/--index say where), ask its questions."""
     from .engine import Engine
     from .evaluate import load_questions
-    from .evaluate.squad import evaluate_squad, format_squad, load_squad, squad_folder, write_documents
+    from .evaluate.squad import evaluate_squad, format_squad, load_squad, squad_settings
 
     path = Path(args.squad)
     documents, questions = load_squad(path)
-    base = _settings(args)
-    work, key = squad_folder(path, base.cache_dir)
-    docs = Path(args.docs) if args.docs else work / "docs"
-    write_documents(documents, docs)
-    # Its own index folder and Milvus collections: the SQuAD corpus never replaces the main one.
-    settings = base.replace(docs_dir=docs, index_dir=args.index or work / "index",
-                            milvus_collection=f"{base.milvus_collection}_squad_{key}")
+    settings = squad_settings(path, documents, _settings(args), Path(args.docs) if args.docs else None,
+                              Path(args.index) if args.index else None)
     engine = Engine(settings)
     bars = ProgressBars()
     try:

@@ -65,6 +65,17 @@ def squad_folder(path: Path, cache_dir: Path) -> tuple[Path, str]:
     return cache_dir / f"squad-{path.stem}-{key}", key
 
 
+def squad_settings(path: Path, documents: dict[str, str], base: Any, docs: Path | None = None,
+                   index: Path | None = None) -> Any:
+    """`base` settings pointed at a SQuAD file's own folders (written first) and Milvus collection:
+    the SQuAD corpus never replaces the main one. `docs`/`index` override the cache folders."""
+    work, key = squad_folder(path, base.cache_dir)
+    docs = docs or work / "docs"
+    write_documents(documents, docs)
+    return base.replace(docs_dir=docs, index_dir=index or work / "index",
+                        milvus_collection=f"{base.milvus_collection}_squad_{key}")
+
+
 def write_documents(documents: dict[str, str], folder: Path) -> None:
     """One UTF-8 file per context, byte for byte (LF newlines), so offsets in the file are the context's."""
     folder.mkdir(parents=True, exist_ok=True)
