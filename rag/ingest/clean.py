@@ -64,20 +64,14 @@ REPEATED_MIN_SHARE = 0.25
 
 def repeated_lines(texts: Iterable[str], min_documents: int = REPEATED_MIN_DOCUMENTS,
                    min_share: float = REPEATED_MIN_SHARE) -> frozenset[str]:
-    """The lines (stripped) that stand word for word in enough of `texts` to be furniture.
-    Lines are counted by hash, so a large collection costs a number per distinct line."""
-    texts = list(texts)
-    counts: Counter[int] = Counter()
+    """The lines (stripped) that stand word for word in enough of `texts` to be furniture."""
+    counts: Counter[str] = Counter()
+    total = 0
     for text in texts:
-        counts.update(hash(line) for line in _lines_with_letters(text))
-    least = max(min_documents, math.ceil(min_share * len(texts)))
-    frequent = {key for key, count in counts.items() if count >= least}
-    if not frequent:
-        return frozenset()
-    seen: Counter[str] = Counter()  # by text this time: two lines that share a hash are told apart
-    for text in texts:
-        seen.update(line for line in _lines_with_letters(text) if hash(line) in frequent)
-    return frozenset(line for line, count in seen.items() if count >= least)
+        total += 1
+        counts.update(_lines_with_letters(text))
+    least = max(min_documents, math.ceil(min_share * total))
+    return frozenset(line for line, count in counts.items() if count >= least)
 
 
 def _lines_with_letters(text: str) -> set[str]:
