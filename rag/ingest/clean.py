@@ -69,13 +69,14 @@ def repeated_lines(texts: Iterable[str], min_documents: int = REPEATED_MIN_DOCUM
     total = 0
     for text in texts:
         total += 1
-        counts.update(_lines_with_letters(text))
+        counts.update(_lines(text))
     least = max(min_documents, math.ceil(min_share * total))
     return frozenset(line for line, count in counts.items() if count >= least)
 
 
-def _lines_with_letters(text: str) -> set[str]:
-    return {line.strip() for line in text.splitlines() if any(ch.isalpha() for ch in line)}
+def _lines(text: str) -> set[str]:
+    """The text's lines as `clean` reads them (`line_spans`), so that `content in repeated` matches."""
+    return {text[span.start : span.end] for span in line_spans(text)}
 
 
 def line_spans(text: str) -> list[Span]:
