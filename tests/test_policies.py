@@ -95,6 +95,17 @@ def test_sentences_that_need_a_neighbour(sentence, lead_in, anaphoric):
     ("Médias sociaux 2020 : l’influence en quête de sens ou de raison", True),
     ("Kantar prévoit un essor du social commerce en 2019.", False),
     ("#hashtag est un mot-dièse utilisé sur les réseaux sociaux depuis 2007, et partout ailleurs depuis.", False),
+    # A question alone on its line is a FAQ's entry or a section's name, not an answer.
+    ("Qui peut en bénéficier ?", True),
+    ("Pourquoi cette situation ?", True),
+    (("Vous êtes-vous déjà demandé pourquoi les réseaux sociaux captent autant notre attention, même quand nous"
+      " savons que ce temps ne nous apporte presque rien ?"), False),  # a long one is a paragraph
+    # Numbered sections, however long; a number without its closing dot opens a sentence.
+    (("3.2.1. Je sais que Knoppix est basée sur Debian. Donc après l'avoir installée sur disque dur, puis-je"
+      " utiliser l'outil apt de gestion des paquets ?"), True),
+    ("12.2.1.1. Quel est le code de conduite sur les listes de diffusion ?", True),
+    ("1.5 million d'abonnés suivent la marque sur Instagram depuis la campagne de l'été dernier.", False),
+    ("2. Ouvrez le fichier et remplacez la ligne du miroir par celle du miroir le plus proche.", False),
 ])
 def test_headings(line, heading):
     assert is_heading(line) is heading
@@ -105,6 +116,15 @@ def test_a_markdown_heading_is_never_body_text():
     cleaned = clean(text)
     assert all("#" not in text[b.start : b.end] for b in cleaned.blocks)
     assert cleaned.title == "Twitter : comment adresser une demande RGPD ?"
+
+
+def test_a_faq_entry_names_its_section_and_its_answer_is_body_text():
+    text = ("Carte d'identité\n\nQui peut en bénéficier ?\nToute personne de nationalité française peut en obtenir une.\n"
+            "2.1. Combien coûte-t-elle ?\nElle est gratuite, sauf en cas de perte.\n")
+    cleaned = clean(text)
+    body = [text[b.start : b.end] for b in cleaned.blocks]
+    assert body == ["Toute personne de nationalité française peut en obtenir une.", "Elle est gratuite, sauf en cas de perte."]
+    assert [text[h.start : h.end] for h in cleaned.headings][1:] == ["Qui peut en bénéficier ?", "2.1. Combien coûte-t-elle ?"]
 
 
 def test_a_sentence_is_found_through_the_sentence_that_names_its_subject(tmp_path):
@@ -416,6 +436,11 @@ def test_a_term_or_a_reference_is_never_quoted_as_an_answer():
     ("NASA ESA JAXA", False),
     ("/etc/cron.deny", False),  # a path is one word
     ("Lire /etc/cron.allow puis /etc/cron.deny.", True),
+    # A question does not answer one; a sentence that cites one points elsewhere.
+    ("Faut-il installer stable, testing ou unstable ?", False),
+    ("Voir Section 7.7, « Qu'est-ce qu'un paquet virtuel ? ».", False),
+    ("Why does the CD contain symlinks for frozen?", False),
+    ("Le formulaire est en ligne sur https://www.service-public.fr/particuliers/recherche?keyword=passeport.", True),
 ])
 def test_a_statement_is_written_in_words(line, statement):
     from rag.answer.select import is_statement

@@ -140,10 +140,18 @@ def _asks(kind: re.Pattern[str], question: str, policy: SelectionPolicy) -> bool
 WORD = re.compile(r"[^\W\d_]{2,}")
 
 
+# A question mark that ends a clause: not the one of a URL's query ("https://x.fr/?id=3").
+QUESTION_MARK = re.compile(r"\?(?![\w=&/])")
+
+
 def is_statement(text: str, policy: SelectionPolicy = DEFAULT.selection) -> bool:
     """Says something in words: at least `policy.min_quote_words` words written in lower case or
     capitalized. A usage line ("wc [OPTION]... [FICHIER]...") is placeholders around a name; a
-    sentence written all in capitals still counts when it is long (`policy.min_shouted_words`)."""
+    sentence written all in capitals still counts when it is long (`policy.min_shouted_words`).
+    A question does not answer one, nor does a sentence that cites one (a FAQ's "Voir Section 7.7,
+    « Qu'est-ce qu'un paquet virtuel ? »" holds the very words asked, and points elsewhere)."""
+    if QUESTION_MARK.search(text):
+        return False
     words = [token for token in text.split() if WORD.search(token)]  # "/etc/cron.deny" is one word
     written = sum(1 for w in words if any(ch.islower() for ch in w))
     return written >= policy.min_quote_words or len(words) >= policy.min_shouted_words

@@ -97,14 +97,24 @@ def word_count(line: str) -> int:
 
 
 MARKDOWN_HEADING = re.compile(r"^#{1,6}\s+\S")
+# "3.2.1. Je sais que Knoppix est basée sur Debian. Puis-je utiliser apt ?": a section number with
+# its closing dot. "1.5 million d'abonnés…" opening a paragraph has none.
+NUMBERED_HEADING = re.compile(r"^\d{1,3}(?:\.\d{1,3})+\.\s+\S")
+MAX_NUMBERED_HEADING_WORDS = 40
 
 
 def is_heading(line: str) -> bool:
-    """A title or section heading: a Markdown heading ("## Qui est concerné ?"), or a short line
-    that does not end like a sentence. Headings give sections their names; they are never quoted."""
+    """A title or section heading: a Markdown heading ("## Qui est concerné ?"), a numbered one
+    ("6.2.1. Quels noms de code ont déjà été utilisés ?"), a short question standing on its own
+    line ("Qui peut en bénéficier ?", a FAQ's entry), or a short line that does not end like a
+    sentence. Headings give sections their names; they are never quoted."""
     if MARKDOWN_HEADING.match(line):
         return True
-    return word_count(line) <= 14 and not line.rstrip().endswith(TERMINAL)
+    words = word_count(line)
+    if NUMBERED_HEADING.match(line):
+        return words <= MAX_NUMBERED_HEADING_WORDS
+    end = line.rstrip()
+    return words <= 14 and (end.endswith("?") or not end.endswith(TERMINAL))
 
 
 LIST_MARKER = re.compile(r"^(?:[-*•·–—▪►]|\d{1,3}[.)°]|[a-z][.)])\s")

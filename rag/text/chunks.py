@@ -14,8 +14,8 @@ from .sentences import split_sentences
 # Bumped whenever the same file would split differently, so that every index is rebuilt:
 # 2 a list is one block with its lead-in; 3 terms are headings; 4 rows are found by their heading's
 # words; 5 a section label is not a title; 6 the heading after it is; 7 lines repeated across the
-# collection; 8 a term's definition is body text.
-CHUNKING_VERSION = 8
+# collection; 8 a term's definition is body text; 9 numbered headings and questions on their own line.
+CHUNKING_VERSION = 9
 
 
 @dataclass(frozen=True)
