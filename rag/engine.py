@@ -23,7 +23,7 @@ from .answer.calibration import Calibration, find_calibration
 from .answer.compose import compose, refusal
 from .answer.policy import DEFAULT, Policies
 from .answer.query import Query, parse_question, understand
-from .answer.retrieve import Retrieval, retrieve
+from .answer.retrieve import Retrieval, language_lean, retrieve
 from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import QuestionError
@@ -114,7 +114,7 @@ class Engine:
         mark = time.perf_counter()
         vector = self.embedder.encode_queries(list(query.views)).mean(axis=0)
         timings["embed"] = (time.perf_counter() - mark) * 1000
-        retrieval = retrieve(index, vector, query, self.policies.fusion)
+        retrieval = retrieve(index, vector, query, self.policies.fusion, language_lean=language_lean(index, vector))
         timings.update(retrieval.timings_ms)
         return retrieval, vector
 
@@ -159,8 +159,9 @@ class Engine:
         threshold = self.calibration.margin_threshold if threshold is None else threshold
         background_max = float((background @ vector).max()) if len(background) else 0.0
         if query.compare:
+            lean = language_lean(index, vector)
             per_document = {doc_id: retrieve(index, vector, replace(query, documents=frozenset({doc_id})),
-                                             self.policies.fusion)
+                                             self.policies.fusion, language_lean=lean)
                             for doc_id in compared_documents(index, query, retrieval, self.policies.selection)}
             selection = select_comparison(index, per_document, retrieval, query, background_max, threshold,
                                           self.policies.selection)

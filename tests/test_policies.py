@@ -529,3 +529,66 @@ def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
     assert missing_kind(question, [elsewhere.sentence.text]) == ""
     silent = quote("a", 10, "Le rapport de Digimind est publié sur le blog.")
     assert missing_kind(question, [q.sentence.text for q in answering([silent, elsewhere], silent)]) == "a quantity"
+
+
+def test_a_line_in_another_language_than_its_document_loses_the_questions_lean(tmp_path):
+    """An English line in a French page is owed part of its cosine with an English question to its
+    language alone: that part (the lean) is taken off, and only for lines unlike their document."""
+    import numpy as np
+
+    from rag.answer.query import parse_question, understand
+    from rag.answer.retrieve import language_shift, retrieve, sentence_languages
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "faq.txt").write_text(
+        "Mettre à jour le système\nLes paquets peuvent être mis à jour pendant que le système fonctionne. "
+        "Le programme redémarre les services concernés.\nOne could simply visit a Debian archive site and fetch "
+        "the packages by hand.\n", encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    engine = Engine(settings, embedder=FakeEmbedder())
+    index = engine.index
+    sentences = index.sentences_by_id(list(range(index.sentence_count)))
+    assert sentence_languages(index, sentences) == ["fr", "fr", "en"]
+    lean = {"fr": 0.30, "en": 0.50}
+    assert np.allclose(language_shift(index, sentences, lean), [0.0, 0.0, 0.20])
+    assert not language_shift(index, sentences, {}).any()  # no lean known: no correction
+
+    question = "How can I update packages while the system runs?"
+    query_vector = engine.embedder.encode_queries([question])[0]
+    query = understand(parse_question(question), index)
+    plain = {c.sentence.text: c.fused for c in retrieve(index, query_vector, query).candidates}
+    corrected = {c.sentence.text: c.fused for c in retrieve(index, query_vector, query, language_lean=lean).candidates}
+    english = next(text for text in plain if text.startswith("One could"))
+    assert corrected[english] == pytest.approx(plain[english] - 0.20, abs=1e-5)
+    assert all(corrected[text] == pytest.approx(plain[text]) for text in plain if text != english)
+
+
+
+def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(tmp_path):
+    import numpy as np
+
+    from rag.answer.retrieve import MIN_LANGUAGE_SENTENCES, language_centroids, language_lean
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    def index_of(english_lines: int):
+        docs = tmp_path / f"docs{english_lines}"
+        docs.mkdir()
+        french = " ".join(f"Le paquet numéro {i} est installé avec la commande habituelle du système." for i in range(30))
+        english = "\n".join(f"Package number {i} is installed with the usual system command." for i in range(english_lines))
+        (docs / "page.txt").write_text(f"Paquets\n{french}\n{english}\n", encoding="utf-8")
+        settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / f"index{english_lines}", cache_dir=tmp_path / "cache")
+        return Engine(settings, embedder=FakeEmbedder()).index
+
+    index = index_of(MIN_LANGUAGE_SENTENCES)
+    centroids = language_centroids(index)
+    assert set(centroids) == {"fr", "en"} and language_centroids(index) is centroids  # once per open index
+    vector = centroids["en"] / np.linalg.norm(centroids["en"])
+    lean = language_lean(index, vector)
+    assert lean["en"] > lean["fr"]
+    assert language_centroids(index_of(MIN_LANGUAGE_SENTENCES - 1)) == {}  # too few to place: no correction

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,12 +99,76 @@ def cognate_scores(question: str, sentences: Sequence[Sentence], cross: np.ndarr
     return out
 
 
-def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion) -> Retrieval:
+_SENTENCE_LANGUAGES: dict[int, tuple[weakref.ref, dict[int, str]]] = {}
+
+
+def sentence_languages(index: IndexReader, sentences: Sequence[Sentence]) -> list[str]:
+    """The language each sentence is written in ("fr"/"en"; its document's when too short to tell),
+    detected once per open index: a French page may quote English lines."""
+    from ..text.language import detect_language
+
+    slot = id(index)
+    cached = _SENTENCE_LANGUAGES.get(slot)
+    if cached is None or cached[0]() is not index:
+        cached = (weakref.ref(index, lambda _, slot=slot: _SENTENCE_LANGUAGES.pop(slot, None)), {})
+        _SENTENCE_LANGUAGES[slot] = cached
+    known = cached[1]
+    for s in sentences:
+        if s.sentence_id not in known:
+            known[s.sentence_id] = detect_language(s.text, default=index.documents[s.doc_id].language)
+    return [known[s.sentence_id] for s in sentences]
+
+
+LANGUAGE_SAMPLE = 2000  # sentences read to place each language's centroid
+MIN_LANGUAGE_SENTENCES = 20  # fewer sampled sentences of a language than this: no centroid for it
+_LANGUAGE_CENTROIDS: dict[int, tuple[weakref.ref, dict[str, np.ndarray]]] = {}
+
+
+def language_centroids(index: IndexReader) -> dict[str, np.ndarray]:
+    """The mean vector of the collection's sentences of each language, from a fixed sample; computed
+    once per open index. Empty unless both languages have enough sentences to place their centroid:
+    in a French collection, the centroid of its English lines is on the same subjects as the French
+    one, so the two differ by language alone."""
+    slot = id(index)
+    cached = _LANGUAGE_CENTROIDS.get(slot)
+    if cached is not None and cached[0]() is index:
+        return cached[1]
+    count = index.sentence_count
+    drawn = np.random.default_rng(0).choice(count, min(count, LANGUAGE_SAMPLE), replace=False) if count else []
+    ids = np.sort(drawn).tolist()
+    languages = np.asarray(sentence_languages(index, index.sentences_by_id(ids)))
+    centroids: dict[str, np.ndarray] = {}
+    if all((languages == language).sum() >= MIN_LANGUAGE_SENTENCES for language in ("fr", "en")):
+        vectors = index.sentence_vectors_of(ids)
+        centroids = {language: vectors[languages == language].mean(axis=0) for language in ("fr", "en")}
+    _LANGUAGE_CENTROIDS[slot] = (weakref.ref(index, lambda _, slot=slot: _LANGUAGE_CENTROIDS.pop(slot, None)),
+                                 centroids)
+    return centroids
+
+
+def language_lean(index: IndexReader, query_vector: np.ndarray) -> dict[str, float]:
+    """The question's cosine with the collection's centroid of each language (empty: no correction)."""
+    return {language: float(centroid @ query_vector) for language, centroid in language_centroids(index).items()}
+
+
+def language_shift(index: IndexReader, sentences: Sequence[Sentence], lean: Mapping[str, float]) -> np.ndarray:
+    """How much of each sentence's cosine with the question is owed to its language rather than its
+    content, relative to its document's language: zero for a sentence in its document's language.
+    `lean`: the question's cosine with generic text of each language."""
+    languages = sentence_languages(index, sentences)
+    return np.fromiter((lean.get(written, 0.0) - lean.get(index.documents[s.doc_id].language, 0.0)
+                        if written != index.documents[s.doc_id].language else 0.0
+                        for s, written in zip(sentences, languages)), dtype=np.float32, count=len(sentences))
+
+
+def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion,
+             language_lean: Mapping[str, float] | None = None) -> Retrieval:
     """Rank the index's sentences for one question.
 
     `query_vector` embeds the question's views; `query.lexical` gives the terms
     for BM25; `query.documents` and `query.selector_words` are the documents the
-    question named and the names that chose them.
+    question named and the names that chose them. `language_lean`: the question's cosine
+    with each language's centroid (`language_lean`, `language_shift`); without it, no correction.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -171,6 +236,11 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
              + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
     if policy.cognate_weight and cross.any():  # zero for the sentences in the question's language
         fused = fused + policy.cognate_weight * cognate_scores(words, sentences, cross, policy)
+    if policy.language_lean_weight and language_lean:
+        # Only the leading sentences can be reordered by a lean of hundredths: detect only theirs.
+        leading = np.lexsort((pool, -fused))[: 2 * policy.max_candidates]
+        shift = language_shift(index, [sentences[i] for i in leading], language_lean)
+        fused[leading] -= policy.language_lean_weight * policy.dense_sentence * shift
     order = np.lexsort((pool, -fused))[: policy.max_candidates]
     candidates = [
         Candidate(sentences[i], records[int(owners[i])], float(dense[i]),
