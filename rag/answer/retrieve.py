@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,17 @@ def cognate_scores(question: str, sentences: Sequence[Sentence], cross: np.ndarr
     return out
 
 
-_SENTENCE_LANGUAGES: dict[int, tuple[weakref.ref, dict[int, str]]] = {}
+_PER_INDEX: dict[tuple[str, int], tuple[weakref.ref, Any]] = {}
+
+
+def _per_index(kind: str, index: IndexReader, make: Callable[[], Any]) -> Any:
+    """What `make` returns, kept for as long as `index` stays open (a rebuild opens a new one)."""
+    slot = (kind, id(index))
+    cached = _PER_INDEX.get(slot)
+    if cached is None or cached[0]() is not index:
+        cached = (weakref.ref(index, lambda _, slot=slot: _PER_INDEX.pop(slot, None)), make())
+        _PER_INDEX[slot] = cached
+    return cached[1]
 
 
 def sentence_languages(index: IndexReader, sentences: Sequence[Sentence]) -> list[str]:
@@ -107,12 +118,7 @@ def sentence_languages(index: IndexReader, sentences: Sequence[Sentence]) -> lis
     detected once per open index: a French page may quote English lines."""
     from ..text.language import detect_language
 
-    slot = id(index)
-    cached = _SENTENCE_LANGUAGES.get(slot)
-    if cached is None or cached[0]() is not index:
-        cached = (weakref.ref(index, lambda _, slot=slot: _SENTENCE_LANGUAGES.pop(slot, None)), {})
-        _SENTENCE_LANGUAGES[slot] = cached
-    known = cached[1]
+    known: dict[int, str] = _per_index("sentence languages", index, dict)
     for s in sentences:
         if s.sentence_id not in known:
             known[s.sentence_id] = detect_language(s.text, default=index.documents[s.doc_id].language)
@@ -121,7 +127,6 @@ def sentence_languages(index: IndexReader, sentences: Sequence[Sentence]) -> lis
 
 LANGUAGE_SAMPLE = 2000  # sentences read to place each language's centroid
 MIN_LANGUAGE_SENTENCES = 20  # fewer sampled sentences of a language than this: no centroid for it
-_LANGUAGE_CENTROIDS: dict[int, tuple[weakref.ref, dict[str, np.ndarray]]] = {}
 
 
 def language_centroids(index: IndexReader) -> dict[str, np.ndarray]:
@@ -129,10 +134,10 @@ def language_centroids(index: IndexReader) -> dict[str, np.ndarray]:
     once per open index. Empty unless both languages have enough sentences to place their centroid:
     in a French collection, the centroid of its English lines is on the same subjects as the French
     one, so the two differ by language alone."""
-    slot = id(index)
-    cached = _LANGUAGE_CENTROIDS.get(slot)
-    if cached is not None and cached[0]() is index:
-        return cached[1]
+    return _per_index("language centroids", index, lambda: _sampled_centroids(index))
+
+
+def _sampled_centroids(index: IndexReader) -> dict[str, np.ndarray]:
     count = index.sentence_count
     drawn = np.random.default_rng(0).choice(count, min(count, LANGUAGE_SAMPLE), replace=False) if count else []
     ids = np.sort(drawn).tolist()
@@ -141,8 +146,6 @@ def language_centroids(index: IndexReader) -> dict[str, np.ndarray]:
     if all((languages == language).sum() >= MIN_LANGUAGE_SENTENCES for language in ("fr", "en")):
         vectors = index.sentence_vectors_of(ids)
         centroids = {language: vectors[languages == language].mean(axis=0) for language in ("fr", "en")}
-    _LANGUAGE_CENTROIDS[slot] = (weakref.ref(index, lambda _, slot=slot: _LANGUAGE_CENTROIDS.pop(slot, None)),
-                                 centroids)
     return centroids
 
 
@@ -154,7 +157,7 @@ def language_lean(index: IndexReader, query_vector: np.ndarray) -> dict[str, flo
 def language_shift(index: IndexReader, sentences: Sequence[Sentence], lean: Mapping[str, float]) -> np.ndarray:
     """How much of each sentence's cosine with the question is owed to its language rather than its
     content, relative to its document's language: zero for a sentence in its document's language.
-    `lean`: the question's cosine with generic text of each language."""
+    `lean`: the question's cosine with the collection's centroid of each language (`language_lean`)."""
     languages = sentence_languages(index, sentences)
     return np.fromiter((lean.get(written, 0.0) - lean.get(index.documents[s.doc_id].language, 0.0)
                         if written != index.documents[s.doc_id].language else 0.0
