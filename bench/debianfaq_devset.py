@@ -5,8 +5,8 @@ context; no choice may be made on it. The manual pages (`bench/manpages_devset.p
 terms, not prose, and their questions were written here. This set is closer to service-public and
 its questions come from elsewhere:
 
-- every section of the French Debian FAQ (`debian-faq-fr`, version 11.1, 112 sections, about
-  200k characters) is one context, its body unwrapped into paragraphs, *without* its question
+- every section of the French Debian FAQ (`debian-faq-fr`, version 11.1, 112 sections, 160k
+  characters of contexts) is one context, its body unwrapped into paragraphs, *without* its question
   heading (a context does not hold the question that is asked of it);
 - each section's question is asked twice: in French as the French FAQ words it, and in English
   as the English FAQ (`debian-faq`, same version and numbering) words it. Neither was written
