@@ -360,3 +360,76 @@ def test_a_page_named_in_lower_case_answers_and_the_collections_furniture_never_
     assert all(LICENCE not in q.text and "logiciel libre" not in q.text for q in licence.sentences)
     indexed = {s.text for s in engine.index.sentences_by_id(range(engine.index.sentence_count))}
     assert not any("logiciel libre" in text for text in indexed)
+
+
+# The same subjects in both languages, so that the two centroids differ by language, not topic.
+PARALLEL_FR = [
+    "Chaque paquet déclare ses dépendances dans son fichier de contrôle.",
+    "Le gestionnaire de paquets refuse de supprimer un paquet essentiel.",
+    "Les fichiers de configuration modifiés par l'administrateur ne sont pas écrasés.",
+    "La distribution testing reçoit les paquets après quelques jours passés dans unstable.",
+    "Un paquet virtuel désigne un groupe de paquets qui offrent le même service.",
+    "Les miroirs sont synchronisés plusieurs fois par jour avec l'archive principale.",
+    "Le noyau Linux est fourni par plusieurs paquets selon l'architecture.",
+    "Le fichier sources.list indique les dépôts dans lesquels chercher les paquets.",
+    "Les rapports de bogue sont envoyés au système de suivi par courrier électronique.",
+    "La documentation de chaque paquet se trouve dans /usr/share/doc.",
+    "Les pages de manuel en français sont fournies par le paquet manpages-fr.",
+    "Un dépôt local permet d'installer ses propres paquets avec apt.",
+    "La commande dpkg --list affiche l'état de tous les paquets installés.",
+    "Le programme reportbug aide à rédiger un rapport de bogue complet.",
+    "Les dons financent le matériel et les rencontres des développeurs.",
+    "Les images d'installation se téléchargent depuis le site du projet.",
+    "Le paquet build-essential installe le compilateur et les outils de construction.",
+    "Les scripts de maintenance sont lancés avant et après l'installation d'un paquet.",
+    "La priorité d'un paquet indique s'il est installé par défaut.",
+    "Les alternatives permettent de choisir l'éditeur utilisé par défaut.",
+]
+PARALLEL_EN = [
+    "Each package declares its dependencies in its control file.",
+    "The package manager refuses to remove an essential package.",
+    "Configuration files changed by the administrator are not overwritten.",
+    "The testing distribution receives packages after a few days spent in unstable.",
+    "A virtual package names a group of packages that offer the same service.",
+    "The mirrors are synchronised several times a day with the main archive.",
+    "The Linux kernel is provided by several packages depending on the architecture.",
+    "The sources.list file lists the repositories in which packages are looked for.",
+    "Bug reports are sent to the tracking system by electronic mail.",
+    "The documentation of each package is found in /usr/share/doc.",
+    "French manual pages are provided by the manpages-fr package.",
+    "A local repository lets you install your own packages with apt.",
+    "The command dpkg --list shows the state of every installed package.",
+    "The reportbug program helps to write a complete bug report.",
+    "Donations pay for hardware and for the developers' meetings.",
+    "Installation images are downloaded from the project's site.",
+    "The build-essential package installs the compiler and the build tools.",
+    "Maintainer scripts are run before and after a package is installed.",
+    "The priority of a package says whether it is installed by default.",
+    "Alternatives let you choose the editor used by default.",
+]
+
+
+def test_the_model_leans_towards_the_questions_language_and_the_centroids_measure_it(embedder, tmp_path):
+    """With the real model, a question is closer to the collection's centroid of its own language:
+    the lean `retrieve.language_shift` takes off lines written unlike their document. A swapped or
+    mis-detected centroid would turn the correction into a bonus."""
+    from rag.answer.retrieve import language_centroids, language_lean
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "faq.txt").write_text("Paquets Debian\n" + "\n".join(PARALLEL_FR + PARALLEL_EN) + "\n", encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
+    assert set(language_centroids(engine.index)) == {"fr", "en"}
+
+    def lean(question):
+        found = language_lean(engine.index, embedder.encode_queries([question])[0])
+        return found["en"] - found["fr"]
+
+    for question in ("Can I upgrade packages while the system is running?", "What is a virtual package?",
+                     "Who restarts the services during an upgrade?"):
+        assert lean(question) > 0, question
+    for question in ("Puis-je mettre à jour les paquets pendant que le système tourne ?",
+                     "Qu'est-ce qu'un paquet virtuel ?", "Comment signaler un bogue ?"):
+        assert lean(question) < -0.02, question
