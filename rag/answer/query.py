@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import weakref
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from ..errors import QuestionError
 from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of
-from ..index.store import IndexReader
+from ..index.store import IndexReader, per_index
 from ..text.language import detect_language
 from .policy import DEFAULT, QuestionPolicy
 
@@ -173,23 +171,17 @@ def title_name_keys(title: str, policy: QuestionPolicy = DEFAULT.question) -> li
     return keys
 
 
-_TITLE_NAMES: dict[int, tuple[Any, QuestionPolicy, dict[str, frozenset[str]]]] = {}
-
-
 def title_names(index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> dict[str, frozenset[str]]:
     """Name (lower case) → the documents whose title gives that name; computed once per open index."""
-    slot = id(index)
-    cached = _TITLE_NAMES.get(slot)
-    if cached is not None and cached[0]() is index and cached[1] is policy:
-        return cached[2]
+    return per_index(("title names", policy), index, lambda: _title_names(index, policy))
+
+
+def _title_names(index: IndexReader, policy: QuestionPolicy) -> dict[str, frozenset[str]]:
     names: dict[str, set[str]] = {}
     for doc_id, document in index.documents.items():
         for name in title_name_keys(document.title, policy):
             names.setdefault(name, set()).add(doc_id)
-    frozen = {name: frozenset(docs) for name, docs in names.items()}
-    # Forgotten with the index: a rebuilt collection is a new reader, read once again.
-    _TITLE_NAMES[slot] = (weakref.ref(index, lambda _, slot=slot: _TITLE_NAMES.pop(slot, None)), policy, frozen)
-    return frozen
+    return {name: frozenset(docs) for name, docs in names.items()}
 
 
 def _named_by_title(index: IndexReader, text: str, language: str, policy: QuestionPolicy

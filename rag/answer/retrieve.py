@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 import time
-import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from ..index.lexical import analyze, fold_accents, stop_words
-from ..index.store import IndexReader
+from ..index.store import IndexReader, per_index
 from ..records import Passage, Sentence
 from .policy import DEFAULT, FusionPolicy
 from .query import YEAR, Query
@@ -100,25 +98,12 @@ def cognate_scores(question: str, sentences: Sequence[Sentence], cross: np.ndarr
     return out
 
 
-_PER_INDEX: dict[tuple[str, int], tuple[weakref.ref, Any]] = {}
-
-
-def _per_index(kind: str, index: IndexReader, make: Callable[[], Any]) -> Any:
-    """What `make` returns, kept for as long as `index` stays open (a rebuild opens a new one)."""
-    slot = (kind, id(index))
-    cached = _PER_INDEX.get(slot)
-    if cached is None or cached[0]() is not index:
-        cached = (weakref.ref(index, lambda _, slot=slot: _PER_INDEX.pop(slot, None)), make())
-        _PER_INDEX[slot] = cached
-    return cached[1]
-
-
 def sentence_languages(index: IndexReader, sentences: Sequence[Sentence]) -> list[str]:
     """The language each sentence is written in ("fr"/"en"; its document's when too short to tell),
     detected once per open index: a French page may quote English lines."""
     from ..text.language import detect_language
 
-    known: dict[int, str] = _per_index("sentence languages", index, dict)
+    known: dict[int, str] = per_index("sentence languages", index, dict)
     for s in sentences:
         if s.sentence_id not in known:
             known[s.sentence_id] = detect_language(s.text, default=index.documents[s.doc_id].language)
@@ -134,7 +119,7 @@ def language_centroids(index: IndexReader) -> dict[str, np.ndarray]:
     once per open index. Empty unless both languages have enough sentences to place their centroid:
     in a French collection, the centroid of its English lines is on the same subjects as the French
     one, so the two differ by language alone."""
-    return _per_index("language centroids", index, lambda: _sampled_centroids(index))
+    return per_index("language centroids", index, lambda: _sampled_centroids(index))
 
 
 def _sampled_centroids(index: IndexReader) -> dict[str, np.ndarray]:

@@ -23,6 +23,8 @@ import os
 import shutil
 import tempfile
 import time
+import weakref
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -223,6 +225,21 @@ class Index:
         rows = np.sort(np.random.default_rng(0).choice(count, min(count, 2000), replace=False)) if count else []
         return np.ascontiguousarray(self.sentence_vectors[rows], dtype=np.float32) if count \
             else np.zeros((0, self.dim), dtype=np.float32)
+
+
+_PER_INDEX: dict[tuple[Any, int], tuple[weakref.ref, Any]] = {}
+
+
+def per_index(key: Any, index: IndexReader, make: Callable[[], Any]) -> Any:
+    """What `make()` returns, computed once for as long as `index` stays open: what a question
+    derives from the whole collection (title names, sentence languages). A rebuilt collection is
+    a new reader, so it is derived again. `key` names what is kept (with the policy it depends on)."""
+    slot = (key, id(index))
+    cached = _PER_INDEX.get(slot)
+    if cached is None or cached[0]() is not index:
+        cached = (weakref.ref(index, lambda _, slot=slot: _PER_INDEX.pop(slot, None)), make())
+        _PER_INDEX[slot] = cached
+    return cached[1]
 
 
 # ---------------------------------------------------------------- records ⇄ JSON
