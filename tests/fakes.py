@@ -64,3 +64,17 @@ class FakeEmbedder:
 
     def encode_passages(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         return self._encode(texts)
+
+
+def fake_engine(base, texts: dict[str, str], policies=None, **settings):
+    """An engine (fake embedder) over `texts` (file name → text), written under `base`; `settings`
+    are passed to `Settings.resolve` (cleaning=…), `policies` to the engine."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = base / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for name, text in texts.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    resolved = Settings.resolve(docs_dir=docs, index_dir=base / "index", cache_dir=base / "cache", **settings)
+    return Engine(resolved, embedder=FakeEmbedder(), **({"policies": policies} if policies else {}))

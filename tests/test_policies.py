@@ -478,18 +478,12 @@ def test_a_line_most_documents_repeat_is_furniture_a_line_a_few_share_is_not():
 
 
 def test_the_collections_furniture_is_never_indexed_and_the_rule_is_an_option(tmp_path):
-    from rag.config import Settings
-    from rag.engine import Engine
-    from tests.fakes import FakeEmbedder
+    from tests.fakes import fake_engine
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    for i, topic in enumerate(["passeport", "permis", "carte grise", "casier judiciaire"]):
-        (docs / f"fiche{i}.txt").write_text(_fiche(topic, with_clause=False), encoding="utf-8")
+    fiches = {f"fiche{i}.txt": _fiche(topic, with_clause=False)
+              for i, topic in enumerate(["passeport", "permis", "carte grise", "casier judiciaire"])}
     for rules, indexed in (("boilerplate,header,tooltips,repeated", False), ("boilerplate,header,tooltips", True)):
-        settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache",
-                                    cleaning=rules)
-        index = Engine(settings, embedder=FakeEmbedder()).open()
+        index = fake_engine(tmp_path, fiches, cleaning=rules).open()
         texts = {s.text for s in index.sentences_by_id(range(index.sentence_count))}
         assert (FOOTER in texts) is indexed
         assert "La demande de passeport se fait en mairie, sur rendez-vous." in texts
@@ -534,22 +528,14 @@ def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
 def test_a_line_in_another_language_than_its_document_loses_the_questions_lean(tmp_path):
     """An English line in a French page is owed part of its cosine with an English question to its
     language alone: that part (the lean) is taken off, and only for lines unlike their document."""
-    import numpy as np
-
     from rag.answer.query import parse_question, understand
     from rag.answer.retrieve import language_shift, retrieve, sentence_languages
-    from rag.config import Settings
-    from rag.engine import Engine
-    from tests.fakes import FakeEmbedder
+    from tests.fakes import fake_engine
 
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "faq.txt").write_text(
+    engine = fake_engine(tmp_path, {"faq.txt": (
         "Mettre à jour le système\nLes paquets peuvent être mis à jour pendant que le système fonctionne. "
         "Le programme redémarre les services concernés.\nOne could simply visit a Debian archive site and fetch "
-        "the packages by hand.\n", encoding="utf-8")
-    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
-    engine = Engine(settings, embedder=FakeEmbedder())
+        "the packages by hand.\n")})
     index = engine.index
     sentences = index.sentences_by_id(list(range(index.sentence_count)))
     assert sentence_languages(index, sentences) == ["fr", "fr", "en"]
@@ -569,26 +555,22 @@ def test_a_line_in_another_language_than_its_document_loses_the_questions_lean(t
 
 
 def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(tmp_path):
-    import numpy as np
-
-    from rag.answer.retrieve import MIN_LANGUAGE_SENTENCES, language_centroids, language_lean
-    from rag.config import Settings
-    from rag.engine import Engine
-    from tests.fakes import FakeEmbedder
+    from rag.answer.retrieve import MIN_LANGUAGE_SENTENCES, language_centroids, language_lean, sentence_languages
+    from tests.fakes import fake_engine
 
     def index_of(english_lines: int):
-        docs = tmp_path / f"docs{english_lines}"
-        docs.mkdir()
         french = " ".join(f"Le paquet numéro {i} est installé avec la commande habituelle du système." for i in range(30))
         english = "\n".join(f"Package number {i} is installed with the usual system command." for i in range(english_lines))
-        (docs / "page.txt").write_text(f"Paquets\n{french}\n{english}\n", encoding="utf-8")
-        settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / f"index{english_lines}", cache_dir=tmp_path / "cache")
-        return Engine(settings, embedder=FakeEmbedder()).index
+        return fake_engine(tmp_path / f"{english_lines}", {"page.txt": f"Paquets\n{french}\n{english}\n"}).index
 
     index = index_of(MIN_LANGUAGE_SENTENCES)
     centroids = language_centroids(index)
     assert set(centroids) == {"fr", "en"} and language_centroids(index) is centroids  # once per open index
-    vector = centroids["en"] / np.linalg.norm(centroids["en"])
-    lean = language_lean(index, vector)
-    assert lean["en"] > lean["fr"]
+    # A sentence of each language leans towards its own language's centroid (not the other's: a swap fails here).
+    ids = list(range(index.sentence_count))
+    written = sentence_languages(index, index.sentences_by_id(ids))
+    for language, other in (("en", "fr"), ("fr", "en")):
+        vector = index.sentence_vectors_of([ids[written.index(language)]])[0]
+        lean = language_lean(index, vector)
+        assert lean[language] > lean[other], language
     assert language_centroids(index_of(MIN_LANGUAGE_SENTENCES - 1)) == {}  # too few to place: no correction

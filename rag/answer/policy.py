@@ -39,7 +39,7 @@ class FusionPolicy:
     # than its document's (an untranslated English paragraph in a French FAQ) has its score corrected
     # by that lean: the question's cosine with the collection's centroid of the line's language, less
     # that with its document's language's centroid. 1.0 removes it all; 0 turns it off. On the
-    # Debian FAQ's development half, 1.0 raised span hits from 16.3% to 21.4% and changed no answer
+    # Debian FAQ's development half, 1.0 raised span hits from 16.3% to 21.4% and moved no figure
     # of the tuning half or of the manual pages (one more foreign question answered of 131); 2.0 and
     # 3.0 gained no span and answered 4 more foreign questions on the manual pages.
     language_lean_weight: float = 1.0
