@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from rag.answer.query import find_names, is_follow_up, parse_question, understand
+from rag.answer.policy import QuestionPolicy
+from rag.answer.query import content_words, find_names, is_follow_up, parse_question, understand, unfamiliar_words
 from rag.errors import QuestionError
 from rag.index.build import build
 from tests.fakes import FakeEmbedder
@@ -156,3 +159,51 @@ def test_refused_questions_raise_before_any_lookup(raw):
 
 def test_language_of_a_short_follow_up_is_the_conversation_s():
     assert parse_question("Et 2020 ?", ["What does Kantar predict for social commerce?"]).language == "en"
+
+
+# A question about something else uses words a large collection never does; a paraphrase of what it
+# says uses one at most. The collection's size is lowered so that two small pages count as large.
+SMALL_VOCABULARY = QuestionPolicy(vocabulary_min_sentences=1)
+
+
+def test_content_words_leave_out_stop_words_numbers_and_elisions():
+    assert content_words("Qu'est-ce que l'auteur associe au narcissisme en 2020 ?") == [
+        "auteur", "associe", "narcissisme"]
+    assert content_words("What does the author link to narcissism, and why?") == ["author", "link", "narcissism"]
+
+
+def test_a_question_whose_words_the_collection_never_uses_is_unfamiliar(index):
+    question = "Qui associe le digital au narcissisme ?"
+    assert unfamiliar_words(index, question, "fr", SMALL_VOCABULARY) == ("associe", "digital", "narcissisme")
+    query = understand(parse_question(question), index, SMALL_VOCABULARY)
+    assert query.unfamiliar_words == ("associe", "digital", "narcissisme")
+
+
+def test_a_paraphrase_with_one_new_word_is_not_unfamiliar(index):
+    # "attend" is in no document; "marques" and "social" are (whatever their inflection).
+    assert unfamiliar_words(index, "Qu'attend Kantar des marques sur le social ?", "fr", SMALL_VOCABULARY) == ()
+
+
+def test_unfamiliar_needs_both_the_share_and_the_count_of_new_words(index):
+    question = "Les experts imaginent-ils des marques virtuelles ?"  # 2 new words of 4
+    assert unfamiliar_words(index, question, "fr", SMALL_VOCABULARY) == ("imaginent", "virtuelles")
+    assert unfamiliar_words(index, question, "fr", replace(SMALL_VOCABULARY, unfamiliar_share=0.6)) == ()
+    assert unfamiliar_words(index, question, "fr", replace(SMALL_VOCABULARY, unfamiliar_min_words=3)) == ()
+
+
+def test_absence_says_nothing_in_a_small_collection_or_in_another_language(index):
+    question = "Qui associe le digital au narcissisme ?"
+    assert unfamiliar_words(index, question, "fr") == ()  # the default: two pages are a small collection
+    # An English question of a French collection shares few words with it, whatever it asks.
+    assert unfamiliar_words(index, "Who links digital life to narcissism?", "en", SMALL_VOCABULARY) == ()
+
+
+def test_the_engine_refuses_an_unfamiliar_question_and_names_the_words(tmp_path):
+    from rag.answer.policy import Policies
+    from tests.fakes import fake_engine
+
+    engine = fake_engine(tmp_path, DOCS, policies=Policies(question=SMALL_VOCABULARY))
+    refused = engine.ask("Qui associe le digital au narcissisme ?", threshold=-1.0)
+    assert refused.abstained and refused.reason.endswith("associe, digital, narcissisme")
+    answered = engine.ask("Que prévoit Kantar pour le social commerce ?", threshold=-1.0)
+    assert not answered.abstained and "social commerce" in answered.answer

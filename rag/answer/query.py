@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import QuestionError
-from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of
+from ..index.lexical import ELISION, TOKEN, analyze, fold_accents, stop_words, stop_words_of
 from ..index.store import IndexReader, per_index
 from ..text.language import detect_language
 from .policy import DEFAULT, QuestionPolicy
@@ -68,6 +68,7 @@ class Query:
     compare: bool = False  # asks to lay the sources side by side, one column each
     topic: str = ""  # the question without the names that chose sources and the words that ask to compare
     by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # words that chose documents as their titles' names
+    unfamiliar_words: tuple[str, ...] = ()  # when the collection uses too few of the question's words: those it never does
 
 
 def normalize(raw: str) -> str:
@@ -304,5 +305,38 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
         views=query_views(question, words), lexical=lexical, broad=broad, compare=compare, topic=topic,
-        by_title=by_title,
+        by_title=by_title, unfamiliar_words=unfamiliar_words(index, question.text, question.language, policy),
     )
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that say what it is about, once each: no stop word, number or word of two letters."""
+    words = (w for w in TOKEN.findall(ELISION.sub(" ", text.lower())) if len(w) > 2 and not w.isdigit())
+    return list(dict.fromkeys(w for w in words if fold_accents(w) not in stop_words()))
+
+
+def unfamiliar_words(index: IndexReader, text: str, language: str, policy: QuestionPolicy = DEFAULT.question
+                     ) -> tuple[str, ...]:
+    """The content words of `text` that no sentence of the collection holds (in either language's
+    stemming), when they are too many for the collection to be about the question: at least
+    `policy.unfamiliar_min_words` and `policy.unfamiliar_share` of them. Empty when absence says
+    nothing: a small collection, or one mostly in another language than the question's."""
+    if index.sentence_count < policy.vocabulary_min_sentences or not _mostly_in(index, language):
+        return ()
+    words = content_words(text)
+    other = "en" if language == "fr" else "fr"
+    unknown = [w for w in words if not any(index.knows(t) for t in {*analyze(w, language), *analyze(w, other)})]
+    if len(unknown) >= policy.unfamiliar_min_words and len(unknown) >= policy.unfamiliar_share * len(words):
+        return tuple(unknown)
+    return ()
+
+
+def _mostly_in(index: IndexReader, language: str) -> bool:
+    """Whether at least half the collection's documents are written in `language`."""
+    shares = per_index("document languages", index, lambda: _language_shares(index))
+    return shares.get(language, 0.0) >= 0.5
+
+
+def _language_shares(index: IndexReader) -> dict[str, float]:
+    languages = [index.documents[d].language for d in index.doc_ids]
+    return {language: languages.count(language) / len(languages) for language in set(languages)}

@@ -86,6 +86,9 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
     if query.unknown_names:
         return Selection(True, (), closest, support, broad,
                          "names the documents never mention: " + ", ".join(query.unknown_names))
+    if query.unfamiliar_words:
+        return Selection(True, (), closest, support, broad,
+                         "words the documents never use: " + ", ".join(query.unfamiliar_words))
     if support < threshold:
         return Selection(True, (), closest, support, broad, "no passage is closer to the question than unrelated text")
     if broad:
