@@ -182,8 +182,8 @@ class QuestionPolicy:
     # `unfamiliar_min_words` of them) appear in no sentence of the collection ("Qui associe le digital
     # au narcissisme ?" asked of manual pages). Only in a collection of at least
     # `vocabulary_min_sentences` sentences whose documents are mostly in the question's language: a
-    # few pages do not use many words of their own subject (8 of the 98 answerable eval/ questions use
-    # two or more words the 43 sentences of the seeds never do). Chosen on the development manual
+    # few pages do not use many words of their own subject (on the 43 sentences of the seeds, it would
+    # refuse 8 of the 98 answerable eval/ questions). Chosen on the development manual
     # pages and Debian FAQ: 0.4 and 2 words refused 10 and 5 more of the 131 foreign questions there
     # and no answerable one; 0.34, 0.5 or one word moved one or two questions either way.
     unfamiliar_share: float = 0.4
