@@ -45,7 +45,7 @@ class Measured:
 
     support: float  # best evidence minus the closest background sentence
     answerable: bool
-    forced: bool  # abstains whatever the threshold (names the documents never mention, empty index)
+    forced: bool  # abstains whatever the threshold (names or words the documents never use, empty index)
 
 
 @lru_cache(maxsize=1)
