@@ -78,6 +78,22 @@ def test_lexical_scores_are_the_project_analyzers_bm25(tmp_path, milvus_uri):
         assert ours.at(rows, terms).max() > 0  # the terms do occur: the comparison is not of zeros
 
 
+def test_both_stores_know_the_same_words_of_a_question(tmp_path, milvus_uri):
+    """The words a collection never uses are read from the store's own term statistics."""
+    from rag.answer.policy import QuestionPolicy
+    from rag.answer.query import unfamiliar_words
+
+    faiss, milvus = engines(tmp_path, milvus_uri)
+    any_size = QuestionPolicy(vocabulary_min_sentences=1)  # the seeds count as a large collection here
+    for question in ("Comment renouveler un passeport biométrique en mairie ?",
+                     "Quel rôle jouent les offres par abonnement ?", "Que prévoit Kantar pour le social commerce ?"):
+        assert unfamiliar_words(milvus.index, question, "fr", any_size) == \
+            unfamiliar_words(faiss.index, question, "fr", any_size), question
+    assert unfamiliar_words(milvus.index, "Comment renouveler un passeport biométrique en mairie ?", "fr",
+                            any_size) == ("renouveler", "passeport", "biométrique", "mairie")
+    assert unfamiliar_words(milvus.index, "Que prévoit Kantar pour le social commerce ?", "fr", any_size) == ()
+
+
 def test_citations_from_milvus_hold_their_document_text(tmp_path, milvus_uri):
     _, milvus = engines(tmp_path, milvus_uri)
     index = milvus.index

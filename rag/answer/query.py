@@ -325,7 +325,9 @@ def unfamiliar_words(index: IndexReader, text: str, language: str, policy: Quest
         return ()
     words = content_words(text)
     other = "en" if language == "fr" else "fr"
-    unknown = [w for w in words if not any(index.knows(t) for t in {*analyze(w, language), *analyze(w, other)})]
+    stems = {w: {*analyze(w, language), *analyze(w, other)} for w in words}
+    held = index.lexical("sentences", sorted(set().union(*stems.values())))  # one read of every term (Milvus: one query)
+    unknown = [w for w in words if not any(held.frequency(t) > 0 for t in stems[w])]
     if len(unknown) >= policy.unfamiliar_min_words and len(unknown) >= policy.unfamiliar_share * len(words):
         return tuple(unknown)
     return ()
