@@ -207,3 +207,13 @@ def test_the_engine_refuses_an_unfamiliar_question_and_names_the_words(tmp_path)
     assert refused.abstained and refused.reason.endswith("associe, digital, narcissisme")
     answered = engine.ask("Que prévoit Kantar pour le social commerce ?", threshold=-1.0)
     assert not answered.abstained and "social commerce" in answered.answer
+
+
+def test_an_empty_collection_has_no_unfamiliar_words_and_the_policy_refuses_nonsense(tmp_path):
+    empty = _index_of(tmp_path, {})
+    assert unfamiliar_words(empty, "Qui associe le digital au narcissisme ?", "fr",
+                            QuestionPolicy(vocabulary_min_sentences=0)) == ()
+    with pytest.raises(ValueError, match="unfamiliar_share"):
+        QuestionPolicy(unfamiliar_share=0)
+    with pytest.raises(ValueError, match="unfamiliar_min_words"):
+        QuestionPolicy(unfamiliar_min_words=0)

@@ -190,6 +190,12 @@ class QuestionPolicy:
     unfamiliar_min_words: int = 2
     vocabulary_min_sentences: int = 500
 
+    def __post_init__(self) -> None:
+        if not 0 < self.unfamiliar_share <= 1:
+            raise ValueError(f"QuestionPolicy.unfamiliar_share must be in (0, 1], got {self.unfamiliar_share}")
+        if self.unfamiliar_min_words < 1:
+            raise ValueError(f"QuestionPolicy.unfamiliar_min_words must be ≥ 1, got {self.unfamiliar_min_words}")
+
 
 @dataclass(frozen=True)
 class Policies:
