@@ -93,3 +93,16 @@ def test_rag_eval_squad_with_the_real_model(embedder, tmp_path):
     assert report["answer_span_hit"] == 1.0 and report["faithfulness"] == 1.0
     assert report["foreign_questions"] == 1 and report["foreign_abstained"] == 1.0
     assert all(o.answer.sentences for o in outcomes)
+
+
+def test_foreign_refusals_are_also_reported_per_question_language():
+    from rag.evaluate.squad import summarize_squad
+
+    def asked(language, abstained):
+        return Answer("q", language, abstained, "", (), ())
+
+    foreign = [asked("fr", True), asked("fr", True), asked("fr", False), asked("en", True), asked("en", False)]
+    report = summarize_squad([], foreign)
+    assert report["foreign_questions"] == 5 and report["foreign_abstained"] == 0.6
+    assert report["foreign_abstained_fr"] == pytest.approx(2 / 3, abs=1e-4) and report["foreign_abstained_en"] == 0.5
+    assert "foreign_abstained_en" not in summarize_squad([], foreign[:3])

@@ -127,6 +127,10 @@ def summarize_squad(outcomes: list[SquadOutcome], foreign: Iterable[Answer] = ()
     if foreign:
         report["foreign_questions"] = len(foreign)
         report["foreign_abstained"] = _rate([a.abstained for a in foreign])
+        # A question in another language than the corpus shares no words with it: only the
+        # background margin can refuse it, so its refusals are worth reading apart.
+        for language in sorted({a.language for a in foreign}):
+            report[f"foreign_abstained_{language}"] = _rate([a.abstained for a in foreign if a.language == language])
     return report
 
 
