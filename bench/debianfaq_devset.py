@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+from devsets import debian_file, held_out
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWERS = ROOT / "eval" / "debian-faq" / "answers.jsonl"
@@ -45,15 +45,7 @@ WRAPPED = 55  # the text version is wrapped near 70 columns: a shorter line ends
 
 def fetch(work: Path, language: str) -> Path:
     """The FAQ's plain-text version in `language`, from its Debian package (downloaded once)."""
-    text = work / "package" / f"usr/share/doc/debian/FAQ/debian-faq.{language}.txt.gz"
-    if text.is_file():
-        return text
-    work.mkdir(parents=True, exist_ok=True)
-    package = PACKAGES[language]
-    subprocess.run(["apt-get", "download", package], cwd=work, check=True, capture_output=True)
-    deb = max(work.glob(f"{package}_*.deb"))
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "package")], check=True)
-    return text
+    return debian_file(work, PACKAGES[language], f"usr/share/doc/debian/FAQ/debian-faq.{language}.txt.gz")
 
 
 def sections(path: Path) -> dict[str, tuple[str, list[str]]]:
@@ -106,10 +98,6 @@ def find_answer(context: str, answer: str) -> re.Match | None:
     return re.search(r"\s+".join(re.escape(word) for word in answer.split()), context)
 
 
-def held_out(section: str) -> bool:
-    return hashlib.sha256(f"debian-faq {section}".encode()).digest()[0] % 2 == 1
-
-
 def build(work: Path) -> list[Path]:
     french, english = sections(fetch(work, "fr")), sections(fetch(work, "en"))
     if set(french) != set(english):
@@ -125,8 +113,8 @@ def build(work: Path) -> list[Path]:
         for language, faq in (("fr", french), ("en", english)):
             questions.append({"section": item["section"], "lang": language, "question": faq[item["section"]][0],
                               "start": found.start(), "answer": found.group()})
-    return [write_squad(contexts, [q for q in questions if not held_out(q["section"])], work / "debian-faq-fr.json"),
-            write_squad(contexts, [q for q in questions if held_out(q["section"])], work / "debian-faq-fr-heldout.json")]
+    return [write_squad(contexts, [q for q in questions if not held_out("debian-faq", q["section"])], work / "debian-faq-fr.json"),
+            write_squad(contexts, [q for q in questions if held_out("debian-faq", q["section"])], work / "debian-faq-fr-heldout.json")]
 
 
 def write_squad(contexts: dict[str, str], questions: list[dict], out: Path) -> Path:

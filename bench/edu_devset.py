@@ -27,12 +27,12 @@ Needs apt-get and dpkg-deb (Debian). Prints the files it wrote.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
+
+from devsets import debian_file, held_out
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "debian-edu" / "questions.jsonl"
@@ -45,14 +45,7 @@ MIN_CONTEXT = 300  # a section shorter than this is a heading over its subsectio
 
 def fetch(work: Path) -> Path:
     """The manual's single-page HTML, from its Debian package (downloaded once)."""
-    manual = work / "package" / MANUAL
-    if manual.is_file():
-        return manual
-    work.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", PACKAGE], cwd=work, check=True, capture_output=True)
-    deb = max(work.glob(f"{PACKAGE}_*.deb"))
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "package")], check=True)
-    return manual
+    return debian_file(work, PACKAGE, MANUAL)
 
 
 def _is_block(node) -> bool:
@@ -89,10 +82,6 @@ def sections(manual: Path) -> dict[str, str]:
     return {key: "\n".join(blocks) + "\n" for key, blocks in found.items() if sum(map(len, blocks)) > MIN_CONTEXT}
 
 
-def held_out(section: str) -> bool:
-    return hashlib.sha256(f"debian-edu {section}".encode()).digest()[0] % 2 == 1
-
-
 def build(work: Path) -> list[Path]:
     contexts = sections(fetch(work))
     questions = []
@@ -107,8 +96,8 @@ def build(work: Path) -> list[Path]:
         if start < 0:
             sys.exit(f"{QUESTIONS}:{number}: the answer is not in section {item['section']}: {item['answer']!r}")
         questions.append({**item, "start": start, "id": f"{item['section']}-{number}"})
-    return [write_squad(contexts, [q for q in questions if not held_out(q["section"])], work / "debian-edu-fr.json"),
-            write_squad(contexts, [q for q in questions if held_out(q["section"])], work / "debian-edu-fr-heldout.json")]
+    return [write_squad(contexts, [q for q in questions if not held_out("debian-edu", q["section"])], work / "debian-edu-fr.json"),
+            write_squad(contexts, [q for q in questions if held_out("debian-edu", q["section"])], work / "debian-edu-fr-heldout.json")]
 
 
 def write_squad(contexts: dict[str, str], questions: list[dict], out: Path) -> Path:

@@ -28,6 +28,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from devsets import debian_file
+
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "manpages-fr" / "questions.jsonl"
 PAGES = [  # man8/fsck is rendered from usr/share/man/fr/man8/fsck.8.gz
@@ -42,14 +44,8 @@ PAGES = [  # man8/fsck is rendered from usr/share/man/fr/man8/fsck.8.gz
 
 def fetch_package(work: Path) -> Path:
     """The unpacked manpages-fr package (downloaded once)."""
-    unpacked = work / "package"
-    if (unpacked / "usr/share/man/fr").is_dir():
-        return unpacked
-    work.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", "manpages-fr"], cwd=work, check=True, capture_output=True)
-    deb = sorted(work.glob("manpages-fr_*.deb"))[-1]
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
-    return unpacked
+    debian_file(work, "manpages-fr", "usr/share/man/fr")
+    return work / "package"
 
 
 def render(page: Path) -> str:
