@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import QuestionError
-from ..index.lexical import ELISION, TOKEN, analyze, fold_accents, stop_words, stop_words_of
+from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of, word_tokens
 from ..index.store import IndexReader, per_index
 from ..text.language import detect_language
 from .policy import DEFAULT, QuestionPolicy
@@ -311,8 +311,8 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
 
 def content_words(text: str) -> list[str]:
     """The words of `text` that say what it is about, once each: no stop word, number or word of two letters."""
-    words = (w for w in TOKEN.findall(ELISION.sub(" ", text.lower())) if len(w) > 2 and not w.isdigit())
-    return list(dict.fromkeys(w for w in words if fold_accents(w) not in stop_words()))
+    return list(dict.fromkeys(w for w in word_tokens(text)
+                              if len(w) > 2 and not w.isdigit() and fold_accents(w) not in stop_words()))
 
 
 def unfamiliar_words(index: IndexReader, text: str, language: str, policy: QuestionPolicy = DEFAULT.question

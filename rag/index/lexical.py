@@ -42,11 +42,16 @@ def _stemmer(language: str) -> Any:
     return Stemmer.Stemmer(STEMMER_NAMES.get(language, "french"))
 
 
+def word_tokens(text: str) -> list[str]:
+    """The words of `text` as the analyzer reads them: elisions dropped (l’, d’, qu’), lower case,
+    accents kept (a question's words are shown as written)."""
+    return TOKEN.findall(ELISION.sub(" ", text.lower()))
+
+
 def analyze(text: str, language: str = "fr") -> list[str]:
-    """Text → index terms: elisions dropped (l’, d’, qu’), lower case, accents folded,
-    stop words removed, Snowball-stemmed in the text's language."""
-    text = ELISION.sub(" ", text.lower())
-    tokens = [fold_accents(token) for token in TOKEN.findall(text)]
+    """Text → index terms: `word_tokens`, accents folded, stop words removed, Snowball-stemmed in the
+    text's language."""
+    tokens = [fold_accents(token) for token in word_tokens(text)]
     stops = stop_words()
     kept = [token for token in tokens if token not in stops and (len(token) > 1 or token.isdigit())]
     return _stemmer(language).stemWords(kept) if kept else []
