@@ -183,7 +183,7 @@ class QuestionPolicy:
     # au narcissisme ?" asked of manual pages). Only in a collection of at least
     # `vocabulary_min_sentences` sentences whose documents are mostly in the question's language: a
     # few pages do not use many words of their own subject (on the 43 sentences of the seeds, it would
-    # refuse 8 of the 98 answerable eval/ questions). Chosen on the development manual
+    # refuse 4 of the 48 answerable questions of eval/'s tuning half). Chosen on the development manual
     # pages and Debian FAQ: 0.4 and 2 words refused 10 and 5 more of the 131 foreign questions there
     # and no answerable one; 0.34, 0.5 or one word moved one or two questions either way.
     unfamiliar_share: float = 0.4
