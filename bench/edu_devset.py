@@ -36,6 +36,9 @@ from devsets import debian_file, held_out
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "debian-edu" / "questions.jsonl"
+# The same questions in English, with the same French answer spans: an English question of a French
+# corpus, the case where no word is shared and only the model bridges the languages.
+QUESTIONS_EN = ROOT / "eval" / "debian-edu" / "questions-en.jsonl"
 PACKAGE = "debian-edu-doc-fr"
 MANUAL = "usr/share/doc/debian-edu-doc-fr/debian-edu-bookworm-manual.html"
 SECTION = re.compile(r"^(\d+(?:\.\d+)*)\.\s+(.*)")
@@ -84,20 +87,32 @@ def sections(manual: Path) -> dict[str, str]:
 
 def build(work: Path) -> list[Path]:
     contexts = sections(fetch(work))
+    written = []
+    for language, path in (("fr", QUESTIONS), ("en", QUESTIONS_EN)):
+        questions = located(contexts, path)
+        stem = "debian-edu" if language == "fr" else "debian-edu-en"
+        written += [write_squad(contexts, [q for q in questions if not held_out("debian-edu", q["section"])],
+                                work / f"{stem}-fr.json"),
+                    write_squad(contexts, [q for q in questions if held_out("debian-edu", q["section"])],
+                                work / f"{stem}-fr-heldout.json")]
+    return written
+
+
+def located(contexts: dict[str, str], path: Path) -> list[dict]:
+    """The questions of a JSONL file, each with its answer's offset in its section's context."""
     questions = []
-    for number, line in enumerate(QUESTIONS.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         item = json.loads(line)
         context = contexts.get(item["section"])
         if context is None:
-            sys.exit(f"{QUESTIONS}:{number}: section {item['section']} is not a context of the manual")
+            sys.exit(f"{path}:{number}: section {item['section']} is not a context of the manual")
         start = context.find(item["answer"])
         if start < 0:
-            sys.exit(f"{QUESTIONS}:{number}: the answer is not in section {item['section']}: {item['answer']!r}")
+            sys.exit(f"{path}:{number}: the answer is not in section {item['section']}: {item['answer']!r}")
         questions.append({**item, "start": start, "id": f"{item['section']}-{number}"})
-    return [write_squad(contexts, [q for q in questions if not held_out("debian-edu", q["section"])], work / "debian-edu-fr.json"),
-            write_squad(contexts, [q for q in questions if held_out("debian-edu", q["section"])], work / "debian-edu-fr-heldout.json")]
+    return questions
 
 
 def write_squad(contexts: dict[str, str], questions: list[dict], out: Path) -> Path:

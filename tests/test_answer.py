@@ -409,9 +409,48 @@ PARALLEL_EN = [
 ]
 
 
+def test_an_english_question_is_answered_by_the_french_sentence_not_an_english_line_near_it(embedder, tmp_path):
+    """Over a French guide and English notes, the model prefers an English line to an English question
+    ("If LTSP is used, choose a lightweight desktop environment."), though the French sentence answers
+    it. With both leans taken off (`retrieve.language_shift`), the French sentence is quoted; and a
+    question about something else is still refused, because the ranking before the correction must
+    answer too: the corrected one alone quotes "Le programme reportbug…" for a white paper."""
+    import dataclasses
+
+    from rag.answer.policy import DEFAULT, Policies
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "faq.txt").write_text("Paquets Debian\n" + "\n".join(PARALLEL_FR + PARALLEL_EN) + "\n", encoding="utf-8")
+    (docs / "guide.txt").write_text(
+        "Guide de l'école\nLes répertoires personnels des utilisateurs sont créés dans /skole/tjener/home0.\n"
+        "Un client léger peut fonctionner avec 256 Mio de mémoire vive.\n"
+        "LXDE est l'environnement de bureau le plus léger.\n", encoding="utf-8")
+    (docs / "notes.txt").write_text(
+        "Release notes\nThe user account is created in LDAP after the administrator password is entered.\n"
+        "Thin clients boot over the network from the LTSP server.\n"
+        "If LTSP is used, choose a lightweight desktop environment.\n", encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
+    engine = Engine(settings, embedder=embedder)
+    off = Policies(fusion=dataclasses.replace(DEFAULT.fusion, language_lean_weight=0.0, sentence_lean_weight=0.0))
+    uncorrected = Engine(settings, embedder=embedder, policies=off)
+
+    question = "Which desktop environment is the lightest?"
+    assert engine.ask(question).sentences[0].text == "LXDE est l'environnement de bureau le plus léger."
+    assert uncorrected.ask(question).sentences[0].text.startswith("If LTSP is used")
+    for question, answer in (("Where are the users' home directories created?", "Les répertoires personnels"),
+                             ("How much memory does a thin client need?", "Un client léger"),
+                             ("Quel est l'environnement de bureau le plus léger ?", "LXDE est")):
+        assert engine.ask(question).sentences[0].text.startswith(answer), question
+    refused = engine.ask("What is a white paper proof of?")
+    assert refused.abstained, [s.text for s in refused.sentences]
+
+
 def test_the_model_leans_towards_the_questions_language_and_the_centroids_measure_it(embedder, tmp_path):
     """With the real model, a question is closer to the collection's centroid of its own language:
-    the lean `retrieve.language_shift` takes off lines written unlike their document. A swapped or
+    the lean `retrieve.language_shift` gives back to sentences written unlike the question. A swapped or
     mis-detected centroid would turn the correction into a bonus."""
     from rag.answer.retrieve import language_centroids, language_lean
     from rag.config import Settings

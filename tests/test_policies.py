@@ -525,9 +525,10 @@ def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
     assert missing_kind(question, [q.sentence.text for q in answering([silent, elsewhere], silent)]) == "a quantity"
 
 
-def test_a_line_in_another_language_than_its_document_loses_the_questions_lean(tmp_path):
-    """An English line in a French page is owed part of its cosine with an English question to its
-    language alone: that part (the lean) is taken off, and only for lines unlike their document."""
+def test_a_sentence_in_another_language_than_the_questions_loses_the_questions_lean(tmp_path):
+    """A French sentence is owed part of its cosine with an English question to its language alone
+    (and an English line to a French question): that part (the lean) is given back to it, and only
+    to sentences written unlike the question. The ranking before the correction is kept for selection."""
     from rag.answer.query import parse_question, understand
     from rag.answer.retrieve import language_shift, retrieve, sentence_languages
     from tests.fakes import fake_engine
@@ -540,18 +541,87 @@ def test_a_line_in_another_language_than_its_document_loses_the_questions_lean(t
     sentences = index.sentences_by_id(list(range(index.sentence_count)))
     assert sentence_languages(index, sentences) == ["fr", "fr", "en"]
     lean = {"fr": 0.30, "en": 0.50}
-    assert np.allclose(language_shift(index, sentences, lean), [0.0, 0.0, 0.20])
-    assert not language_shift(index, sentences, {}).any()  # no lean known: no correction
+    # Three sentences place no centroid, so only the question's lean counts here.
+    assert np.allclose(language_shift(index, sentences, lean, "en"), [-0.20, -0.20, 0.0])
+    assert np.allclose(language_shift(index, sentences, lean, "fr"), [0.0, 0.0, 0.20])
+    assert not language_shift(index, sentences, {}, "en").any()  # no lean known: no correction
+    off = FusionPolicy(language_lean_weight=0.0, sentence_lean_weight=0.0)
+    assert not language_shift(index, sentences, lean, "en", off).any()
 
     question = "How can I update packages while the system runs?"
     query_vector = engine.embedder.encode_queries([question])[0]
     query = understand(parse_question(question), index)
-    plain = {c.sentence.text: c.fused for c in retrieve(index, query_vector, query).candidates}
-    corrected = {c.sentence.text: c.fused for c in retrieve(index, query_vector, query, language_lean=lean).candidates}
-    english = next(text for text in plain if text.startswith("One could"))
-    assert corrected[english] == pytest.approx(plain[english] - 0.20, abs=1e-5)
-    assert all(corrected[text] == pytest.approx(plain[text]) for text in plain if text != english)
+    plain = retrieve(index, query_vector, query)
+    corrected = retrieve(index, query_vector, query, language_lean=lean)
+    assert plain.uncorrected is None  # nothing moved: nothing to check twice
+    english = next(c.sentence.text for c in plain.candidates if c.sentence.text.startswith("One could"))
+    before = {c.sentence.text: c.fused for c in plain.candidates}
+    after = {c.sentence.text: c.fused for c in corrected.candidates}
+    assert after[english] == pytest.approx(before[english])
+    assert all(after[text] == pytest.approx(before[text] + 0.20, abs=1e-5) for text in before if text != english)
+    assert {c.sentence.text: c.fused for c in corrected.uncorrected} == pytest.approx(before)
 
+
+def test_a_sentence_lean_is_its_cosine_with_the_questions_language_over_its_own(tmp_path):
+    """With centroids placed, the second part of the correction is the sentence's own lean: its cosine
+    with the question's language's centroid less that with its own language's, weighted."""
+    from rag.answer.retrieve import MIN_LANGUAGE_SENTENCES, language_centroids, language_shift, sentence_languages
+    from tests.fakes import fake_engine
+
+    french = " ".join(f"Le paquet numéro {i} est installé avec la commande habituelle du système." for i in range(30))
+    english = "\n".join(f"Package number {i} is installed with the usual system command."
+                        for i in range(MIN_LANGUAGE_SENTENCES))
+    index = fake_engine(tmp_path, {"page.txt": f"Paquets\n{french}\n{english}\n"}).index
+    centroids = language_centroids(index)
+    ids = list(range(index.sentence_count))
+    sentences = index.sentences_by_id(ids)
+    written = sentence_languages(index, sentences)
+    vectors = index.sentence_vectors_of(ids)
+    lean = {"fr": 0.30, "en": 0.50}
+    policy = FusionPolicy(language_lean_weight=1.0, sentence_lean_weight=0.5)
+    shift = language_shift(index, sentences, lean, "en", policy)
+    for i, language in enumerate(written):
+        if language == "en":
+            assert shift[i] == 0.0
+        else:
+            own_lean = vectors[i] @ centroids["en"] - vectors[i] @ centroids["fr"]
+            assert own_lean < 0  # a French sentence is closer to the French centroid
+            assert shift[i] == pytest.approx(-0.20 + 0.5 * own_lean, abs=1e-5)
+    without = language_shift(index, sentences, lean, "en", FusionPolicy(sentence_lean_weight=0.0))
+    assert np.allclose(without, np.where(np.array(written) == "fr", -0.20, 0.0))
+
+
+def test_an_answer_needs_the_ranking_before_the_language_correction_to_answer_too(tmp_path):
+    """The corrected ranking chooses the quotes; the uncorrected one, for which the checks were made,
+    must answer too. When it does not, the answer abstains with its reason, and shows the closest
+    passages of the corrected ranking."""
+    from dataclasses import replace
+
+    from rag.answer.query import parse_question, understand
+    from rag.answer.retrieve import retrieve
+    from rag.answer.select import select
+    from tests.fakes import fake_engine
+
+    engine = fake_engine(tmp_path, {"guide.txt": (
+        "Guide\nLe serveur principal fournit le DHCP à tout le réseau de l'école.\n"
+        "Les imprimantes se gèrent depuis une page web.\n")})
+    index = engine.index
+    question = "Que fournit le serveur principal au réseau ?"
+    query = understand(parse_question(question), index)
+    retrieval = retrieve(index, engine.embedder.encode_queries([question])[0], query)
+    best = retrieval.candidates[0]
+    assert "DHCP" in best.sentence.text
+    answered = select(index, retrieval, query, background_max=0.0, threshold=-1.0)
+    assert not answered.abstained and answered.sentences[0] == best
+
+    off_topic = tuple(c for c in retrieval.candidates if "imprimantes" in c.sentence.text)
+    # The uncorrected ranking answers too: the corrected quotes are kept.
+    both = select(index, replace(retrieval, uncorrected=retrieval.candidates[::-1]), query, 0.0, -1.0)
+    assert not both.abstained and both.sentences[0] == best
+    # The uncorrected ranking shares no word with the question: no answer, whatever the corrected one says.
+    refused = select(index, replace(retrieval, uncorrected=off_topic), query, 0.0, -1.0)
+    assert refused.abstained and "share none of its words" in refused.reason
+    assert refused.closest == answered.closest
 
 
 def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(tmp_path):

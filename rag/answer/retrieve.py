@@ -37,6 +37,9 @@ class Retrieval:
     candidates: tuple[Candidate, ...]  # best first
     preferred_documents: frozenset[str]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The ranking before the language correction (`language_shift`), when the correction moved a score:
+    # selection answers only when both rankings do (select.py).
+    uncorrected: tuple[Candidate, ...] | None = None
 
     def top_passages(self, n: int) -> list[tuple[Passage, float]]:
         seen: dict[int, tuple[Passage, float]] = {}
@@ -139,14 +142,28 @@ def language_lean(index: IndexReader, query_vector: np.ndarray) -> dict[str, flo
     return {language: float(centroid @ query_vector) for language, centroid in language_centroids(index).items()}
 
 
-def language_shift(index: IndexReader, sentences: Sequence[Sentence], lean: Mapping[str, float]) -> np.ndarray:
-    """How much of each sentence's cosine with the question is owed to its language rather than its
-    content, relative to its document's language: zero for a sentence in its document's language.
-    `lean`: the question's cosine with the collection's centroid of each language (`language_lean`)."""
+def language_shift(index: IndexReader, sentences: Sequence[Sentence], lean: Mapping[str, float], language: str,
+                   policy: FusionPolicy = DEFAULT.fusion) -> np.ndarray:
+    """How much of each sentence's cosine with the question is owed to language rather than content;
+    zero for a sentence in the question's `language`. For the others, weighted by `policy`: the
+    question's lean towards the sentence's language over its own (`lean`, from `language_lean`), and
+    the sentence's lean towards the question's language over its own (its cosines with the centroids).
+    This takes each side's language centroid out of their cosine, as centring each language does for
+    multilingual encoders, but keeps a sentence's distance to its own language's centroid, which ranks
+    the sentences of one language among themselves."""
     languages = sentence_languages(index, sentences)
-    return np.fromiter((lean.get(written, 0.0) - lean.get(index.documents[s.doc_id].language, 0.0)
-                        if written != index.documents[s.doc_id].language else 0.0
-                        for s, written in zip(sentences, languages)), dtype=np.float32, count=len(sentences))
+    out = np.zeros(len(sentences), dtype=np.float32)
+    rows = [i for i, written in enumerate(languages) if written != language and written in lean and language in lean]
+    if not rows:
+        return out
+    out[rows] = [policy.language_lean_weight * (lean[languages[i]] - lean[language]) for i in rows]
+    centroids = language_centroids(index)
+    if policy.sentence_lean_weight and language in centroids:
+        vectors = index.sentence_vectors_of([sentences[i].sentence_id for i in rows])
+        toward = vectors @ centroids[language]
+        own = np.einsum("ij,ij->i", vectors, np.stack([centroids[languages[i]] for i in rows]))
+        out[rows] += policy.sentence_lean_weight * (toward - own)
+    return out
 
 
 def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion,
@@ -224,16 +241,20 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
              + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
     if policy.cognate_weight and cross.any():  # zero for the sentences in the question's language
         fused = fused + policy.cognate_weight * cognate_scores(words, sentences, cross, policy)
-    if policy.language_lean_weight and language_lean:
+    uncorrected = None
+    if (policy.language_lean_weight or policy.sentence_lean_weight) and language_lean:
         # Only the leading sentences can be reordered by a lean of hundredths: detect only theirs.
         leading = np.lexsort((pool, -fused))[: 2 * policy.max_candidates]
-        shift = language_shift(index, [sentences[i] for i in leading], language_lean)
-        fused[leading] -= policy.language_lean_weight * policy.dense_sentence * shift
-    order = np.lexsort((pool, -fused))[: policy.max_candidates]
-    candidates = [
-        Candidate(sentences[i], records[int(owners[i])], float(dense[i]),
-                  float(passage_dense[i]), float(lexical[i]), float(fused[i]), float(lexical_p[i]))
-        for i in order
-    ]
+        shift = language_shift(index, [sentences[i] for i in leading], language_lean, language, policy)
+        if shift.any():
+            uncorrected = fused.copy()
+            fused[leading] -= policy.dense_sentence * shift
+
+    def ranked(scores: np.ndarray) -> tuple[Candidate, ...]:
+        return tuple(Candidate(sentences[i], records[int(owners[i])], float(dense[i]), float(passage_dense[i]),
+                               float(lexical[i]), float(scores[i]), float(lexical_p[i]))
+                     for i in np.lexsort((pool, -scores))[: policy.max_candidates])
+
+    candidates = ranked(fused)
     timings["fusion"] = (time.perf_counter() - started) * 1000
-    return Retrieval(tuple(candidates), preferred, timings)
+    return Retrieval(candidates, preferred, timings, None if uncorrected is None else ranked(uncorrected))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..index.lexical import analyze
 from ..index.store import IndexReader
@@ -75,7 +75,23 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
 
     `background_max` is the best cosine of the question with unrelated text;
     `threshold`: the least margin over it that counts as support (the model's calibration).
+    When the language correction reordered the candidates (`retrieval.uncorrected`), the answer
+    is taken from the corrected ranking, and given only when the uncorrected one answers too.
     """
+    selection = _select(index, retrieval, query, background_max, threshold, policy)
+    if retrieval.uncorrected is None or selection.abstained:
+        return selection
+    # The correction lets a sentence in another language than the question's win on its content. The
+    # checks were calibrated on the model's own cosines, and the shared-word check cannot read across
+    # languages: the ranking they were made for must answer too, or a question about something else
+    # is answered by whichever line of the other language is least unlike it.
+    plain = _select(index, replace(retrieval, candidates=retrieval.uncorrected, uncorrected=None), query,
+                    background_max, threshold, policy)
+    return replace(plain, closest=selection.closest) if plain.abstained else selection
+
+
+def _select(index: IndexReader, retrieval: Retrieval, query: Query, background_max: float,
+            threshold: float, policy: SelectionPolicy) -> Selection:
     candidates = statements(retrieval.candidates, policy)
     closest = tuple(retrieval.top_passages(policy.max_closest))
     broad = query.broad
