@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from ..index.lexical import analyze
 from ..index.store import IndexReader
@@ -163,6 +164,7 @@ WORD = re.compile(r"[^\W\d_]{2,}")
 QUESTION_MARK = re.compile(r"\?(?![\w=&/])")
 
 
+@lru_cache(maxsize=16384)  # pure, and asked of the same leading sentences by both rankings and by each turn
 def is_statement(text: str, policy: SelectionPolicy = DEFAULT.selection) -> bool:
     """Says something in words: at least `policy.min_quote_words` words written in lower case or
     capitalized. A usage line ("wc [OPTION]... [FICHIER]...") is placeholders around a name; a
