@@ -47,7 +47,7 @@ class FusionPolicy:
     # questions on the manual pages. sentence_lean_weight was chosen on the development halves, with
     # English questions of the French Debian Edu manual: 0.75 raised their document hit@1 from 31.4%
     # to 48.6% and left the French sets' answers as they were, but for the FAQ (hit@1 32.7% → 37.8%,
-    # span 21.4% → 19.4%); 0.5 gained less, 1.0 lost a manual-page document hit@1 (BENCHMARKS).
+    # span 21.4% → 19.4%); 0.5 gained less, 1.0 no more span and one FAQ document fewer (BENCHMARKS).
     language_lean_weight: float = 1.0
     sentence_lean_weight: float = 0.75
     cross_lingual_lexical: float = 0.5  # shared common words across languages are often loose cognates
