@@ -16,7 +16,9 @@ French prose that nobody here tuned for:
   né ?" for "lancé en Norvège").
 
 Sections are split by a fixed hash: half go to debian-edu-fr.json (development: choices may read
-it), half to debian-edu-fr-heldout.json, which no choice may read.
+it), half to debian-edu-fr-heldout.json, which no choice may read. The same questions written in
+English (`questions-en.jsonl`, same answer spans) go to debian-edu-en-fr.json and
+debian-edu-en-fr-heldout.json, split alike: English questions of a French corpus.
 
 Run: python bench/edu_devset.py [--out build/eduset]   then
      rag eval --squad build/eduset/debian-edu-fr.json eval/dev.jsonl      (development)
