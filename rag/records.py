@@ -49,6 +49,7 @@ class Document:
     definitions: tuple[Definition, ...] = ()
     dropped: tuple[tuple[str, int, int], ...] = ()
     headings: tuple[tuple[int, str], ...] = ()  # (start offset, heading), for positions
+    title_stated: bool = False  # the title is the document's own (a heading, <title>), not its first words
 
     def __post_init__(self) -> None:
         for block in self.blocks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +30,7 @@ class Candidate:
     lexical: float  # BM25 of the sentence, scaled to [0, 1] over this question's results
     fused: float
     lexical_passage: float = 0.0  # BM25 of the passage, scaled likewise
+    title_vote: float = 0.0  # what its document's title added to `fused` (`title_votes`, weighted)
 
 
 @dataclass(frozen=True)
@@ -152,18 +153,50 @@ def language_shift(index: IndexReader, sentences: Sequence[Sentence], lean: Mapp
     multilingual encoders, but keeps a sentence's distance to its own language's centroid, which ranks
     the sentences of one language among themselves."""
     languages = sentence_languages(index, sentences)
-    out = np.zeros(len(sentences), dtype=np.float32)
+    return lean_shift(languages, lambda rows: index.sentence_vectors_of([sentences[i].sentence_id for i in rows]),
+                      lean, language, language_centroids(index), policy)
+
+
+def lean_shift(languages: Sequence[str], vectors_of: Callable[[list[int]], np.ndarray], lean: Mapping[str, float],
+               language: str, centroids: Mapping[str, np.ndarray], policy: FusionPolicy = DEFAULT.fusion) -> np.ndarray:
+    """`language_shift` for any texts: their `languages`, and `vectors_of(rows)` for those it must read."""
+    out = np.zeros(len(languages), dtype=np.float32)
     rows = [i for i, written in enumerate(languages) if written != language and written in lean and language in lean]
     if not rows:
         return out
     out[rows] = [policy.language_lean_weight * (lean[languages[i]] - lean[language]) for i in rows]
-    centroids = language_centroids(index)
     if policy.sentence_lean_weight and language in centroids:
-        vectors = index.sentence_vectors_of([sentences[i].sentence_id for i in rows])
+        vectors = vectors_of(rows)
         toward = vectors @ centroids[language]
         own = np.einsum("ij,ij->i", vectors, np.stack([centroids[languages[i]] for i in rows]))
         out[rows] += policy.sentence_lean_weight * (toward - own)
     return out
+
+
+def title_votes(index: IndexReader, query_vector: np.ndarray, policy: FusionPolicy = DEFAULT.fusion,
+                lean: Mapping[str, float] | None = None, language: str = "") -> np.ndarray:
+    """Per document (in `doc_ids` order): how much closer the question is to its stated title than to
+    the collection's median title; 0 for a document that states none, and everywhere when fewer than
+    two do or when most documents state none (`policy.min_titled_share`). With the question's `lean`
+    and `language`, a title in another language has the languages' leans taken out first, as a
+    sentence has (`language_shift`): an English question is closer to any English title."""
+    titled = index.titled
+    votes = np.zeros(len(titled), dtype=np.float32)
+    if int(titled.sum()) < max(2, policy.min_titled_share * len(titled)):
+        return votes
+    cosines = index.title_similarity(query_vector)
+    if lean:
+        numbers = np.flatnonzero(titled)
+        languages = [index.documents[index.doc_ids[int(n)]].language for n in numbers]
+        cosines[numbers] -= lean_shift(languages, lambda rows: index.title_vectors[numbers[rows]], lean, language,
+                                       language_centroids(index), policy)
+    votes[titled] = cosines[titled] - np.median(cosines[titled])
+    return votes
+
+
+def document_numbers(index: IndexReader) -> dict[str, int]:
+    """doc_id → position in `doc_ids`."""
+    return per_index("document numbers", index, lambda: {d: n for n, d in enumerate(index.doc_ids)})
 
 
 def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion,
@@ -211,6 +244,11 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
     started = time.perf_counter()
     passages = set(dense_passage) | {int(i) for i in top_passages}
     passages |= {s.passage_id for s in index.sentences_by_id(top_sentences)}
+    votes = title_votes(index, q, policy, language_lean, language) if policy.title_weight \
+        else np.zeros(0, dtype=np.float32)
+    if votes.any():
+        for number in np.argsort(-votes, kind="stable")[: policy.title_candidates]:
+            passages |= set(index.passage_ids_of(index.doc_ids[int(number)])[: policy.preferred_passages])
     records = {p.passage_id: p for p in index.passages_by_id(sorted(passages))}
     if preferred:
         named = [p for d in preferred for p in index.passage_ids_of(d)]
@@ -239,6 +277,11 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
     in_context = np.maximum(dense, context_scores(index, pool, q, policy))
     fused = (policy.dense_sentence * in_context + policy.dense_passage * passage_dense
              + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
+    voted = np.zeros(len(pool), dtype=np.float32)
+    if votes.any():
+        numbers = document_numbers(index)
+        voted = policy.title_weight * votes[[numbers[s.doc_id] for s in sentences]]
+        fused = fused + voted
     if policy.cognate_weight and cross.any():  # zero for the sentences in the question's language
         fused = fused + policy.cognate_weight * cognate_scores(words, sentences, cross, policy)
     uncorrected = None
@@ -252,7 +295,7 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
 
     def ranked(scores: np.ndarray) -> tuple[Candidate, ...]:
         return tuple(Candidate(sentences[i], records[int(owners[i])], float(dense[i]), float(passage_dense[i]),
-                               float(lexical[i]), float(scores[i]), float(lexical_p[i]))
+                               float(lexical[i]), float(scores[i]), float(lexical_p[i]), float(voted[i]))
                      for i in np.lexsort((pool, -scores))[: policy.max_candidates])
 
     candidates = ranked(fused)

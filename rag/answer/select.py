@@ -52,7 +52,8 @@ def _neighbour(index: IndexReader, sentence: Sentence, step: int) -> Sentence | 
 
 
 def _as_candidate(index: IndexReader, sentence: Sentence, like: Candidate) -> Candidate:
-    return Candidate(sentence, index.passages_by_id([sentence.passage_id])[0], like.dense, like.passage_dense, 0.0, like.fused)
+    return Candidate(sentence, index.passages_by_id([sentence.passage_id])[0], like.dense, like.passage_dense, 0.0, like.fused,
+                     title_vote=like.title_vote)
 
 
 def _in_context(index: IndexReader, chosen: Candidate, policy: SelectionPolicy) -> list[Candidate]:
@@ -115,11 +116,11 @@ def _select(index: IndexReader, retrieval: Retrieval, query: Query, background_m
     best = candidates[0]
     chosen = _in_context(index, best, policy)
     # A near tie means the ranking cannot tell which of two sentences answers, and a runner-up
-    # that the model finds closer in meaning than the winner was only outranked by word overlap:
-    # in both cases show it too.
+    # that the model finds closer in meaning than the winner (its title's vote counted as meaning)
+    # was only outranked by word overlap: in both cases show it too.
     runner_up = next((c for c in candidates[1:3] if c.sentence not in [x.sentence for x in chosen]), None)
     if runner_up is not None and (runner_up.fused >= best.fused - policy.second_sentence_gap
-                                  or runner_up.dense > best.dense) \
+                                  or runner_up.dense + runner_up.title_vote > best.dense + best.title_vote) \
             and not _redundant(index, chosen, runner_up, policy.redundant):
         chosen.append(runner_up)
     chosen.extend(_continuations(best, candidates[1:3], policy))

@@ -27,7 +27,7 @@ from ..ingest.clean import repeated_lines
 from ..ingest.files import RawText, discover, read_file
 from ..records import Document, Passage, Sentence, Skipped, Span
 from ..text.chunks import ChunkSettings, clause_spans
-from ..text.document import SplitDocument, split_document
+from ..text.document import SplitDocument, found_by, split_document
 from .dense import choose_kind
 from .lexical import LexicalIndex, analyze
 from .manifest import manifest_for
@@ -68,11 +68,18 @@ class Planned:
     key: str  # the vector cache entry: model + every text embedded
 
     @property
-    def counts(self) -> tuple[int, int, int]:
-        return len(self.passages), len(self.sentences), len(self.clauses)
+    def titles(self) -> list[str]:
+        """The title to embed: the document's own, when it states one (a page's `# question`, its <title>)."""
+        document = self.split.document
+        return [document.title] if document.title_stated and document.title.strip() else []
+
+    @property
+    def counts(self) -> tuple[int, int, int, int]:
+        return len(self.passages), len(self.sentences), len(self.clauses), len(self.titles)
 
     def texts(self) -> list[str]:
-        return [p.text for p in self.passages] + [s.text for s in self.sentences] + [t for _, t in self.clauses]
+        return [p.text for p in self.passages] + [s.text for s in self.sentences] + [t for _, t in self.clauses] \
+            + self.titles
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -162,8 +169,12 @@ def plan_document(split: SplitDocument, model_id: str) -> Planned:
     text = split.document.text
     clauses = tuple((number, text[c.start : c.end]) for number, s in enumerate(sentences)
                     for c in clause_spans(text, Span(s.start, s.end)))
-    # Separators between the three kinds, so the same texts in other roles make another key.
-    texts = [p.text for p in passages] + ["\x01"] + [s.text for s in sentences] + ["\x01"] + [t for _, t in clauses]
+    planned = Planned(split, tuple(passages), tuple(sentences), clauses, "")
+    # Separators between the kinds, so the same texts in other roles make another key.
+    texts, start = [], 0
+    for count in planned.counts:
+        texts += planned.texts()[start : start + count] + ["\x01"]
+        start += count
     return Planned(split, tuple(passages), tuple(sentences), clauses, entry_key(model_id, texts))
 
 
@@ -188,8 +199,8 @@ def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, 
 
 
 def _split_vectors(vectors: np.ndarray, item: Planned) -> DocumentVectors:
-    p, s, _ = item.counts
-    return DocumentVectors(vectors[:p], vectors[p : p + s], vectors[p + s :])
+    p, s, c, _ = item.counts
+    return DocumentVectors(vectors[:p], vectors[p : p + s], vectors[p + s : p + s + c], vectors[p + s + c :])
 
 
 def _rounds(items: list[Planned]) -> Iterator[list[Planned]]:
@@ -337,6 +348,9 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
         return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, dim), np.float32)
 
     p_matrix = stack("passages")
+    # One row per document, in their order: its title's vector, or zeros when it states none.
+    t_matrix = np.vstack([vectors.titles[:1] if len(vectors.titles) else np.zeros((1, dim), np.float32)
+                          for _, vectors in embedded]).astype(np.float32) if embedded else np.zeros((0, dim), np.float32)
     c_owner = np.asarray(clause_sentence, dtype=np.int64)
     documents = [item.split.document for item, _ in embedded]
     faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
@@ -347,18 +361,11 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
     by_id = {doc.doc_id: doc for doc in documents}
 
     def bm25(rows: list[Passage] | list[Sentence]) -> LexicalIndex:
-        return LexicalIndex.build([analyze(under_heading(by_id[r.doc_id], r), language[r.doc_id]) for r in rows])
+        return LexicalIndex.build([analyze(found_by(by_id[r.doc_id], r.start, r.text, title=isinstance(r, Passage)),
+                                           language[r.doc_id]) for r in rows])
 
     return NewVersion(manifest, documents, passages, sentences, p_matrix, stack("sentences"), stack("clauses"),
-                      c_owner, bm25(passages), bm25(sentences), faiss_kind)
-
-
-def under_heading(document: Document, row: Passage | Sentence) -> str:
-    """The words a row is found by: its own, and its section heading's ("/etc/skel" above "Quand un
-    nouveau compte est créé, les fichiers de ce répertoire sont copiés…"; "Durée" above "Elle ne
-    peut excéder un mois."). Not the title's, which every row before the first section shares."""
-    section = document.section_at(row.start)
-    return f"{section}\n{row.text}" if section and section != document.title else row.text
+                      c_owner, bm25(passages), bm25(sentences), faiss_kind, t_matrix)
 
 
 def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:

@@ -9,7 +9,7 @@ from .. import __version__
 from ..records import Document, Passage, Sentence, Skipped
 from ..text.chunks import ChunkSettings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a vector per document title (titles.npy)
 ANALYZER_VERSION = 1
 
 

@@ -396,10 +396,12 @@ def write_version(connection: Connection, data: NewVersion, kind: str = "auto") 
         manifest = {**data.manifest, "store": "milvus", "version": version,
                     "doc_order": [d.doc_id for d in data.documents], "layout": layout}
         blobs = [("manifest", json.dumps(manifest, ensure_ascii=False))]
-        for doc in data.documents:
+        for number, doc in enumerate(data.documents):
             meta = document_to_json(doc)
             text = meta.pop("text")
             meta.pop("blocks"), meta.pop("dropped")  # only splitting reads them
+            # A title's vector lives with its document's metadata, which every reader keeps in memory.
+            meta["title_vector"] = [float(x) for x in data.title_vectors[number]] if doc.title_stated else None
             blobs.append((f"doc:{doc.doc_id}", json.dumps(meta, ensure_ascii=False)))
             blobs.append((f"text:d:{doc.doc_id}", text))
         blobs.extend(long_texts)
@@ -520,13 +522,19 @@ class MilvusIndex:
         order = self.manifest.get("doc_order", [])
         metas = _blobs(connection, self.names["meta"], [f"doc:{d}" for d in order])
         documents = {}
-        for doc_id in order:
+        dim = int(self.manifest["model"]["dim"])
+        self.title_vectors = np.zeros((len(order), dim), dtype=np.float32)
+        for number, doc_id in enumerate(order):
             if f"doc:{doc_id}" not in metas:
                 raise IndexStoreError(f"document {doc_id} is missing from {self.names['meta']}; rebuild with: "
                                       "rag build --store milvus")
             data = json.loads(metas[f"doc:{doc_id}"])
+            title_vector = data.pop("title_vector", None)
+            if title_vector is not None:
+                self.title_vectors[number] = title_vector
             documents[doc_id] = document_from_json({**data, "text": "", "blocks": [], "dropped": []})
         self.documents: dict[str, Document] = documents
+        self.titled = np.array([d.title_stated for d in documents.values()], dtype=bool)
         self.layout: dict[str, dict[str, int]] = self.manifest.get("layout", {})
         self._rows: dict[tuple[str, int], dict[str, Any]] = {}
         self._terms: dict[str, dict[str, Any] | None] = {}  # None: a term this version does not hold
@@ -728,10 +736,13 @@ class MilvusIndex:
         key = f"text:d:{doc_id}"
         return _blobs(self.connection, self.names["meta"], [key]).get(key, "")
 
+    def title_similarity(self, query: np.ndarray) -> np.ndarray:
+        return np.asarray(self.title_vectors @ query, dtype=np.float32)
+
     # ---- reuse by a build
 
-    def document_vectors(self) -> Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray]]:
-        """(doc_id, source, passage, sentence, clause vectors) of every document, read once in
+    def document_vectors(self) -> Iterable[tuple[str, str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """(doc_id, source, passage, sentence, clause, title vectors) of every document, read once in
         id order (a later build reuses those of unchanged documents)."""
         matrices = {}
         for unit in ("passages", "sentences", "clauses"):
@@ -745,10 +756,14 @@ class MilvusIndex:
                 for row in rows:
                     matrix[int(row["id"])] = row["dense"]
             matrices[unit] = matrix
+        number = {doc_id: n for n, doc_id in enumerate(self.doc_ids)}
         for doc_id, entry in self.layout.items():
             p, s, c = entry["first_passage"], entry["first_sentence"], entry["first_clause"]
+            t = number[doc_id]
+            title = self.title_vectors[t : t + 1] if self.titled[t] else np.zeros((0, self.dim), np.float32)
             yield (doc_id, self.documents[doc_id].source, matrices["passages"][p : p + entry["passages"]],
-                   matrices["sentences"][s : s + entry["sentences"]], matrices["clauses"][c : c + entry["clauses"]])
+                   matrices["sentences"][s : s + entry["sentences"]], matrices["clauses"][c : c + entry["clauses"]],
+                   title)
 
 
 _connections: dict[tuple[str, str, str], Connection] = {}

@@ -87,6 +87,10 @@ class IndexReader(Protocol):
     def term_documents(self, term: str) -> np.ndarray: ...
     def knows(self, term: str) -> bool: ...
     def document_text(self, doc_id: str) -> str: ...
+    def title_similarity(self, query: np.ndarray) -> np.ndarray: ...
+    @property
+    def titled(self) -> np.ndarray: ...
+    title_vectors: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class Index:
     sentence_bm25: LexicalIndex
     clause_vectors: np.ndarray
     clause_sentence: np.ndarray  # clause row → sentence id, ascending
+    title_vectors: np.ndarray  # one row per document, in `doc_ids` order (zeros where it states no title)
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @property
@@ -156,6 +161,7 @@ class Index:
         self.sentence_doc
         self.docs_of_year
         self.doc_languages
+        self.titled
 
     def current(self) -> "Index":
         """The version to answer from: a loaded folder never changes (a rebuild makes a new Index)."""
@@ -217,6 +223,15 @@ class Index:
     def document_text(self, doc_id: str) -> str:
         return self.documents[doc_id].text
 
+    def title_similarity(self, query: np.ndarray) -> np.ndarray:
+        """Cosine of the question with each document's stated title, in `doc_ids` order (0 where none)."""
+        return np.asarray(self.title_vectors @ query, dtype=np.float32)
+
+    @cached_property
+    def titled(self) -> np.ndarray:
+        """Whether each document (in `doc_ids` order) states a title of its own."""
+        return np.array([self.documents[d].title_stated for d in self.doc_ids], dtype=bool)
+
     @cached_property
     def sentence_sample(self) -> np.ndarray:
         """Vectors of up to 2,000 sentences drawn once (fixed seed): the corpus's own score
@@ -260,6 +275,7 @@ def document_from_json(data: dict[str, Any]) -> Document:
         definitions=tuple(Definition(t, s, e) for t, s, e in data["definitions"]),
         dropped=tuple((r, s, e) for r, s, e in data["dropped"]),
         headings=tuple((s, h) for s, h in data["headings"]),
+        title_stated=bool(data.get("title_stated", False)),
     )
 
 
@@ -406,6 +422,7 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
         clause_vectors = np.load(folder / "clauses.npy", allow_pickle=False, mmap_mode="r")
         clause_sentence = np.load(folder / "clause_sentence.npy", allow_pickle=False)
+        title_vectors = np.load(folder / "titles.npy", allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise IndexStoreError(f"stored vectors are unreadable ({exc})") from exc
     passage_faiss = read_faiss(folder / "passages.faiss")
@@ -420,6 +437,7 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         (len(sentence_vectors), counts["sentences"], "stored sentence vectors"),
         (len(clause_vectors), counts["clauses"], "clause vectors"),
         (len(clause_sentence), counts["clauses"], "clause owners"),
+        (len(title_vectors), counts["documents"], "title vectors"),
         (int(passage_faiss.d), dim, "passage vector dimension"),
         (int(sentence_vectors.shape[1]) if sentence_vectors.ndim == 2 else -1, dim, "sentence vector dimension"),
     ]
@@ -439,5 +457,7 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         passage_bm25=LexicalIndex.load(folder / "bm25-passages", len(passages)),
         sentence_bm25=LexicalIndex.load(folder / "bm25-sentences", len(sentences)),
         clause_vectors=clause_vectors, clause_sentence=clause_sentence,
+        title_vectors=np.ascontiguousarray(title_vectors, dtype=np.float32).reshape(len(documents), -1)
+        if len(documents) else np.zeros((0, int(dim)), np.float32),
         doc_passages={k: tuple(v) for k, v in doc_passages.items()},
     )

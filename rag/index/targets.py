@@ -42,6 +42,7 @@ class NewVersion:
     passage_lexical: LexicalIndex  # BM25 over each unit, analyzed in its document's language
     sentence_lexical: LexicalIndex
     faiss_kind: str
+    title_vectors: np.ndarray  # one row per document, in `documents` order; zeros where it states no title
 
 
 class Target(Protocol):
@@ -94,13 +95,16 @@ class FolderTarget:
         if old.model_id != model_id or old.manifest.get("chunking") != chunking:
             return {}
         reusable: dict[str, DocumentVectors] = {}
+        number = {doc_id: n for n, doc_id in enumerate(old.doc_ids)}
         for doc_id, passage_ids in old.doc_passages.items():
             doc = old.documents[doc_id]
             sentence_ids = [s for p in passage_ids for s in old.passages[p].sentence_ids]
             clause_rows = np.flatnonzero(np.isin(old.clause_sentence, sentence_ids))
+            title = old.title_vectors[number[doc_id] : number[doc_id] + 1] if doc.title_stated \
+                else np.zeros((0, old.dim), np.float32)
             reusable[f"{doc_id}:{doc.source}"] = DocumentVectors(
                 old.passage_vectors[list(passage_ids)], old.sentence_vectors[sentence_ids],
-                old.clause_vectors[clause_rows])
+                old.clause_vectors[clause_rows], np.asarray(title, dtype=np.float32))
         return reusable
 
     def write(self, version: NewVersion) -> IndexReader:
@@ -115,6 +119,7 @@ class FolderTarget:
                                                        path),
             "clauses.npy": lambda path: np.save(path, version.clause_vectors, allow_pickle=False),
             "clause_sentence.npy": lambda path: np.save(path, version.clause_sentence, allow_pickle=False),
+            "titles.npy": lambda path: np.save(path, version.title_vectors, allow_pickle=False),
             "bm25-passages": lambda path: version.passage_lexical.save(path),
             "bm25-sentences": lambda path: version.sentence_lexical.save(path),
         }
@@ -161,7 +166,7 @@ class MilvusTarget:
         old = open_served(self._connection())
         if old is None or old.model_id != model_id or old.manifest.get("chunking") != chunking:
             return {}
-        return {f"{doc_id}:{source}": DocumentVectors(p, s, c) for doc_id, source, p, s, c in old.document_vectors()}
+        return {f"{doc_id}:{source}": DocumentVectors(p, s, c, t) for doc_id, source, p, s, c, t in old.document_vectors()}
 
     def write(self, version: NewVersion) -> IndexReader:
         from .milvus import MilvusIndex, dense_index, write_version as write_milvus

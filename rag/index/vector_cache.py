@@ -26,14 +26,19 @@ FOLDER = ".vectors"
 
 @dataclass(frozen=True)
 class DocumentVectors:
-    """The vectors of one document's passages, sentences and clauses, in their order."""
+    """The vectors of one document's passages, sentences and clauses, in their order, and of its
+    title (one row when the document states one, none otherwise)."""
 
     passages: np.ndarray
     sentences: np.ndarray
     clauses: np.ndarray
+    titles: np.ndarray
 
-    def counts(self) -> tuple[int, int, int]:
-        return len(self.passages), len(self.sentences), len(self.clauses)
+    def counts(self) -> tuple[int, int, int, int]:
+        return len(self.passages), len(self.sentences), len(self.clauses), len(self.titles)
+
+    def parts(self) -> tuple[np.ndarray, ...]:
+        return self.passages, self.sentences, self.clauses, self.titles
 
 
 def entry_key(model_id: str, texts: Sequence[str]) -> str:
@@ -49,18 +54,17 @@ class VectorCache:
     def __init__(self, index_dir: Path) -> None:
         self.folder = index_dir / FOLDER
 
-    def get(self, key: str, counts: tuple[int, int, int], dim: int) -> DocumentVectors | None:
+    def get(self, key: str, counts: tuple[int, ...], dim: int) -> DocumentVectors | None:
         path = self.folder / f"{key}.npz"
         if not path.is_file():
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
-                vectors = DocumentVectors(data["passages"], data["sentences"], data["clauses"])
+                vectors = DocumentVectors(data["passages"], data["sentences"], data["clauses"], data["titles"])
         except (OSError, ValueError, KeyError) as exc:
             log.warning("cached vectors %s are unreadable (%s); computing them again", path.name, exc)
             return None
-        if vectors.counts() != counts or any(v.ndim != 2 or (len(v) and v.shape[1] != dim)
-                                             for v in (vectors.passages, vectors.sentences, vectors.clauses)):
+        if vectors.counts() != counts or any(v.ndim != 2 or (len(v) and v.shape[1] != dim) for v in vectors.parts()):
             return None
         return vectors
 
@@ -69,7 +73,8 @@ class VectorCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             temporary = self.folder / f".{key}.{os.getpid()}.tmp.npz"
-            np.savez(temporary, passages=vectors.passages, sentences=vectors.sentences, clauses=vectors.clauses)
+            np.savez(temporary, passages=vectors.passages, sentences=vectors.sentences, clauses=vectors.clauses,
+                     titles=vectors.titles)
             os.replace(temporary, self.folder / f"{key}.npz")
         except OSError as exc:
             log.warning("could not keep vectors for resuming (%s); the build goes on", exc)

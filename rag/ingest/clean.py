@@ -42,6 +42,7 @@ class Cleaned:
     dropped: tuple[tuple[str, int, int], ...]  # (reason, start, end)
     headings: tuple[Span, ...]
     year: int | None
+    title_stated: bool = False  # the title is the page's own (its heading, <title>, a PDF's), not its first words
 
 
 @lru_cache(maxsize=1)
@@ -295,10 +296,12 @@ def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RUL
         announces = not glued and len(pieces) == 1 and content.rstrip().endswith(CONTINUES)
         open_list = pieces[0] if announces else None
     blocks.sort(key=lambda span: span.start)
+    stated = bool(title)
     if not title:
         first = text[blocks[0].start : blocks[0].end] if blocks else ""
         title = first[:80] if len(first) <= 80 else first[:80].rsplit(" ", 1)[0] + "…"
     title = title.lstrip("#").strip() or title  # a Markdown heading's marks are not part of its title
     body = " ".join(text[b.start : b.end] for b in blocks[:3])
     year = guess_year(title, " ".join(value for _, value in metadata), body)
-    return Cleaned(title, tuple(blocks), tuple(metadata), tuple(definitions), tuple(dropped), tuple(headings), year)
+    return Cleaned(title, tuple(blocks), tuple(metadata), tuple(definitions), tuple(dropped), tuple(headings), year,
+                   stated)

@@ -14,8 +14,11 @@ from .sentences import split_sentences
 # Bumped whenever the same file would split differently, so that every index is rebuilt:
 # 2 a list is one block with its lead-in; 3 terms are headings; 4 rows are found by their heading's
 # words; 5 a section label is not a title; 6 the heading after it is; 7 lines repeated across the
-# collection; 8 a term's definition is body text; 9 numbered headings and questions on their own line.
-CHUNKING_VERSION = 9
+# collection; 8 a term's definition is body text; 9 numbered headings and questions on their own line;
+# 10 sentences glued with no space ("opérations.Si") are cut apart; 11 a stated title is embedded, and
+# its words find the document's passages; 12 a sentence is at most 500 characters, and long blocks are
+# segmented in pieces.
+CHUNKING_VERSION = 12
 
 
 @dataclass(frozen=True)

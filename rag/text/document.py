@@ -21,6 +21,21 @@ class SplitDocument:
     chunks: tuple[Chunk, ...]
 
 
+def found_by(document: Document, start: int, text: str, title: bool) -> str:
+    """The words a row (a passage or a sentence at `start`) is found by: its own, its section heading's
+    ("/etc/skel" above "Quand un nouveau compte est créé, les fichiers de ce répertoire sont copiés…";
+    "Durée" above "Elle ne peut excéder un mois."), and with `title` its document's stated title ("#
+    Comment résilier mon abonnement ?" above "Envoyez une lettre recommandée…"). A passage is found by
+    its title, a sentence is not: a passage's words choose where to look, a sentence's which one of
+    the document to quote, and words that every sentence of a document shares only dilute that choice
+    (why the title was left out of every row at first; that reason holds for sentences only)."""
+    section = document.section_at(start)
+    above = [section] if section and section != document.title else []
+    if title and document.title_stated:
+        above.insert(0, document.title)
+    return "\n".join([*above, text])
+
+
 def split_document(raw: RawText, settings: ChunkSettings, repeated: Collection[str] = frozenset()) -> SplitDocument:
     """`repeated`: the collection's furniture lines (ingest.clean.repeated_lines), when it has some."""
     cleaned = clean(raw.text, raw.title_hint, settings.cleaning, repeated)
@@ -43,6 +58,7 @@ def split_document(raw: RawText, settings: ChunkSettings, repeated: Collection[s
         definitions=cleaned.definitions,
         dropped=cleaned.dropped,
         headings=tuple((h.start, raw.text[h.start : h.end].lstrip("#").strip()) for h in cleaned.headings),
+        title_stated=cleaned.title_stated,
     )
     chunks = tuple(chunk_blocks(raw.text, cleaned.blocks, language, settings))
     return SplitDocument(document, chunks)
