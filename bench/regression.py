@@ -1,0 +1,295 @@
+"""The regression table: every development and held-out set, every corpus shape, in one run and one table.
+
+A change that helps one shape of corpus and breaks another is seen here before it lands. Run it
+before and after every change to answers, and compare the two runs question by question:
+
+    python bench/regression.py --out build/regression/before.json
+    … change …
+    python bench/regression.py --out build/regression/after.json --compare build/regression/before.json
+
+Sets (rows), held-out halves first; each SQuAD corpus is indexed once for both of its halves:
+- `seeds`: eval/*.jsonl on seeds/ (French and English questions, unanswerable ones included);
+- `faq-pages`: the Debian FAQ scraped as `# question` pages with glued paragraphs (bench/faqpages_devset.py);
+- `manpages`: French manual pages (bench/manpages_devset.py);
+- `debian-faq`: the Debian FAQ's untitled sections, asked in its own words (bench/debianfaq_devset.py);
+- `edu-fr`, `edu-en`: the Debian Edu manual's sections, asked in French and in English (bench/edu_devset.py);
+- `service-public`: 105 fiches of ../shared/eval/service-public (measured only; never tuned or trained on).
+A missing development file is built first by its script (apt-get and dpkg-deb: Debian).
+
+Columns: hit@1 and hit@3 (the right document is the first / among the first three cited), answer
+(the quotes overlap the gold span; for `seeds`, the answer is right), false abstentions, faithfulness
+(every quote an exact slice inside its citation), characters quoted per answer, headings quoted (answers
+quoting a span that overlaps a title or section heading: never), and foreign refused (eval/'s questions
+asked of that corpus, about something else, that abstain; for `seeds`: its unanswerable questions).
+
+Environment as usual (RAG_EMBED_MODEL, RAG_EMBED_ADAPTER, RAG_EMBED_BACKEND…). Indexes live in the cache folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SHARED = ROOT.parent / "shared"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    shape: str
+    files: tuple[tuple[str, Path], ...]  # (half, SQuAD file), held-out first
+    script: str = ""  # builds the files when missing
+
+
+CORPORA = (
+    Corpus("faq-pages", "FAQ pages, titles as questions, glued sentences",
+           (("held-out", ROOT / "build/faqpages/faq-pages-fr-heldout.json"),
+            ("dev", ROOT / "build/faqpages/faq-pages-fr.json")), "bench/faqpages_devset.py"),
+    Corpus("manpages", "manual pages: terms, options, lists",
+           (("held-out", ROOT / "build/manpages/manpages-fr-heldout.json"),
+            ("dev", ROOT / "build/manpages/manpages-fr.json")), "bench/manpages_devset.py"),
+    Corpus("debian-faq", "untitled FAQ sections, asked in the FAQ's words (FR and EN)",
+           (("held-out", ROOT / "build/debianfaq/debian-faq-fr-heldout.json"),
+            ("dev", ROOT / "build/debianfaq/debian-faq-fr.json")), "bench/debianfaq_devset.py"),
+    Corpus("edu-fr", "long manual sections, French questions",
+           (("held-out", ROOT / "build/eduset/debian-edu-fr-heldout.json"),
+            ("dev", ROOT / "build/eduset/debian-edu-fr.json")), "bench/edu_devset.py"),
+    Corpus("edu-en", "English questions of a French manual",
+           (("held-out", ROOT / "build/eduset/debian-edu-en-fr-heldout.json"),
+            ("dev", ROOT / "build/eduset/debian-edu-en-fr.json")), "bench/edu_devset.py"),
+    Corpus("service-public", "administrative fiches (measure only)",
+           (("measure", SHARED / "eval/service-public/spf_qr_test.json"),)),
+)
+COLUMNS = ("questions", "hit@1", "hit@3", "answer", "false_abstentions", "faithfulness", "chars", "headings_quoted",
+           "foreign_refused")
+
+
+def ensure_files(corpus: Corpus) -> None:
+    if all(path.is_file() for _, path in corpus.files):
+        return
+    if not corpus.script:
+        raise SystemExit(f"{corpus.files[0][1]} is missing")
+    print(f"building {corpus.name} with {corpus.script}", file=sys.stderr)
+    subprocess.run([sys.executable, str(ROOT / corpus.script)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def quotes_heading(answer: Any, index: Any) -> bool:
+    """Whether a quote overlaps a title or section heading line of its document."""
+    by_n = {c.n: c for c in answer.citations}
+    for quote in answer.sentences:
+        citation = by_n.get(quote.citation)
+        if citation is None:
+            continue
+        document = index.documents.get(citation.doc_id)
+        text = index.document_text(citation.doc_id)
+        for start, _ in document.headings if document else ():
+            end = text.find("\n", start)
+            end = len(text) if end < 0 else end
+            if quote.start < end and start < quote.end:
+                return True
+    return False
+
+
+def answer_record(answer: Any) -> dict[str, Any]:
+    """What a question-by-question comparison reads of one answer."""
+    return {"abstained": answer.abstained, "reason": answer.reason,
+            "cited": list(dict.fromkeys(c.document for c in answer.citations))[:3],
+            "quotes": [[c.document, q.start, q.end] for q in answer.sentences for c in answer.citations
+                       if c.n == q.citation]}
+
+
+def rate(values: list[bool]) -> float | None:
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev: bool = False
+               ) -> tuple[list[dict], dict]:
+    from rag.engine import Engine
+    from rag.evaluate.squad import judge_squad, load_squad, write_documents
+
+    ensure_files(corpus)
+    loaded = [(half, *load_squad(path)) for half, path in corpus.files]
+    documents = loaded[0][1]
+    if any(other != documents for _, other, _ in loaded[1:]):
+        raise SystemExit(f"{corpus.name}: its halves do not share their contexts")
+    key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
+    work = base.cache_dir / "regression" / f"{corpus.name}-{key}"
+    write_documents(documents, work / "docs")
+    settings = base.replace(docs_dir=work / "docs", index_dir=work / "index", store="faiss")
+    engine = Engine(settings, embedder=embedder)
+    index = engine.open()
+    texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
+    engine.ask("warm-up")
+    foreign_answers = [engine.ask(q) for q in foreign]
+    foreign_refused = rate([a.abstained for a in foreign_answers])
+    rows, records = [], {}
+    for half, _, questions in loaded:
+        if dev and half != "dev":
+            continue
+        outcomes = [judge_squad(q, engine.ask(q.question), texts) for q in questions]
+        answered = [o for o in outcomes if not o.answer.abstained]
+        rows.append({
+            "set": corpus.name, "half": half, "shape": corpus.shape, "questions": len(outcomes),
+            "hit@1": rate([o.hit1 for o in outcomes]), "hit@3": rate([o.hit3 for o in outcomes]),
+            "answer": rate([o.span_hit for o in outcomes]),
+            "false_abstentions": rate([o.answer.abstained for o in outcomes]),
+            "faithfulness": rate([o.faithful for o in outcomes]),
+            "chars": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences) for o in answered), 1)
+            if answered else None,
+            "headings_quoted": rate([quotes_heading(o.answer, index) for o in answered]),
+            "foreign_refused": foreign_refused,
+        })
+        records[f"{corpus.name}/{half}"] = [
+            {"question": o.item.question, "document": o.item.source, "hit1": o.hit1, "span": o.span_hit,
+             **answer_record(o.answer)} for o in outcomes]
+    records[f"{corpus.name}/foreign"] = [{"question": q, **answer_record(a)} for q, a in zip(foreign, foreign_answers)]
+    return rows, records
+
+
+def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) -> tuple[list[dict], dict]:
+    from rag.engine import Engine
+    from rag.evaluate.labelled import judge, split_of
+
+    settings = base.replace(docs_dir=ROOT / "seeds", index_dir=base.cache_dir / "regression" / "seeds-index",
+                            store="faiss")
+    engine = Engine(settings, embedder=embedder)
+    index = engine.open()
+    texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
+    engine.ask("warm-up")
+    items = [item for item in items if not dev or split_of(item) == "tune"]
+    outcomes = [judge(item, engine.ask(item["question"], item.get("history")), texts) for item in items]
+    rows, records = [], {}
+    for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
+        for language in ("fr", "en"):
+            chosen = [o for o in outcomes if split_of(o.item) == half and o.item.get("lang") == language]
+            answerable = [o for o in chosen if o.item.get("answerable", True) is not False]
+            unanswerable = [o for o in chosen if o.item.get("answerable", True) is False]
+            answered = [o for o in answerable if not o.abstained]
+            rows.append({
+                "set": f"seeds-{language}", "half": label, "shape": "two web articles (eval/*.jsonl)",
+                "questions": len(chosen), "hit@1": rate([o.hit1 for o in answerable]),
+                "hit@3": rate([o.hit3 for o in answerable]), "answer": rate([o.correct for o in answerable]),
+                "false_abstentions": rate([o.abstained for o in answerable]),
+                "faithfulness": rate([o.faithful for o in chosen]),
+                "chars": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences) for o in answered), 1)
+                if answered else None,
+                "headings_quoted": rate([quotes_heading(o.answer, index) for o in answered]),
+                "foreign_refused": rate([o.abstained for o in unanswerable]),
+            })
+            records[f"seeds-{language}/{label}"] = [
+                {"question": o.item["question"], "id": o.item.get("id"), "correct": o.correct,
+                 **answer_record(o.answer)} for o in chosen]
+    return rows, records
+
+
+def cell(column: str, value: Any) -> str:
+    if value is None:
+        return "—"
+    if column in ("questions",):
+        return str(value)
+    if column == "chars":
+        return f"{value:.0f}"
+    return f"{100 * value:.1f}"
+
+
+def table(rows: list[dict], before: list[dict] | None = None) -> str:
+    """Markdown: one row per set and half; with `before`, each cell reads 'before → after' where it moved."""
+    previous = {(r["set"], r["half"]): r for r in before or []}
+    header = ["set", "half", *COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        old = previous.get((row["set"], row["half"]))
+        cells = [row["set"], row["half"]]
+        for column in COLUMNS:
+            now = cell(column, row[column])
+            was = cell(column, old[column]) if old else None
+            cells.append(now if was is None or was == now else f"{was} → {now}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def changed_questions(before: dict, after: dict) -> list[str]:
+    """The questions whose answer moved between two runs (cited documents, quotes or abstention)."""
+    out = []
+    for key, records in after.items():
+        old = {r["question"]: r for r in before.get(key, [])}
+        for record in records:
+            was = old.get(record["question"])
+            if was is None:
+                continue
+            if (was["abstained"], was["cited"], was["quotes"]) != (record["abstained"], record["cited"], record["quotes"]):
+                verdict = []
+                for field in ("hit1", "span", "correct"):
+                    if field in record and was.get(field) != record[field]:
+                        verdict.append(f"{field} {was.get(field)}→{record[field]}")
+                if record["abstained"] != was["abstained"]:
+                    verdict.append("abstains" if record["abstained"] else "answers")
+                out.append(f"{key}: {record['question']}  [{', '.join(verdict) or 'other quotes'}]")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write the rows and every answer as JSON here")
+    parser.add_argument("--compare", type=Path, help="an earlier --out file: show before → after, and what moved")
+    parser.add_argument("--sets", nargs="*", help="only these sets (seeds, faq-pages, manpages, …)")
+    parser.add_argument("--dev", action="store_true",
+                        help="ask and show the development and tuning halves only (while choosing; service-public "
+                             "and the held-out halves are read once the choice is made)")
+    args = parser.parse_args()
+
+    from rag.config import Settings
+    from rag.embedding.embedder import Embedder
+    from rag.evaluate.labelled import load_questions
+
+    base = Settings.resolve()
+    embedder = Embedder(model=base.model, cache_dir=base.cache_dir)
+    items = load_questions(sorted((ROOT / "eval").glob("*.jsonl")))
+    from rag.evaluate.labelled import split_of
+
+    # eval/'s questions asked of the other corpora (about something else); only its tuning half while choosing.
+    foreign = [item["question"] for item in items if not args.dev or split_of(item) == "tune"]
+    wanted = set(args.sets or [])
+    started = time.perf_counter()
+    rows: list[dict] = []
+    records: dict[str, Any] = {}
+    if not wanted or "seeds" in wanted:
+        got, answers = seed_rows(embedder, base, items, args.dev)
+        rows += got
+        records.update(answers)
+    for corpus in CORPORA:
+        if (wanted and corpus.name not in wanted) or (args.dev and corpus.name == "service-public"):
+            continue
+        got, answers = squad_rows(corpus, embedder, base, foreign, args.dev)
+        rows += got
+        records.update(answers)
+        print(f"{corpus.name}: done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    order = {"held-out": 0, "measure": 1, "dev": 2, "tune": 2}
+    rows.sort(key=lambda r: order[r["half"]])
+    before = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
+    print(f"model: {embedder.model_id}")
+    print(table(rows, before["rows"] if before else None))
+    if before:
+        moved = changed_questions(before["answers"], records)
+        print(f"\n{len(moved)} answers moved:")
+        print("\n".join(moved))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"model": embedder.model_id, "rows": rows, "answers": records},
+                                       ensure_ascii=False, indent=1), encoding="utf-8")
+    print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
