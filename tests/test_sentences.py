@@ -19,7 +19,7 @@ def sentences_of(text: str, language: str = "fr") -> list[str]:
 
 LOWER = st.text(alphabet="abcdefghijklmnopqrstuvwxyzéèàçô", min_size=2, max_size=9)
 CAPITAL = st.sampled_from(["Si", "Vous", "Le", "Pour", "Une", "Elle", "Il", "Les", "Dans", "Cette", "Your", "The",
-                           "After", "Éric", "Ensuite", "Avant"])
+                           "After", "Éric", "Ensuite", "Avant", "L'exécution", "D’abord", "Qu'il"])
 END = st.sampled_from([".", ".", ".", "!", "?"])
 
 
@@ -70,6 +70,8 @@ def test_abbreviations_decimals_domains_and_file_names_never_end_a_sentence(word
     ("Il l'a dit « hier ».Puis il est parti.", ["Il l'a dit « hier ».", "Puis il est parti."]),
     ("Allez chez e.Leclerc ou sur service-public.fr.", ["Allez chez e.Leclerc ou sur service-public.fr."]),
     ("Version 3.5 de config.yaml.Le reste suit.", ["Version 3.5 de config.yaml.", "Le reste suit."]),
+    ("Vous pouvez lancer des programmes Java sous Debian.L'exécution d'applets demande un navigateur.",
+     ["Vous pouvez lancer des programmes Java sous Debian.", "L'exécution d'applets demande un navigateur."]),
 ])
 def test_glued_sentence_ends(text, expected):
     assert sentences_of(text) == expected

@@ -70,8 +70,8 @@ def is_glued_end(segment: str, mark: int) -> bool:
         return False  # "java.util" + ".List": a dotted name, whose other dots open no sentence
     after = WORD_AFTER.match(segment, mark + 1, min(len(segment), mark + 1 + LOOK_BACK)).group()
     rest = segment[mark + 1 + len(after) : mark + 3 + len(after)]
-    if after.isupper() and len(after) <= 4:
-        return False  # an extension or an acronym glued to a name ("README.TXT", "ASP.NET")
+    if after.isupper() and len(after) <= 4 and rest[:1] not in ("'", "’"):
+        return False  # an extension or an acronym glued to a name ("README.TXT", "ASP.NET"); "L'", "D’" are words
     # Code: a call, an identifier, or a dotted chain going on ("String.Format(", "obj.Field.x").
     return not (rest[:1] in ("(", "_") or (rest[:1] == "." and rest[1:2].isalnum()))
 
