@@ -72,7 +72,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .index.build import build
 
     settings = _settings(args)
-    embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir)
+    embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir, adapter=settings.embed_adapter)
     bars = ProgressBars()
     try:
         report = build(settings.docs_dir, settings.index_dir, embedder, progress=bars, settings=settings)
@@ -225,6 +225,24 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .config import PROJECT_ROOT
+    from .learn.run import feedback_examples, run
+    from .learn.trainer import TrainSettings
+
+    settings = _settings(args)
+    train_settings = TrainSettings(method=args.method, rank=args.rank, alpha=args.alpha, targets=args.targets,
+                                   learning_rate=args.learning_rate or (3e-4 if args.method == "lora" else 3e-5),
+                                   epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+                                   max_steps=args.max_steps)
+    extra = feedback_examples(Path(args.feedback)) if args.feedback else None
+    out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "adapter"
+    record = run(train_settings, Path(args.data) if args.data else PROJECT_ROOT / "train", out, settings.cache_dir,
+                 extra=extra, log=lambda line: print(line, file=sys.stderr))
+    print(json.dumps({k: record[k] for k in ("steps", "seconds", "heldout")}, indent=1))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
@@ -277,6 +295,24 @@ def parser() -> argparse.ArgumentParser:
     feedback.add_argument("--out", default="build/feedback-eval.jsonl",
                           help="the eval JSONL to write (default build/feedback-eval.jsonl)")
     feedback.set_defaults(run=cmd_feedback)
+
+    tr = sub.add_parser("train", help="fine-tune the embedding model on train/ (LoRA) and write the adapter")
+    tr.add_argument("--method", choices=("lora", "full"), default="lora",
+                    help="lora (the adapter), or full: every transformer layer, embeddings frozen (a reference, not saved)")
+    tr.add_argument("--rank", type=int, default=8, help="LoRA rank (default 8)")
+    tr.add_argument("--alpha", type=int, default=16, help="LoRA alpha (default 16)")
+    tr.add_argument("--targets", choices=("all-linear", "attention"), default="all-linear",
+                    help="the layers LoRA adapts (default: every linear layer of every block)")
+    tr.add_argument("--learning-rate", type=float, default=None, help="default 3e-4 for lora, 3e-5 for full")
+    tr.add_argument("--epochs", type=float, default=1.0, help="passes over the training half (default 1)")
+    tr.add_argument("--batch-size", type=int, default=16, help="questions per step (default 16)")
+    tr.add_argument("--seed", type=int, default=0, help="the seed of the order, the negatives and torch (default 0)")
+    tr.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (default: the epochs')")
+    tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")
+    tr.add_argument("--out", help="where to write the adapter (default: rag/data/adapter, the shipped one)")
+    tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers join the training pairs")
+    tr.add_argument("--dry-run", action="store_true", help="train and measure, write nothing")
+    tr.set_defaults(run=cmd_train)
 
     serve = sub.add_parser("serve", help="start the chat in the browser")
     common(serve)

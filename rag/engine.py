@@ -59,7 +59,8 @@ class Engine:
         if embedder is None:
             from .embedding.embedder import Embedder
 
-            embedder = Embedder(model=self.settings.model, cache_dir=self.settings.cache_dir)
+            embedder = Embedder(model=self.settings.model, cache_dir=self.settings.cache_dir,
+                                adapter=self.settings.embed_adapter)
         self.embedder = embedder
         self._index: IndexReader | None = None
         self._background: np.ndarray | None = None

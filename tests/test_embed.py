@@ -73,25 +73,25 @@ def test_there_are_enough_reference_strings():
 
 
 @pytest.mark.parametrize("is_query", [True, False], ids=["query", "passage"])
-def test_token_counts_match_reference_engine(embedder, reference_engine, is_query):
+def test_token_counts_match_reference_engine(base_embedder, reference_engine, is_query):
     mismatches = [
-        (text, embedder.token_count(text, query=is_query), reference_engine.token_count(text, is_query))
+        (text, base_embedder.token_count(text, query=is_query), reference_engine.token_count(text, is_query))
         for text in STRINGS
-        if embedder.token_count(text, query=is_query) != reference_engine.token_count(text, is_query)
+        if base_embedder.token_count(text, query=is_query) != reference_engine.token_count(text, is_query)
     ]
     assert mismatches == []
 
 
-def test_query_embeddings_match_reference_engine(embedder, reference_engine):
-    ours = embedder.encode_queries(STRINGS)
+def test_query_embeddings_match_reference_engine(base_embedder, reference_engine):
+    ours = base_embedder.encode_queries(STRINGS)
     ref = reference_engine.query(STRINGS)
     cosines = np.sum(ours * ref, axis=1)
     worst = int(np.argmin(cosines))
     assert cosines.min() >= 0.999, (STRINGS[worst], float(cosines[worst]))
 
 
-def test_passage_embeddings_match_reference_engine(embedder, reference_engine):
-    ours = embedder.encode_passages(STRINGS)
+def test_passage_embeddings_match_reference_engine(base_embedder, reference_engine):
+    ours = base_embedder.encode_passages(STRINGS)
     ref = reference_engine.passage(STRINGS)
     cosines = np.sum(ours * ref, axis=1)
     worst = int(np.argmin(cosines))
@@ -110,11 +110,11 @@ def test_empty_input_gives_empty_matrix(embedder):
 
 # Golden values (tests/golden.py): the first dimensions of a few embeddings. A
 # change in the tokenizer, the weights or the prompts moves them past the tolerance.
-def test_golden_embeddings(embedder):
+def test_golden_embeddings(base_embedder):
     from tests.golden import GOLDEN_VECTORS
 
     for (kind, text), expected in GOLDEN_VECTORS.items():
-        encode = embedder.encode_queries if kind == "query" else embedder.encode_passages
+        encode = base_embedder.encode_queries if kind == "query" else base_embedder.encode_passages
         got = encode([text])[0][: len(expected)]
         assert np.allclose(got, expected, atol=1e-3), (kind, text, got.tolist())
 

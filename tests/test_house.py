@@ -12,7 +12,7 @@ from rag.records import Answer, Citation, Quote
 from tests.conftest import ROOT
 from ui.render import answer_markdown
 
-STAGES = {"ingest", "text", "embedding", "index", "answer", "data", "evaluate"}  # data: word lists, calibration
+STAGES = {"ingest", "text", "embedding", "index", "answer", "data", "evaluate", "learn"}  # data: word lists, calibration
 TOP_LEVEL = {"__init__", "records", "errors", "config", "digest", "engine", "cli"}
 
 

