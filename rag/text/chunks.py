@@ -17,8 +17,8 @@ from .sentences import split_sentences
 # collection; 8 a term's definition is body text; 9 numbered headings and questions on their own line;
 # 10 sentences glued with no space ("opérations.Si") are cut apart; 11 a stated title is embedded, and
 # its words find the document's passages; 12 a sentence is at most 500 characters, and long blocks are
-# segmented in pieces.
-CHUNKING_VERSION = 12
+# segmented in pieces; 13 a glued end before an elided capital ("Debian.L'exécution") is cut.
+CHUNKING_VERSION = 13
 
 
 @dataclass(frozen=True)
