@@ -98,9 +98,9 @@ FIELDS: dict[str, Field] = {
     "cache_dir": Field("RAG_CACHE_DIR", _path, default_cache_dir, "materialized model and cached vectors"),
     "model": Field("RAG_EMBED_MODEL", _text, lambda: DEFAULT_MODEL,
                    "sentence-transformers model name or folder, available offline"),
-    "embed_adapter": Field("RAG_EMBED_ADAPTER", _text, lambda: "default",
-                           "LoRA adapter merged into the model: default (the one trained by `rag train` and shipped "
-                           "in rag/data/adapter, for the built-in model), none, or an adapter folder"),
+    "embed_adapter": Field("RAG_EMBED_ADAPTER", _text, lambda: "none",
+                           "LoRA adapter merged into the model: none, shipped (the one `rag train` made from train/, "
+                           "in rag/data/adapter, for the built-in model), or an adapter folder"),
     "embed_backend": Field("RAG_EMBED_BACKEND", _choice(EMBED_BACKENDS), lambda: "onnx",
                            "onnx (ONNX Runtime, exported once), onnx-int8 (weights quantized), or torch "
                            "(sentence-transformers)"),

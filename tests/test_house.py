@@ -75,6 +75,13 @@ def test_no_stage_reaches_back_up_to_a_later_one(stage, forbidden):
             assert not re.search(rf"from \.\.{later}\b|rag\.{later}\b", source), f"{path.name} imports {later}"
 
 
+def test_only_the_command_line_reaches_the_training_stage():
+    """Answering never imports training code (torch, peft); the adapter it runs is merged by `embedding/`."""
+    for path in (ROOT / "rag").rglob("*.py"):
+        if path.parent.name != "learn" and path.name != "cli.py":
+            assert not re.search(r"from \.+learn\b|rag\.learn\b", path.read_text(encoding="utf-8")), path
+
+
 def test_importing_rag_loads_no_heavy_library():
     import subprocess
     import sys

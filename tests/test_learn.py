@@ -111,7 +111,8 @@ def test_an_adapter_for_another_base_or_a_broken_one_is_refused_in_one_sentence(
     with pytest.raises(ModelError, match="adapter_config.json is missing"):
         resolve_adapter(str(tmp_path), "my-model", False)
     assert resolve_adapter("none", "my-model", True) is None
-    assert resolve_adapter("default", "another/model", False) is None, "the shipped adapter is the built-in model's"
+    with pytest.raises(ModelError, match="shipped adapter was trained for the built-in model"):
+        resolve_adapter("shipped", "another/model", False)
 
 
 def test_liked_answers_become_training_pairs_and_other_ratings_do_not(tmp_path):
@@ -173,22 +174,24 @@ def qa_pairs():
 
 
 @pytest.mark.slow
-def test_the_shipped_adapter_is_the_default_and_its_id_re_embeds_an_index_of_the_base(
-        embedder, base_embedder, tmp_path):
-    """The default model is base + the adapter of rag/data/adapter; an index the base embedded is not
-    reused for it (its vectors are another model's), and going back to the base re-embeds again."""
+def test_the_shipped_adapter_loads_and_its_id_re_embeds_an_index_of_the_base(base_embedder, tmp_path):
+    """RAG_EMBED_ADAPTER=shipped is base + rag/data/adapter; an index the base embedded is not reused
+    for it (its vectors are another model's), and an unchanged one is not embedded again."""
     import shutil
 
     from rag.embedding.adapter import PACKAGED, read_adapter
+    from rag.embedding.embedder import Embedder
     from rag.index.build import build
     from tests.conftest import SEEDS
 
-    assert embedder.model_id.split(" (")[0].endswith("+" + read_adapter(PACKAGED).tag)
-    assert base_embedder.model_id.split(" (")[0] + "+" + read_adapter(PACKAGED).tag == embedder.model_id.split(" (")[0]
+    tuned = Embedder(adapter="shipped")
+    base_id = base_embedder.model_id.split(" (")[0]
+    assert tuned.model_id.split(" (")[0] == f"{base_id}+{read_adapter(PACKAGED).tag}"
+    assert read_adapter(PACKAGED).base == base_id
     docs = tmp_path / "docs"
     shutil.copytree(SEEDS, docs)
     first = build(docs, tmp_path / "index", base_embedder)
-    second = build(docs, tmp_path / "index", embedder)
+    second = build(docs, tmp_path / "index", tuned)
     assert second.embedded_documents == first.documents == 2
-    assert second.index.model_id == embedder.model_id != first.index.model_id
-    assert build(docs, tmp_path / "index", embedder).embedded_documents == 0, "unchanged: nothing embedded again"
+    assert second.index.model_id == tuned.model_id != first.index.model_id
+    assert build(docs, tmp_path / "index", tuned).embedded_documents == 0, "unchanged: nothing embedded again"

@@ -1,8 +1,8 @@
 """A LoRA adapter over the embedding model: found, checked against its base, and merged into a
 sentence-transformers folder once, in the cache (numpy and safetensors only: no torch, no peft).
 
-An adapter is a folder in peft's layout (`adapter_config.json`, `adapter_model.safetensors`); the
-default one ships in `rag/data/adapter/` with the record of the run that made it (`training.json`),
+An adapter is a folder in peft's layout (`adapter_config.json`, `adapter_model.safetensors`); one
+ships in `rag/data/adapter/` (`RAG_EMBED_ADAPTER=shipped`; not the default yet, see BENCHMARKS) with the record of the run that made it (`training.json`),
 the script being `rag train` and the data `train/`. Merging adds `scale · B·A` to each adapted weight,
 so the merged folder runs in every backend (ONNX export included) at the base model's speed.
 
@@ -61,21 +61,24 @@ def read_adapter(folder: Path) -> Adapter:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ModelError(f"{config_path} is not JSON ({exc}); write the adapter again with `rag train`") from exc
-    if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora") or config.get("fan_in_fan_out"):
-        raise ModelError(f"{config_path}: only plain LoRA adapters can be merged (no DoRA, no fan-in-fan-out)")
+    if (config.get("peft_type", "LORA") != "LORA" or config.get("use_dora") or config.get("fan_in_fan_out")
+            or config.get("rank_pattern") or config.get("alpha_pattern")):
+        raise ModelError(f"{config_path}: only plain LoRA adapters can be merged (one rank and alpha for every "
+                         "layer; no DoRA, no fan-in-fan-out)")
     digest = hashlib.sha256((sha256_file(config_path) + sha256_file(weights_path)).encode()).hexdigest()
     return Adapter(folder, digest, str(config.get("base_model_name_or_path", "")),
                    int(config["r"]), float(config["lora_alpha"]), bool(config.get("use_rslora", False)))
 
 
 def resolve_adapter(setting: str, base_id: str, is_default_model: bool) -> Adapter | None:
-    """What RAG_EMBED_ADAPTER selects: `none`; `default` (the packaged adapter, for the default model
-    only, when one ships); or a folder. An adapter trained on another base is refused with one sentence."""
+    """What RAG_EMBED_ADAPTER selects: `none`; `shipped` (the packaged adapter, for the built-in model
+    only); or a folder. An adapter trained on another base is refused with one sentence."""
     if setting == "none":
         return None
-    if setting == "default":
-        if not is_default_model or not (PACKAGED / CONFIG_FILE).is_file():
-            return None
+    if setting == "shipped":
+        if not is_default_model:
+            raise ModelError(f"the shipped adapter was trained for the built-in model, not for {base_id}: "
+                             "set RAG_EMBED_ADAPTER=none or to an adapter trained for this model")
         adapter = read_adapter(PACKAGED)
     else:
         adapter = read_adapter(Path(setting).expanduser())
