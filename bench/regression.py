@@ -23,6 +23,8 @@ quoting a span that overlaps a title or section heading: never), and foreign ref
 asked of that corpus, about something else, that abstain; for `seeds`: its unanswerable questions).
 
 Environment as usual (RAG_EMBED_MODEL, RAG_EMBED_ADAPTER, RAG_EMBED_BACKEND…). Indexes live in the cache folder.
+`--policy selection.second_sentence_gap=0 fusion.title_weight=0` runs with policy fields changed (an
+ablation: a rule switched off must lose questions on a held-out set to stay).
 """
 
 from __future__ import annotations
@@ -112,6 +114,27 @@ def rate(values: list[bool]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
+def policies_with(changes: list[str]) -> Any:
+    """The default policies with `group.field=value` changes (value read as a Python literal)."""
+    import ast
+    from dataclasses import replace
+
+    from rag.answer.policy import DEFAULT
+
+    policies = DEFAULT
+    for change in changes:
+        path, _, raw = change.partition("=")
+        group, _, name = path.partition(".")
+        part = getattr(policies, group)
+        if not hasattr(part, name):
+            raise SystemExit(f"--policy {change}: {type(part).__name__} has no field {name}")
+        policies = replace(policies, **{group: replace(part, **{name: ast.literal_eval(raw)})})
+    return policies
+
+
+POLICIES: Any = None  # set by main()
+
+
 def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev: bool = False
                ) -> tuple[list[dict], dict]:
     from rag.engine import Engine
@@ -126,7 +149,7 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
     work = base.cache_dir / "regression" / f"{corpus.name}-{key}"
     write_documents(documents, work / "docs")
     settings = base.replace(docs_dir=work / "docs", index_dir=work / "index", store="faiss")
-    engine = Engine(settings, embedder=embedder)
+    engine = Engine(settings, embedder=embedder, policies=POLICIES)
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
@@ -162,7 +185,7 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
 
     settings = base.replace(docs_dir=ROOT / "seeds", index_dir=base.cache_dir / "regression" / "seeds-index",
                             store="faiss")
-    engine = Engine(settings, embedder=embedder)
+    engine = Engine(settings, embedder=embedder, policies=POLICIES)
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
@@ -246,7 +269,10 @@ def main() -> int:
     parser.add_argument("--dev", action="store_true",
                         help="ask and show the development and tuning halves only (while choosing; service-public "
                              "and the held-out halves are read once the choice is made)")
+    parser.add_argument("--policy", nargs="*", default=[], help="group.field=value changes to the default policies")
     args = parser.parse_args()
+    global POLICIES
+    POLICIES = policies_with(args.policy)
 
     from rag.config import Settings
     from rag.embedding.embedder import Embedder
@@ -277,7 +303,7 @@ def main() -> int:
     order = {"held-out": 0, "measure": 1, "dev": 2, "tune": 2}
     rows.sort(key=lambda r: order[r["half"]])
     before = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
-    print(f"model: {embedder.model_id}")
+    print(f"model: {embedder.model_id}" + (f"; policies: {' '.join(args.policy)}" if args.policy else ""))
     print(table(rows, before["rows"] if before else None))
     if before:
         moved = changed_questions(before["answers"], records)
@@ -285,7 +311,7 @@ def main() -> int:
         print("\n".join(moved))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"model": embedder.model_id, "rows": rows, "answers": records},
+        args.out.write_text(json.dumps({"model": embedder.model_id, "policy": args.policy, "rows": rows, "answers": records},
                                        ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

@@ -126,6 +126,9 @@ class SelectionPolicy:
     # spans over 0.01, and 0.03–0.04 one tuning-half answer, once the answer kind is read in the best
     # quote and its neighbours only (before that, 0.02 lost a tuning-half refusal).
     second_sentence_gap: float = 0.03
+    # A runner-up that the model finds closer in meaning than the winner (its title's vote counted as
+    # meaning), outranked only by word overlap, is shown too.
+    meaning_runner_up: bool = True
     # A line of one or two words ("sleep(3)", "--overwrite", "/etc/skel") is a term or a reference,
     # not a statement: it is never quoted as an answer (a heading above it, a list may hold it).
     min_quote_words: int = 3

@@ -120,7 +120,8 @@ def _select(index: IndexReader, retrieval: Retrieval, query: Query, background_m
     # was only outranked by word overlap: in both cases show it too.
     runner_up = next((c for c in candidates[1:3] if c.sentence not in [x.sentence for x in chosen]), None)
     if runner_up is not None and (runner_up.fused >= best.fused - policy.second_sentence_gap
-                                  or runner_up.dense + runner_up.title_vote > best.dense + best.title_vote) \
+                                  or (policy.meaning_runner_up
+                                      and runner_up.dense + runner_up.title_vote > best.dense + best.title_vote)) \
             and not _redundant(index, chosen, runner_up, policy.redundant):
         chosen.append(runner_up)
     chosen.extend(_continuations(best, candidates[1:3], policy))
