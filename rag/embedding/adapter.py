@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import numpy as np
 
 from ..digest import sha256_file
 from ..errors import ModelError
+from .folders import replace_folder
 
 CONFIG_FILE, WEIGHTS_FILE = "adapter_config.json", "adapter_model.safetensors"
 MARKER_FILE = "rag-merged.json"
@@ -119,11 +118,7 @@ def merged_folder(base_folder: Path, adapter: Adapter, cache_dir: Path) -> Path:
             return target
     except (OSError, ValueError):
         pass
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=".merging-", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(f"Cannot write the model cache {cache_dir}: {exc}. Set RAG_CACHE_DIR to a writable folder.") from exc
-    try:
+    def write(staging: Path) -> None:
         for path in Path(base_folder).rglob("*"):
             relative = path.relative_to(base_folder)
             if path.is_dir():
@@ -134,10 +129,5 @@ def merged_folder(base_folder: Path, adapter: Adapter, cache_dir: Path) -> Path:
         weights = merged_weights(load_file(str(Path(base_folder) / "model.safetensors")), adapter)
         save_file({k: np.ascontiguousarray(v) for k, v in weights.items()}, str(staging / "model.safetensors"))
         (staging / MARKER_FILE).write_text(json.dumps(marker), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+
+    return replace_folder(target, write, ".merging-")

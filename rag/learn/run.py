@@ -12,13 +12,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..digest import sha256_file
+from ..embedding.folders import replace_folder
 from ..errors import RagError
 from .examples import QASet, read_sets
 from .measure import rank
@@ -57,21 +56,13 @@ def measured(model: Any, tokenizer: Any, heldout: QASet) -> dict[str, Any]:
 
 def save_adapter(trained: Trained, base: Base, out: Path, record: dict[str, Any]) -> Path:
     """The adapter (peft's files, its base named by id) and `training.json`, swapped into `out` at once."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".adapter-", dir=out.parent))
-    try:
+    def write(staging: Path) -> None:
         trained.model.peft_config["default"].base_model_name_or_path = base.model_id
         trained.model.save_pretrained(str(staging))
         (staging / "README.md").unlink(missing_ok=True)  # peft's model card template: nothing ours
         (staging / "training.json").write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return out
+
+    return replace_folder(Path(out), write, ".adapter-")
 
 
 def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Path, progress: bool = True,
