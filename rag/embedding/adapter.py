@@ -118,6 +118,7 @@ def merged_folder(base_folder: Path, adapter: Adapter, cache_dir: Path) -> Path:
             return target
     except (OSError, ValueError):
         pass
+
     def write(staging: Path) -> None:
         for path in Path(base_folder).rglob("*"):
             relative = path.relative_to(base_folder)
