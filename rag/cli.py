@@ -304,7 +304,7 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--targets", choices=("all-linear", "attention"), default="all-linear",
                     help="the layers LoRA adapts (default: every linear layer of every block)")
     tr.add_argument("--learning-rate", type=float, default=None, help="default 3e-4 for lora, 3e-5 for full")
-    tr.add_argument("--epochs", type=float, default=1.0, help="passes over the training half (default 1)")
+    tr.add_argument("--epochs", type=float, default=2.0, help="passes over the training half (default 2, as the shipped adapter)")
     tr.add_argument("--batch-size", type=int, default=16, help="questions per step (default 16)")
     tr.add_argument("--seed", type=int, default=0, help="the seed of the order, the negatives and torch (default 0)")
     tr.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (default: the epochs')")

@@ -41,7 +41,7 @@ class TrainSettings:
     alpha: int = 16
     targets: str = "all-linear"  # a key of TARGETS
     learning_rate: float = 3e-4
-    epochs: float = 1.0
+    epochs: float = 2.0
     batch_size: int = 16
     paragraph_negatives: int = 1
     mined_negatives: int = 1
