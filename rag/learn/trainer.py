@@ -113,7 +113,7 @@ def encoder(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 512, batc
         with torch.inference_mode():
             for i in range(0, len(texts), batch):
                 out.append(embed(model, tokenizer, texts[i:i + batch], prompt, max_tokens).numpy())
-        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+        return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), dtype=np.float32)
 
     return encode
 
