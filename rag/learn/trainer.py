@@ -167,7 +167,11 @@ def contrastive_loss(questions: Any, passages: Any, positives: Sequence[str], te
 def prepare_model(model: Any, settings: TrainSettings) -> Any:
     """LoRA wrapping, or every block's weights trainable with the embeddings frozen."""
     if settings.method == "lora":
-        from peft import LoraConfig, get_peft_model
+        try:
+            from peft import LoraConfig, get_peft_model
+        except ImportError as exc:
+            raise ConfigError(f"LoRA training needs peft ({exc}): run scripts/setup.sh train "
+                              "(or pip install -e '.[train]')") from exc
 
         config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0, bias="none",
                             target_modules=TARGETS[settings.targets])
