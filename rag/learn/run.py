@@ -21,7 +21,7 @@ from ..embedding.folders import replace_folder
 from ..errors import RagError
 from .examples import QASet, read_sets
 from .measure import rank
-from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encoder, load_base, train
+from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encoder, load_base, require_peft, train
 
 TRAIN_FILES = (("piaf-v1.0.json", "piaf", "fr"), ("xquad.en.json", "xquad", "en"))
 
@@ -70,6 +70,8 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
     """Measure the base, train, measure again, write the adapter (LoRA, when `out` is given). Returns the record."""
     import torch
 
+    if settings.method == "lora":
+        require_peft()
     qa, hashes = training_data(data_dir)
     fit, heldout = qa.half("train"), qa.half("heldout")
     if extra is not None:

@@ -164,14 +164,20 @@ def contrastive_loss(questions: Any, passages: Any, positives: Sequence[str], te
     return torch.nn.functional.cross_entropy(scores, target)
 
 
+def require_peft() -> None:
+    """Raises ConfigError, saying which extra to install, when peft is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("peft") is None:
+        raise ConfigError("LoRA training needs peft, which is not installed: run scripts/setup.sh train "
+                          "(or pip install -e '.[train]')")
+
+
 def prepare_model(model: Any, settings: TrainSettings) -> Any:
     """LoRA wrapping, or every block's weights trainable with the embeddings frozen."""
     if settings.method == "lora":
-        try:
-            from peft import LoraConfig, get_peft_model
-        except ImportError as exc:
-            raise ConfigError(f"LoRA training needs peft ({exc}): run scripts/setup.sh train "
-                              "(or pip install -e '.[train]')") from exc
+        require_peft()
+        from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=0.0, bias="none",
                             target_modules=TARGETS[settings.targets])
