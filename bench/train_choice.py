@@ -19,15 +19,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def quarters(qa, keep_validation: bool):
-    from rag.learn.examples import Example, QASet
+def validation_quarter(paragraph) -> bool:
+    return hashlib.sha256(f"validation {paragraph.corpus} {paragraph.article}".encode()).digest()[0] % 4 == 0
 
-    kept = [i for i, p in enumerate(qa.paragraphs)
-            if (hashlib.sha256(f"validation {p.corpus} {p.article}".encode()).digest()[0] % 4 == 0) == keep_validation]
-    renumber = {old: new for new, old in enumerate(kept)}
-    return QASet(tuple(qa.paragraphs[i] for i in kept),
-                 tuple(Example(e.question, renumber[e.paragraph], e.positive, e.answer)
-                       for e in qa.examples if e.paragraph in renumber))
+
+def settings_of(config: str, steps: int):
+    """`key=value,key=value` as TrainSettings, each value read as its field's type."""
+    from dataclasses import fields
+
+    from rag.learn.trainer import TrainSettings
+
+    types = {f.name: {"int": int, "float": float}.get(str(f.type), str) for f in fields(TrainSettings)}
+    given = dict(item.split("=", 1) for item in config.split(","))
+    unknown = set(given) - set(types)
+    if unknown:
+        raise SystemExit(f"{config}: no TrainSettings field {', '.join(sorted(unknown))}")
+    return TrainSettings(max_steps=steps, **{k: types[k](v) for k, v in given.items()})
 
 
 def main() -> int:
@@ -38,20 +45,17 @@ def main() -> int:
 
     from rag.config import Settings
     from rag.learn.run import default_base, measured, training_data
-    from rag.learn.trainer import TrainSettings, load_base, train
+    from rag.learn.trainer import load_base, train
 
     qa, _ = training_data(ROOT / "train")
-    fit, validation = quarters(qa.half("train"), False), quarters(qa.half("train"), True)
+    half = qa.half("train")
+    fit, validation = half.where(lambda p: not validation_quarter(p)), half.where(validation_quarter)
     base = default_base(Settings.resolve().cache_dir)
     print(f"fit: {len(fit.examples)} questions, validation: {len(validation.examples)}")
     tokenizer, model = load_base(base.folder)
     print("base", measured(model, tokenizer, validation), flush=True)
     for config in args.configs:
-        given = dict(item.split("=") for item in config.split(","))
-        fields = TrainSettings.__dataclass_fields__
-        settings = TrainSettings(max_steps=args.steps, **{k: fields[k].type == "int" and int(v) or
-                                                          fields[k].type == "float" and float(v) or v
-                                                          for k, v in given.items()})
+        settings = settings_of(config, args.steps)
         started = time.perf_counter()
         trained = train(fit, base.folder, settings, progress=False, log=lambda line: None)
         size = sum(p.numel() for p in trained.model.parameters() if p.requires_grad) * 4 / 1e6

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,11 @@ class QASet:
         """The paragraphs of the articles of one half (`train` or `heldout`), renumbered, with their questions."""
         if name not in HALVES:
             raise ValueError(f"half must be one of {HALVES}, got {name!r}")
-        kept = [i for i, p in enumerate(self.paragraphs) if half_of(p.corpus, p.article) == name]
+        return self.where(lambda p: half_of(p.corpus, p.article) == name)
+
+    def where(self, keep: Callable[[Paragraph], bool]) -> "QASet":
+        """The paragraphs `keep` accepts, renumbered, with their questions."""
+        kept = [i for i, p in enumerate(self.paragraphs) if keep(p)]
         renumber = {old: new for new, old in enumerate(kept)}
         return QASet(tuple(self.paragraphs[i] for i in kept),
                      tuple(Example(e.question, renumber[e.paragraph], e.positive, e.answer)
