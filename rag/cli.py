@@ -41,7 +41,7 @@ def configure_logging(level: str) -> None:
 class ProgressBars:
     """One tqdm bar per build stage, with the rate and the time left."""
 
-    NAMES = {"reading": "reading files", "splitting": "splitting", "embedding": "embedding texts",
+    NAMES = {"waiting": "waiting for another build", "reading": "reading files", "splitting": "splitting", "embedding": "embedding texts",
              "writing": "writing index"}
 
     def __init__(self) -> None:
@@ -69,13 +69,14 @@ class ProgressBars:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from .embedding.embedder import Embedder
-    from .index.build import build
+    from .index.build import build, documents_folder
 
     settings = _settings(args)
+    docs_dir = documents_folder(settings)
     embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir, adapter=settings.embed_adapter)
     bars = ProgressBars()
     try:
-        report = build(settings.docs_dir, settings.index_dir, embedder, progress=bars, settings=settings)
+        report = build(docs_dir, settings.index_dir, embedder, progress=bars, settings=settings, rebuild=args.rebuild)
     finally:
         bars.close()
     print(f"Indexed {report.documents} documents: {report.passages} passages, {report.sentences} sentences "
@@ -255,7 +256,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--docs", help="documents folder (default: seeds/, or RAG_DOCS_DIR)")
+        p.add_argument("--docs", help="documents folder (default: the one the index was built from, else seeds/; or RAG_DOCS_DIR)")
         p.add_argument("--index", help="index folder (default: index/, or RAG_INDEX_DIR)")
         p.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL or multilingual-e5-small)")
         p.add_argument("--store", choices=("faiss", "milvus"), default=None,
@@ -263,6 +264,9 @@ def parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="build or update the index from the documents folder")
     common(build)
+    build.add_argument("--rebuild", action="store_true",
+                       help="replace the index's documents by those of --docs (an index built from another folder "
+                       "is otherwise refused)")
     build.set_defaults(run=cmd_build)
 
     ask = sub.add_parser("ask", help="answer a question (built index first if missing)")

@@ -7,6 +7,7 @@ no other module reads the environment for a setting.
 from __future__ import annotations
 
 import os
+import dataclasses
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -134,7 +135,9 @@ FIELDS: dict[str, Field] = {
     "queue_size": Field("RAG_QUEUE_SIZE", _whole(1), lambda: 64, "requests waiting at most"),
     "concurrency": Field("RAG_CONCURRENCY", _whole(1), lambda: 8, "requests answered at once"),
     "allowed_origins": Field("RAG_ALLOWED_ORIGINS", _origins, lambda: (),
-                             "other origins allowed to post (comma-separated)"),
+                             "other names the page is reached by (a reverse proxy's public origin), comma-separated: "
+                             "a Host or Origin not listed, not the listening address and not an IP literal or "
+                             "localhost is refused"),
     "log_level": Field("RAG_LOG_LEVEL", _choice(("debug", "info", "warning", "error")), lambda: "warning",
                        "what the library logs on stderr"),
 }
@@ -169,6 +172,9 @@ class Settings:
     concurrency: int
     allowed_origins: tuple[str, ...]
     log_level: str
+    # Whether the documents folder was named (argument or RAG_DOCS_DIR) rather than defaulted: an
+    # unnamed one is the folder the index was built from (rag.index.build.documents_folder).
+    docs_named: bool = False
 
     @classmethod
     def resolve(cls, **given: Any) -> "Settings":
@@ -186,13 +192,15 @@ class Settings:
             if raw is None:
                 raw, label = _env(spec.env), spec.env
             values[name] = spec.default() if raw is None else spec.parse(label, raw)
-        return cls(**values)
+        named = given.get("docs_dir") is not None or _env(FIELDS["docs_dir"].env) is not None
+        return cls(**values, docs_named=named)
 
     def replace(self, **changes: Any) -> "Settings":
         """A copy with some fields changed (parsed like any other value)."""
-        current = {f.name: getattr(self, f.name) for f in fields(self)}
-        current.update({k: v for k, v in changes.items() if v is not None})
-        return Settings.resolve(**current)
+        current = {f.name: getattr(self, f.name) for f in fields(self) if f.name in FIELDS}
+        current.update({k: v for k, v in changes.items() if v is not None and k != "docs_named"})
+        named = changes.get("docs_named", self.docs_named or changes.get("docs_dir") is not None)
+        return dataclasses.replace(Settings.resolve(**current), docs_named=bool(named))
 
     @property
     def milvus_target(self) -> str:

@@ -11,6 +11,7 @@ one index version even while a rebuild runs.
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 import time
 from dataclasses import replace
@@ -26,10 +27,12 @@ from .answer.query import Query, parse_question, understand
 from .answer.retrieve import Retrieval, language_lean, retrieve
 from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
-from .errors import QuestionError
-from .index.build import BuildReport, Progress, build, open_index
-from .index.store import IndexReader
+from .errors import IndexStoreError, QuestionError
+from .index.build import BuildReport, Progress, build, check_documents, documents_folder, open_index
+from .index.store import IndexReader, load_version, read_pointer
 from .records import Answer
+
+log = logging.getLogger(__name__)
 
 
 def ready_for_questions(index: IndexReader) -> IndexReader:
@@ -40,6 +43,7 @@ def ready_for_questions(index: IndexReader) -> IndexReader:
     full collections triggered in the middle of answers (+10 ms at 100k passages).
     """
     index.prepare()
+    gc.unfreeze()  # a version replaced since is released: its records may be collected now
     gc.collect()
     gc.freeze()
     return index
@@ -66,6 +70,9 @@ class Engine:
         self._background: np.ndarray | None = None
         self._calibration = calibration  # None: the one measured for the embedder's model
         self._lock = threading.Lock()
+        self._refused: set[str] = set()  # versions landed by another process that could not be served
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
 
     @property
     def index(self) -> IndexReader:
@@ -76,12 +83,17 @@ class Engine:
         return self._index.current()
 
     def open(self, progress: Progress | None = None) -> IndexReader:
-        """Load the index, building or updating it from the documents folder when needed."""
-        self.calibration
+        """Load the index, building or updating it from the documents folder when needed.
+
+        An index of another documents folder is refused before the model loads."""
         with self._lock:
             if self._index is None:
+                docs_dir = documents_folder(self.settings)
+                self.settings = self.settings.replace(docs_dir=docs_dir, docs_named=self.settings.docs_named)
+                check_documents(docs_dir, self.settings.index_dir, self.settings)
+                self.calibration
                 self._index = ready_for_questions(open_index(
-                    self.settings.docs_dir, self.settings.index_dir, self.embedder,
+                    docs_dir, self.settings.index_dir, self.embedder,
                     progress=progress or _no_progress, settings=self.settings))
             return self._index
 
@@ -91,6 +103,49 @@ class Engine:
                        progress=progress or _no_progress, settings=self.settings)
         self._index = ready_for_questions(report.index)  # one assignment: answers in flight keep the old version
         return report
+
+    def follow_versions(self, interval: float = 0.25) -> None:
+        """Answer from every version another process lands in the index folder (a CLI `rag build`
+        beside the server), checking `CURRENT` every `interval` seconds in a background thread.
+        Answers in flight finish on the version they started with. Milvus readers follow their
+        alias already (`IndexReader.current`)."""
+        if self.settings.store != "faiss" or self._follower is not None:
+            return
+        self._follower = threading.Thread(target=self._follow, args=(interval,), name="rag-follow", daemon=True)
+        self._follower.start()
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _follow(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.pick_up_new_version()
+            except Exception:  # the thread must outlive any one bad version
+                log.exception("following the index folder failed")
+
+    def pick_up_new_version(self) -> bool:
+        """Load the version `CURRENT` names when it is not the one answering; True when swapped in.
+        A version that cannot be served (damaged, another model's) is refused once, with its name."""
+        served = self._index
+        name = read_pointer(self.settings.index_dir).get("current")
+        if served is None or not name or name in self._refused or getattr(served, "folder", None) is None \
+                or served.folder.name == name:
+            return False
+        try:
+            new = load_version(self.settings.index_dir / str(name))
+            if new.model_id != self.embedder.model_id:
+                raise IndexStoreError(f"it was made by {new.model_id}, not {self.embedder.model_id}")
+        except IndexStoreError as exc:
+            self._refused.add(str(name))
+            log.warning("the new index version %s is not served (%s); answering from %s", name, exc, served.folder.name)
+            return False
+        ready = ready_for_questions(new)
+        with self._lock:
+            if self._index is served:  # not replaced meanwhile by this process's own rebuild
+                self._index = ready
+        log.info("answering from the new index version %s", name)
+        return True
 
     def background(self) -> np.ndarray:
         if self._background is None:

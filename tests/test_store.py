@@ -193,7 +193,7 @@ def test_crash_during_build_leaves_previous_index(embedder, docs, tmp_path, monk
 
     monkeypatch.setattr(store, "_fsync_tree", explode)
     (docs / "c.txt").write_text(DOC_C, encoding="utf-8")
-    with pytest.raises(OSError):
+    with pytest.raises(IndexStoreError, match="disk full.*untouched"):
         build(docs, index_dir, embedder)
     assert read_pointer(index_dir) == before
     assert load(index_dir).manifest["counts"]["documents"] == 2

@@ -19,6 +19,7 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import IndexStoreError, RagError
+from rag.evaluate.feedback import RatingLedger
 from rag.ingest.files import SUPPORTED_SUFFIXES
 
 log = logging.getLogger("rag.ui")
@@ -85,6 +86,7 @@ class AppState:
         self.status = "Chargement du modèle…"
         self.error = ""
         self.upload_lock = threading.Lock()
+        self.ratings = RatingLedger()
         self._stage, self._stage_started = "", 0.0
 
     def start(self) -> None:
@@ -110,8 +112,10 @@ class AppState:
                 embedder.info  # the model loads while the main thread imports Gradio
             self.app_built.wait(timeout=120)
             self.engine.open(progress=self._progress)
+            self.engine.follow_versions()  # a CLI `rag build` beside the server is answered from at once
             self.engine.warm_up()
-            self.status = ""
+            note = getattr(self.engine.index, "note", "")  # the current version is damaged: say which is served
+            self.status = f"⚠️ {note}" if note else ""
         except RagError as exc:
             self.error = str(exc)
             self.status = f"⚠️ {exc}"
@@ -250,15 +254,22 @@ def build_app(state: AppState) -> Any:
         base = page_address(request)
         return sources_html(turn["answer"], state.engine.index, base), answer_for_copying(turn["answer"], base)
 
-    def rate(turns: list[Any], liked: gr.LikeData) -> None:
+    def rate(turns: list[Any], request: gr.Request, liked: gr.LikeData) -> None:
         turn = _turn_at(turns, liked.index)
         if turn is None:
             return
         try:
-            record(state.settings.feedback_path, Rating(turn["question"], tuple(turn["history"]),
-                                                        rating_of(liked.liked), turn["answer"].to_json()))
-        except (OSError, RagError):
-            log.exception("a rating could not be recorded")
+            value = rating_of(liked.liked)
+        except RagError as exc:
+            log.warning("a rating was refused: %s", exc)
+            return
+        if not state.ratings.admit(f"{getattr(request, 'session_hash', '')}:{turn['message']}", value):
+            return
+        try:
+            record(state.settings.feedback_path, Rating(turn["question"], tuple(turn["history"]), value,
+                                                        turn["answer"].to_json()))
+        except (OSError, RagError) as exc:
+            log.warning("a rating could not be recorded (%s)", exc)
 
     def open_permalink(request: gr.Request) -> tuple[str, Any]:
         """`?doc=…&start=…&end=…`: the document view at that span, in its tab."""
@@ -399,7 +410,7 @@ def create_app(state: AppState, root_path: str = "") -> tuple[Any, Any]:
     settings = state.settings
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency, api_open=False)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(SameOriginGuard, allowed_origins=settings.allowed_origins)
+    app.add_middleware(SameOriginGuard, allowed_origins=settings.allowed_origins, listen_host=settings.host)
     app = gr.mount_gradio_app(
         app, demo, path="", root_path=root_path or None, allowed_paths=[], max_file_size=f"{MAX_UPLOAD_MB}mb",
         enable_monitoring=False, show_error=False, css=CSS, ssr_mode=False, footer_links=["api"],
@@ -452,6 +463,7 @@ class ServerHandle:
         self.thread: threading.Thread | None = None
 
     def close(self) -> None:
+        self.rag_state.engine.close()
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout=30)

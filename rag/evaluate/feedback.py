@@ -54,7 +54,32 @@ def rating_of(liked: bool | str) -> str:
         return DISLIKE
     if str(liked) in OPTIONS:
         return str(liked)
-    raise RagError(f"unknown feedback {liked!r}; expected one of {', '.join(OPTIONS)}")
+    shown = str(liked)[:60] + ("…" if len(str(liked)) > 60 else "")  # a forged value never reaches a log whole
+    raise RagError(f"unknown feedback {shown!r}; expected one of {', '.join(OPTIONS)}")
+
+
+class RatingLedger:
+    """What each answer was last rated, per client session, so that the ratings file grows with
+    readers' decisions and not with requests: a replay (or the second event Gradio sends for one
+    click) writes nothing, a change of mind writes a line that supersedes the last (export keeps
+    the last), and one answer writes at most `max_lines` lines. Remembers `max_answers` answers."""
+
+    def __init__(self, max_lines: int = 5, max_answers: int = 10_000) -> None:
+        self.max_lines, self.max_answers = max_lines, max_answers
+        self._seen: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, answer_key: str, rating: str) -> bool:
+        """Whether this rating of this answer is to be written (and remember it if so)."""
+        with self._lock:
+            last, lines = self._seen.get(answer_key, ("", 0))
+            if rating == last or lines >= self.max_lines:
+                return False
+            self._seen.pop(answer_key, None)
+            self._seen[answer_key] = (rating, lines + 1)
+            while len(self._seen) > self.max_answers:  # the oldest answers are forgotten first
+                self._seen.pop(next(iter(self._seen)))
+            return True
 
 
 def record(path: Path, rating: Rating) -> None:

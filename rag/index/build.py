@@ -14,6 +14,8 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from ..config import Settings
-from ..errors import RagError
+from ..errors import IndexStoreError, RagError
 from ..ingest.clean import repeated_lines
 from ..ingest.files import RawText, discover, read_file
 from ..records import Document, Passage, Sentence, Skipped, Span
@@ -30,7 +32,7 @@ from ..text.chunks import ChunkSettings, clause_spans
 from ..text.document import SplitDocument, found_by, split_document
 from .dense import choose_kind
 from .lexical import LexicalIndex, analyze
-from .manifest import manifest_for
+from .manifest import docs_record, manifest_for, recorded_docs, same_docs
 from .store import IndexReader
 from .targets import NewVersion, Target, target_for
 from .vector_cache import DocumentVectors, VectorCache, entry_key
@@ -87,15 +89,37 @@ def _no_progress(stage: str, done: int, total: int) -> None:
 
 
 @contextlib.contextmanager
-def build_lock(index_dir: Path) -> Iterator[None]:
-    """One builder at a time per index folder (a second one waits)."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+def build_lock(index_dir: Path, progress: Progress = _no_progress) -> Iterator[None]:
+    """One builder at a time per index folder: a second one says it waits, then waits.
+
+    Holding the lock, nothing else writes here: a `.building-*` folder left is a killed
+    build's, removed at once (each holds a whole version's files)."""
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(index_dir / ".lock", "a")
+    except OSError as exc:
+        raise store_error(index_dir, exc) from exc
+    with handle:
         try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another build of %s is running; waiting for it to finish", index_dir)
+            progress("waiting", 0, 1)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            for stale in index_dir.glob(".building-*"):
+                shutil.rmtree(stale, ignore_errors=True)
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def store_error(index_dir: Path, exc: OSError) -> IndexStoreError:
+    """A failure to write the index, as one sentence: what, where, and that nothing served changed."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename else ""
+    return IndexStoreError(f"cannot write the index in {index_dir}: {what}{where}. The version it serves is "
+                           "untouched; free some space or make the folder writable, or choose another with --index.")
 
 
 def _skip(skipped: list[Skipped], source: str, reason: str) -> None:
@@ -148,17 +172,60 @@ def chunk_settings(settings: Settings) -> ChunkSettings:
     return ChunkSettings(cleaning=settings.cleaning)
 
 
+def documents_folder(settings: Settings) -> Path:
+    """The documents folder to index: the one named (--docs, RAG_DOCS_DIR), else the one the
+    served index was built from, while it exists, else the default (seeds/)."""
+    if settings.docs_named:
+        return settings.docs_dir
+    manifest = target_for(settings.index_dir, settings).served_manifest() if settings.store == "faiss" else None
+    for folder in recorded_docs(manifest or {}, settings.index_dir):
+        if folder.is_dir():
+            return folder
+    return settings.docs_dir
+
+
+def check_same_documents(manifest: dict[str, Any] | None, docs_dir: Path, index_dir: Path) -> None:
+    """Raises IndexStoreError when the index was built from another documents folder: asking or
+    building never swaps a collection for another without being told to (--rebuild)."""
+    if manifest is None or same_docs(manifest, index_dir, docs_dir):
+        return
+    recorded = recorded_docs(manifest, index_dir)[0]
+    raise IndexStoreError(
+        f"the index in {index_dir} was built from {recorded}, not {docs_dir}: leave out --docs to use its own "
+        f"folder, or replace its documents on purpose with: rag build --docs {docs_dir} --index {index_dir} --rebuild")
+
+
+def check_documents(docs_dir: Path, index_dir: Path, settings: Settings) -> None:
+    """`check_same_documents` against the served version, before any model is loaded."""
+    check_same_documents(target_for(index_dir, settings).served_manifest(), docs_dir, index_dir)
+
+
 def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = _no_progress,
                settings: Settings | None = None) -> IndexReader:
     """The index for `docs_dir`, built or brought up to date first when needed.
 
-    Rebuilds (incrementally) when there is no usable index, when it was made by
-    another model or chunking (cleaning rules included), or when the documents folder changed since.
+    Builds when there is none or another model made it; updates it (incrementally) when the
+    documents folder or the chunking changed since. Never re-embeds or swaps behind the user's
+    back: an index of another documents folder is refused, a damaged current version is answered
+    from its previous one (its `note` says so), an unusable index raises IndexStoreError, and a
+    folder that cannot be written (or documents gone) leaves the index served as it is.
     """
     settings = settings or Settings.resolve()
     index = target_for(index_dir, settings).current(embedder)
-    if (index is not None and index.manifest.get("chunking") == chunk_settings(settings).as_dict()
+    if index is None:
+        return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
+    check_same_documents(index.manifest, docs_dir, index_dir)
+    if getattr(index, "note", ""):
+        return index
+    if (index.manifest.get("chunking") == chunk_settings(settings).as_dict()
             and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
+        return index
+    if not docs_dir.is_dir():
+        log.warning("the documents folder %s is gone; answering from the index as it was built", docs_dir)
+        return index
+    if settings.store == "faiss" and not os.access(index_dir, os.W_OK):
+        log.warning("the documents in %s changed, but the index folder %s cannot be written; answering from "
+                    "the index as it was built", docs_dir, index_dir)
         return index
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
 
@@ -301,24 +368,32 @@ def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chun
 
 
 def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSettings | None = None,
-          progress: Progress = _no_progress, settings: Settings | None = None) -> BuildReport:
+          progress: Progress = _no_progress, settings: Settings | None = None, rebuild: bool = False) -> BuildReport:
     """Index every document of `docs_dir` into `index_dir`; returns the loaded new index and counts.
 
     Raises IngestError when the folder cannot be listed, ModelError when the model
-    cannot embed at all, IndexStoreError when the new version cannot be written.
+    cannot embed at all, IndexStoreError when the index holds another documents folder
+    (unless `rebuild`) or the new version cannot be written (the served one untouched).
     """
     started = time.perf_counter()
     settings = settings or Settings.resolve()
     chunking = chunking or chunk_settings(settings)
     target = target_for(index_dir, settings)
     target.check()
-    with build_lock(index_dir):
+    if not rebuild:
+        check_same_documents(target.served_manifest(), docs_dir, index_dir)
+    with build_lock(index_dir, progress):
         fingerprint = folder_fingerprint(docs_dir, settings.max_files)
         raws, skipped = read_folder(docs_dir, settings, progress)
         planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress)
         embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, target, progress)
         progress("writing", 0, 1)
-        index = target.write(new_version(embedder, chunking, embedded, skipped, fingerprint, settings))
+        version = new_version(embedder, chunking, embedded, skipped, fingerprint, settings,
+                              docs_record(docs_dir, index_dir))
+        try:
+            index = target.write(version)
+        except OSError as exc:
+            raise store_error(index_dir, exc) from exc
         VectorCache(index_dir).clear()
         progress("writing", 1, 1)
     report = BuildReport(index, len(embedded), index.passage_count, index.sentence_count, counts["embedded"],
@@ -331,7 +406,8 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
 
 
 def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
-                skipped: list[Skipped], fingerprint: str, settings: Settings) -> NewVersion:
+                skipped: list[Skipped], fingerprint: str, settings: Settings,
+                docs: dict[str, str] | None = None) -> NewVersion:
     """The records of every embedded document numbered in one sequence, with their vectors and manifest."""
     passages: list[Passage] = []
     sentences: list[Sentence] = []
@@ -355,7 +431,7 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
     documents = [item.split.document for item, _ in embedded]
     faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
     manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
-                            fingerprint, skipped)
+                            fingerprint, skipped, docs)
     language = {doc.doc_id: doc.language for doc in documents}
 
     by_id = {doc.doc_id: doc for doc in documents}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
@@ -27,9 +29,33 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def docs_record(docs_dir: Path, index_dir: Path) -> dict[str, str]:
+    """Where the documents of an index live: absolute, and relative to the index folder (which
+    still holds when a project folder is moved or cloned elsewhere with its index)."""
+    absolute = docs_dir.resolve()
+    return {"path": str(absolute), "from_index": os.path.relpath(absolute, index_dir.resolve())}
+
+
+def recorded_docs(manifest: dict[str, Any], index_dir: Path) -> list[Path]:
+    """The documents folder a manifest names, most likely first (none for an index older than the record)."""
+    record = manifest.get("docs_dir")
+    if not isinstance(record, dict):
+        return []
+    found = [(index_dir / str(record["from_index"])).resolve()] if record.get("from_index") else []
+    if record.get("path") and Path(str(record["path"])) not in found:
+        found.append(Path(str(record["path"])))
+    return found
+
+
+def same_docs(manifest: dict[str, Any], index_dir: Path, docs_dir: Path) -> bool:
+    """Whether `docs_dir` is the folder the index was built from (true for an index that never said)."""
+    recorded = recorded_docs(manifest, index_dir)
+    return not recorded or docs_dir.resolve() in recorded
+
+
 def manifest_for(info: Any, chunking: ChunkSettings, documents: Sequence[Document], passages: Sequence[Passage],
                  sentences: Sequence[Sentence], clauses: int, faiss_kind: str, fingerprint: str,
-                 skipped: Sequence[Skipped]) -> dict[str, Any]:
+                 skipped: Sequence[Skipped], docs: dict[str, str] | None = None) -> dict[str, Any]:
     """The manifest of a new version (the store adds the file checksums)."""
     per_doc: dict[str, dict[str, Any]] = {
         doc.doc_id: {"doc_id": doc.doc_id, "source": doc.source, "sha256": doc.sha256, "title": doc.title,
@@ -50,6 +76,7 @@ def manifest_for(info: Any, chunking: ChunkSettings, documents: Sequence[Documen
         "faiss": {"passages": faiss_kind, "metric": "inner_product",
                   "sentences_and_clauses": "exact, among the sentences of the candidate passages"},
         "docs_fingerprint": fingerprint,
+        **({"docs_dir": docs} if docs else {}),
         "skipped": [{"source": s.source, "reason": s.reason} for s in skipped],
         "documents": list(per_doc.values()),
         "versions": library_versions(),

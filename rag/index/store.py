@@ -7,7 +7,7 @@ Layout of `index/`:
         documents.jsonl  one cleaned document a line (its full text included)
         passages.jsonl   sentences.jsonl
         passages.faiss   the passage vectors, exact or approximate by corpus size
-        passages.npy   sentences.npy   clauses.npy   clause_sentence.npy   (memory-mapped)
+        passages.npy   sentences.npy   clauses.npy   clause_sentence.npy   (read whole, checked against the manifest)
         bm25-passages/   bm25-sentences/   (bm25s arrays, saved without pickle)
 
 A build writes a new version in a temporary folder, fsyncs it, renames it into
@@ -17,6 +17,8 @@ loadable; a loaded `Index` is immutable, so an answer comes wholly from one vers
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import os
@@ -25,7 +27,7 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol, Sequence
@@ -111,6 +113,7 @@ class Index:
     clause_sentence: np.ndarray  # clause row → sentence id, ascending
     title_vectors: np.ndarray  # one row per document, in `doc_ids` order (zeros where it states no title)
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    note: str = ""  # set when this is not the version CURRENT names (that one is damaged)
 
     @property
     def model_id(self) -> str:
@@ -144,7 +147,7 @@ class Index:
 
     # ------------------------------------------------ what answering reads (rag.index.milvus.MilvusIndex too)
     # Every read goes through these methods, by batches of ids: the Milvus store answers
-    # them with one request each, this one from memory-mapped arrays.
+    # them with one request each, this one from arrays in memory.
 
     store = "faiss"
 
@@ -352,9 +355,6 @@ def _swap_current(index_dir: Path, name: str) -> None:
     for old in index_dir.glob("v-*"):
         if old.name not in keep:
             shutil.rmtree(old, ignore_errors=True)
-    for stale in index_dir.glob(".building-*"):
-        if time.time() - stale.stat().st_mtime > 3600:  # a crashed build's leftovers
-            shutil.rmtree(stale, ignore_errors=True)
 
 
 def read_pointer(index_dir: Path) -> dict[str, Any]:
@@ -369,6 +369,18 @@ def read_pointer(index_dir: Path) -> dict[str, Any]:
 
 def exists(index_dir: Path) -> bool:
     return bool(read_pointer(index_dir).get("current"))
+
+
+def served_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the version CURRENT names, read alone; None when there is none or it is unreadable."""
+    name = read_pointer(index_dir).get("current")
+    if not name:
+        return None
+    try:
+        data = json.loads((index_dir / str(name) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def load(index_dir: Path, verify: bool = True) -> Index:
@@ -390,18 +402,47 @@ def load(index_dir: Path, verify: bool = True) -> Index:
             errors.append(f"{name}: {exc}")
             continue
         if errors:
-            log.warning("the current index version is damaged (%s); serving the previous one, %s", errors[0], name)
+            note = f"the current index version is damaged ({errors[0]}); answering from the previous one, {name}"
+            log.warning("%s; rag build --index %s makes a new one", note, index_dir)
+            return replace(index, note=note)
         return index
     raise IndexStoreError("The index is damaged (" + "; ".join(errors) + f"). Rebuild it with: rag build --index {index_dir}")
 
 
-def verify_files(folder: Path, manifest: dict[str, Any]) -> None:
+def verify_files(folder: Path, manifest: dict[str, Any], skip: frozenset[str] = frozenset()) -> None:
     for name, expected in manifest.get("files", {}).items():
         path = folder / name
         if not path.is_file():
             raise IndexStoreError(f"{name} is missing")
-        if path.stat().st_size != expected["bytes"] or sha256_file(path) != expected["sha256"]:
+        if name not in skip and (path.stat().st_size != expected["bytes"] or sha256_file(path) != expected["sha256"]):
             raise IndexStoreError(f"{name} does not match its checksum in the manifest (truncated or altered)")
+
+
+VECTOR_FILES = ("passages.npy", "sentences.npy", "clauses.npy", "clause_sentence.npy", "titles.npy")
+
+
+def read_array(path: Path, expected: dict[str, Any] | None) -> np.ndarray:
+    """A `.npy` file read whole into memory and checked against its manifest entry on the very
+    bytes used: never a memory map, which a file shortened under the process (a copy over a live
+    version, a truncate) turns into SIGBUS and a silent death. The array is read-only."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IndexStoreError(f"{path.name} is unreadable ({exc.strerror})") from exc
+    if expected is not None and (len(data) != expected["bytes"] or hashlib.sha256(data).hexdigest() != expected["sha256"]):
+        raise IndexStoreError(f"{path.name} does not match its checksum in the manifest (truncated or altered)")
+    try:
+        header = io.BytesIO(data)
+        version = np.lib.format.read_magic(header)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(header)
+        if dtype.hasobject:
+            raise ValueError("object arrays are never loaded")
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.frombuffer(data, dtype=dtype, count=count, offset=header.tell())
+    except ValueError as exc:
+        raise IndexStoreError(f"{path.name} is not a readable array ({exc})") from exc
+    return array.reshape(shape, order="F" if fortran else "C")
 
 
 def load_version(folder: Path, verify: bool = True) -> Index:
@@ -411,20 +452,14 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         raise IndexStoreError(f"{folder / MANIFEST} is missing or not JSON") from exc
     if manifest.get("format_version") != FORMAT_VERSION:
         raise IndexStoreError(f"index format {manifest.get('format_version')} is not {FORMAT_VERSION}")
+    files = manifest.get("files", {}) if verify else {}
     if verify:
-        verify_files(folder, manifest)
+        verify_files(folder, manifest, skip=frozenset(VECTOR_FILES))
     documents = {d["doc_id"]: document_from_json(d) for d in read_jsonl(folder / "documents.jsonl")}
     passages = tuple(passage_from_json(p) for p in read_jsonl(folder / "passages.jsonl"))
     sentences = tuple(sentence_from_json(s) for s in read_jsonl(folder / "sentences.jsonl"))
-    try:
-        # Memory-mapped: a large index costs page cache for what is read, not a copy in RAM.
-        passage_vectors = np.load(folder / "passages.npy", allow_pickle=False, mmap_mode="r")
-        sentence_vectors = np.load(folder / "sentences.npy", allow_pickle=False, mmap_mode="r")
-        clause_vectors = np.load(folder / "clauses.npy", allow_pickle=False, mmap_mode="r")
-        clause_sentence = np.load(folder / "clause_sentence.npy", allow_pickle=False)
-        title_vectors = np.load(folder / "titles.npy", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise IndexStoreError(f"stored vectors are unreadable ({exc})") from exc
+    passage_vectors, sentence_vectors, clause_vectors, clause_sentence, title_vectors = (
+        read_array(folder / name, files.get(name)) for name in VECTOR_FILES)
     passage_faiss = read_faiss(folder / "passages.faiss")
     counts = manifest["counts"]
     dim = manifest["model"]["dim"]

@@ -21,7 +21,7 @@ from ..errors import IndexStoreError
 from ..records import Document, Passage, Sentence
 from .dense import build_faiss, write_faiss
 from .lexical import LexicalIndex
-from .store import IndexReader, document_to_json, exists, load, write_jsonl, write_version
+from .store import IndexReader, document_to_json, exists, load, served_manifest, write_jsonl, write_version
 from .vector_cache import DocumentVectors
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class Target(Protocol):
 
     def current(self, embedder: Any) -> IndexReader | None: ...
 
+    def served_manifest(self) -> dict[str, Any] | None: ...
+
     def reusable_vectors(self, model_id: str, chunking: dict[str, Any]) -> dict[str, DocumentVectors]: ...
 
     def write(self, version: NewVersion) -> IndexReader: ...
@@ -69,20 +71,21 @@ class FolderTarget:
         return None  # the folder is created by the write; nothing to reach first
 
     def current(self, embedder: Any) -> IndexReader | None:
-        """The index in the folder, or None when there is none, it is damaged, or another model made
-        it: each of those is rebuilt from the documents, which are all here."""
+        """The index in the folder, or None when there is none or another model made it (both are
+        built from the documents). A damaged current version gives the previous one (its `note` says
+        so); when no version is usable, IndexStoreError: re-embedding everything is the user's call."""
         if not exists(self.index_dir):
             return None
-        try:
-            index = load(self.index_dir)
-        except IndexStoreError as exc:
-            log.warning("the index in %s cannot be used (%s); building it again", self.index_dir, exc)
-            return None
+        index = load(self.index_dir)
         if index.model_id != embedder.model_id:
             log.warning("the index in %s was made by %s; embedding the documents again with %s",
                         self.index_dir, index.model_id, embedder.model_id)
             return None
         return index
+
+    def served_manifest(self) -> dict[str, Any] | None:
+        """The manifest of the version CURRENT names (read alone, nothing loaded), None without one."""
+        return served_manifest(self.index_dir)
 
     def reusable_vectors(self, model_id: str, chunking: dict[str, Any]) -> dict[str, DocumentVectors]:
         """Vectors of the current index per document, when it was made by the same model and chunking."""
@@ -159,6 +162,12 @@ class MilvusTarget:
                 "RAG_EMBED_MODEL to its model, choose another RAG_MILVUS_COLLECTION, or re-embed it on purpose "
                 "with: rag build --store milvus")
         return served
+
+    def served_manifest(self) -> dict[str, Any] | None:
+        from .milvus import open_served
+
+        served = open_served(self._connection())
+        return served.manifest if served is not None else None
 
     def reusable_vectors(self, model_id: str, chunking: dict[str, Any]) -> dict[str, DocumentVectors]:
         from .milvus import open_served
