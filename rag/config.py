@@ -132,6 +132,10 @@ FIELDS: dict[str, Field] = {
     "host": Field("RAG_HOST", _text, lambda: "127.0.0.1", "address the chat listens on"),
     "port": Field("RAG_PORT", _whole(1), lambda: 7860, "port the chat listens on"),
     "root_path": Field("RAG_ROOT_PATH", _text, lambda: "", "URL prefix behind a reverse proxy"),
+    "upload_mb_per_minute": Field("RAG_UPLOAD_MB_PER_MINUTE", _whole(1), lambda: 100,
+                                  "most MB one address may upload in a minute (429 past it)"),
+    "upload_cache_mb": Field("RAG_UPLOAD_CACHE_MB", _whole(1), lambda: 1000,
+                             "most MB waiting in the upload folder before the page adds them (429 past it)"),
     "queue_size": Field("RAG_QUEUE_SIZE", _whole(1), lambda: 64, "requests waiting at most"),
     "concurrency": Field("RAG_CONCURRENCY", _whole(1), lambda: 8, "requests answered at once"),
     "allowed_origins": Field("RAG_ALLOWED_ORIGINS", _origins, lambda: (),
@@ -168,6 +172,8 @@ class Settings:
     host: str
     port: int
     root_path: str
+    upload_mb_per_minute: int
+    upload_cache_mb: int
     queue_size: int
     concurrency: int
     allowed_origins: tuple[str, ...]

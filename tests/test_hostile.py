@@ -408,3 +408,153 @@ def test_a_forged_rating_value_never_reaches_the_log_whole():
     with pytest.raises(RagError) as raised:
         rating_of("x" * 15_000_000)
     assert len(str(raised.value)) < 300
+
+
+# ---------------------------------------------------------------- 2. uploads bounded on the raw route
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory):
+    """The real server with small upload limits (and the fake embedder: only the limits are tested)."""
+    import shutil
+
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.conftest import SEEDS, free_port
+    from tests.fakes import FakeEmbedder
+    from ui.app import serve, upload_root
+    from ui.security import folder_bytes
+
+    base = tmp_path_factory.mktemp("limits")
+    shutil.copytree(SEEDS, base / "docs")
+    used_mb = folder_bytes(upload_root()) // 2**20
+    settings = Settings.resolve(docs_dir=base / "docs", index_dir=base / "index", upload_mb_per_minute=3,
+                                upload_cache_mb=used_mb + 6)
+    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=FakeEmbedder()))
+    assert handle.rag_state.ready.wait(120) and not handle.rag_state.error
+    import httpx
+
+    with httpx.Client(base_url=handle.url.rstrip("/"), timeout=60) as http:
+        yield http, handle
+    handle.close()
+
+
+@pytest.mark.slow
+def test_uploads_are_bounded_per_request_per_client_and_in_total(small_server):
+    """Case 2: 15 POSTs of 18 MB wrote 280 MB in 1.3 s; 30 files in one request were accepted."""
+    from ui.app import MAX_UPLOAD_FILES, upload_root
+    from ui.security import folder_bytes
+
+    http, _ = small_server
+    before = folder_bytes(upload_root())
+    many = [("files", (f"n{i}.txt", b"une note\n")) for i in range(MAX_UPLOAD_FILES + 20)]
+    response = http.post("/gradio_api/upload", files=many)
+    assert response.status_code == 413 and f"{MAX_UPLOAD_FILES} files" in response.text
+    assert folder_bytes(upload_root()) - before < 4096  # nothing of the cut request is kept
+    ok = [("files", (f"n{i}.txt", b"une note\n")) for i in range(MAX_UPLOAD_FILES)]
+    assert http.post("/gradio_api/upload", files=ok).status_code == 200
+    megabyte = b"a" * 2**20
+    codes = [http.post("/gradio_api/upload", files={"files": (f"m{i}.txt", megabyte + bytes([i]))}).status_code
+             for i in range(5)]
+    assert codes[:2] == [200, 200] and codes[-1] == 429
+    refused = http.post("/gradio_api/upload", files={"files": ("late.txt", megabyte)})
+    assert refused.status_code == 429 and "a minute" in refused.text and refused.headers["retry-after"] == "60"
+    assert folder_bytes(upload_root()) - before < 4 * 2**20
+
+
+@pytest.mark.slow
+def test_a_huge_json_body_is_refused_before_it_is_read(small_server):
+    http, _ = small_server
+    response = http.post("/gradio_api/queue/join", content=b'{"data": ["' + b"x" * (5 * 2**20) + b'"]}',
+                         headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_the_upload_folder_has_a_ceiling(tmp_path):
+    """The total the upload folder may hold, whoever sends it (addresses are cheap)."""
+    from ui.security import BodyLimits
+
+    async def app(scope, receive, send):
+        while (await receive()).get("more_body"):
+            pass
+        (tmp_path / f"f{len(list(tmp_path.iterdir()))}").write_bytes(b"a" * 600)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    clock = [0.0]
+    guard = BodyLimits(app, max_files=10, max_file_bytes=1000, client_bytes_per_minute=10**9, cache_bytes=1500,
+                       cache_folder=lambda: tmp_path, clock=lambda: clock[0])
+    statuses = []
+    for n in range(4):
+        clock[0] += 2.0
+        body = b"--B\r\n" + b"a" * 600 + b"\r\n--B--\r\n"
+        sent: list = []
+
+        async def send(message, sent=sent):
+            sent.append(message)
+
+        async def receive(body=body):
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        scope = {"type": "http", "method": "POST", "client": (f"10.0.0.{n}", 1), "headers": [
+            (b"content-type", b"multipart/form-data; boundary=B"), (b"content-length", str(len(body)).encode())]}
+        asyncio.run(guard(scope, receive, send))
+        statuses.append(sent[0]["status"])
+    assert statuses == [200, 200, 429, 429]
+
+
+# ---------------------------------------------------------------- 10. the smaller server holes
+
+@pytest.mark.slow
+def test_the_openapi_schema_is_closed_with_the_docs(small_server):
+    http, _ = small_server
+    assert http.get("/openapi.json").status_code == 404
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route, body, status", [
+    ("/gradio_api/call/v2/ask", b'{"data": 5}', 422),
+    ("/gradio_api/call/v2/ask", b"{", 422),
+    ("/gradio_api/call/v2/ask", b'{"question": "Kantar ?", "extra": 1}', 422),
+    ("/gradio_api/call/ask", b'{"data": "Kantar ?"}', 422),
+    ("/gradio_api/call/v2/nothing", b"{}", 404),
+    ("/gradio_api/call/v2/ask", b'{"question": "Kantar ?"}', 200),
+    ("/gradio_api/call/ask", b'{"data": ["Kantar ?"]}', 200),
+])
+def test_a_malformed_call_is_one_sentence_not_a_traceback(small_server, capfd, route, body, status):
+    """Case 10: a malformed body to /gradio_api/call/v2/ask logged a traceback (500, connection reset)."""
+    http, _ = small_server
+    response = http.post(route, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert "Traceback" not in capfd.readouterr().err
+
+
+# ---------------------------------------------------------------- 10. the smaller ingest holes
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_read_not_skipped_as_binary(tmp_path, encoding):
+    from rag.ingest.files import RawText, read_file
+
+    text = "Les marques investiront le social commerce en 2021. Ça coûte 5 €.\n" * 3
+    (tmp_path / "windows.txt").write_bytes(text.encode(encoding))
+    raw = read_file(tmp_path / "windows.txt", tmp_path)
+    assert isinstance(raw, RawText) and raw.text == text
+
+
+def test_binary_with_zeros_is_still_skipped(tmp_path):
+    from rag.ingest.files import Skipped, read_file
+
+    (tmp_path / "image.txt").write_bytes(bytes(range(256)) * 40)
+    (tmp_path / "zeros.txt").write_bytes(b"\x00" * 4000)
+    assert isinstance(read_file(tmp_path / "image.txt", tmp_path), Skipped)
+    assert isinstance(read_file(tmp_path / "zeros.txt", tmp_path), Skipped)
+
+
+def test_hidden_files_and_folders_are_said_not_read(tmp_path):
+    from rag.ingest.files import discover
+
+    _folder(tmp_path, {"a.txt": "Un document.\n", ".brouillon.txt": "Caché.\n"})
+    _folder(tmp_path / ".git", {"config.txt": "Caché aussi.\n"})
+    found, skipped = discover(tmp_path)
+    assert [p.name for p in found] == ["a.txt"]
+    assert {s.source for s in skipped} == {".brouillon.txt", ".git/"}
+    assert all("hidden" in s.reason for s in skipped)

@@ -43,8 +43,8 @@ class RawText:
 def discover(docs_dir: Path, max_files: int = MAX_FILES) -> tuple[list[Path], list[Skipped]]:
     """List the candidate files under `docs_dir`, sorted, without reading them.
 
-    Hidden files and folders are ignored; links that lead outside the folder are
-    skipped with a reason. Raises IngestError when the folder is missing or holds
+    Hidden files and folders (a name starting with a dot) are not read, and said so
+    once each; links that lead outside the folder are skipped with a reason. Raises IngestError when the folder is missing or holds
     more than `max_files` candidates (refused before anything is read).
     """
     if not docs_dir.is_dir():
@@ -53,12 +53,16 @@ def discover(docs_dir: Path, max_files: int = MAX_FILES) -> tuple[list[Path], li
     found: list[Path] = []
     skipped: list[Skipped] = []
     for folder, subdirs, files in os.walk(docs_dir, followlinks=False):
+        for hidden in sorted(d for d in subdirs if d.startswith(".")):
+            relative = (Path(folder) / hidden).relative_to(docs_dir).as_posix()
+            skipped.append(Skipped(relative + "/", "a hidden folder (its name starts with a dot): not read"))
         subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith("."):
-                continue
             path = Path(folder) / name
             relative = path.relative_to(docs_dir).as_posix()
+            if name.startswith("."):
+                skipped.append(Skipped(relative, "a hidden file (its name starts with a dot): not read"))
+                continue
             if path.is_symlink():
                 target = path.resolve()
                 if not target.is_relative_to(root):
@@ -82,10 +86,38 @@ def translate_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+def utf16_without_bom(data: bytes) -> str | None:
+    """The text of UTF-16 written without a byte-order mark (some Windows tools do), else None.
+
+    Text in a Latin script has a zero high byte in most of its code units: zeros at odd offsets
+    (little-endian) or even ones (big-endian), almost none at the other. The guess stands only if
+    the whole file decodes and reads as printable text."""
+    sample = data[:8192]
+    half = len(sample) // 2
+    if half < 2:
+        return None
+    even, odd = sample[0 : 2 * half : 2].count(0), sample[1 : 2 * half : 2].count(0)
+    encoding = "utf-16-le" if odd > half * 0.3 and even <= half * 0.02 else \
+        "utf-16-be" if even > half * 0.3 and odd <= half * 0.02 else None
+    if encoding is None or len(data) % 2:
+        return None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
+    head = text[:4096]
+    return text if sum(ch.isprintable() or ch in "\t\r\n\f" for ch in head) >= 0.95 * len(head) else None
+
+
 def decode_bytes(data: bytes) -> str:
-    """Bytes → str: UTF-16 with BOM, else UTF-8, else the encoding charset-normalizer detects."""
+    """Bytes → str: UTF-16 with BOM (or without, recognized), else UTF-8, else the encoding
+    charset-normalizer detects."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16")
+    if b"\x00" in data[:8192]:
+        text = utf16_without_bom(data)
+        if text is not None:
+            return text
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -99,7 +131,7 @@ def decode_bytes(data: bytes) -> str:
 
 
 def looks_binary(data: bytes) -> bool:
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or (b"\x00" in data[:8192] and utf16_without_bom(data) is not None):
         return False
     sample = data[:8192]
     if b"\x00" in sample:
