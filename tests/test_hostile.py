@@ -558,3 +558,47 @@ def test_hidden_files_and_folders_are_said_not_read(tmp_path):
     assert [p.name for p in found] == ["a.txt"]
     assert {s.source for s in skipped} == {".brouillon.txt", ".git/"}
     assert all("hidden" in s.reason for s in skipped)
+
+
+# ---------------------------------------------------------------- 1. splits are kept with the index
+
+def test_an_unchanged_document_is_not_split_again_and_its_records_are_the_same(built, tmp_path, monkeypatch):
+    """Case 1: splits were not cached, so every later build paid again (52–64 s instead of 14 s)."""
+    import rag.index.build as build_module
+    from rag.config import Settings
+    from rag.index.build import build
+    from tests.fakes import FakeEmbedder
+
+    docs, index_dir = built
+    split = build_module.split_document
+    calls = []
+    monkeypatch.setattr(build_module, "split_document", lambda raw, *a, **k: calls.append(raw.source) or split(raw, *a, **k))
+    (docs / "d.txt").write_text("Titre D\nLes newsletters reviennent en force.\n", encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=index_dir)
+    again = build(docs, index_dir, FakeEmbedder(), settings=settings).index
+    assert calls == ["d.txt"]
+    fresh = build(docs, tmp_path / "fresh", FakeEmbedder(), settings=settings.replace(index_dir=tmp_path / "fresh")).index
+    assert again.passages == fresh.passages and again.sentences == fresh.sentences
+    assert again.documents == fresh.documents
+
+
+def test_a_change_of_furniture_splits_a_document_again(tmp_path, monkeypatch):
+    """A line that becomes furniture (most pages now repeat it) changes how the pages holding it split."""
+    import rag.index.build as build_module
+    from rag.config import Settings
+    from rag.index.build import build
+    from tests.fakes import FakeEmbedder
+
+    footer = "Mentions légales et contact du site."
+    pages = {f"p{i}.txt": f"Page {i}\nUne phrase propre à la page {i}, sur le sujet {i}.\n{footer}\n" for i in range(3)}
+    docs, index_dir = _folder(tmp_path / "docs", pages), tmp_path / "index"
+    settings = Settings.resolve(docs_dir=docs, index_dir=index_dir)
+    build(docs, index_dir, FakeEmbedder(), settings=settings)  # three pages: the footer is furniture
+    split = build_module.split_document
+    calls = []
+    monkeypatch.setattr(build_module, "split_document", lambda raw, *a, **k: calls.append(raw.source) or split(raw, *a, **k))
+    for i in range(3, 18):  # fifteen more pages without it: under a quarter, it no longer is
+        (docs / f"p{i}.txt").write_text(f"Page {i}\nUne phrase propre à la page {i}.\n", encoding="utf-8")
+    index = build(docs, index_dir, FakeEmbedder(), settings=settings).index
+    assert {"p0.txt", "p1.txt", "p2.txt"} <= set(calls)
+    assert any(footer in s.text for s in index.sentences)

@@ -11,6 +11,7 @@ build never embeds the same text twice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -25,10 +26,11 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import IndexStoreError, RagError
-from ..ingest.clean import repeated_lines
+from ..ingest.clean import furniture_in, repeated_lines
 from ..ingest.files import RawText, discover, read_file
 from ..records import Document, Passage, Sentence, Skipped, Span
-from ..text.chunks import ChunkSettings, clause_spans
+from ..digest import text_hash
+from ..text.chunks import Chunk, ChunkSettings, clause_spans
 from ..text.document import SplitDocument, found_by, split_document
 from .dense import choose_kind
 from .lexical import LexicalIndex, analyze
@@ -68,6 +70,7 @@ class Planned:
     sentences: tuple[Sentence, ...]
     clauses: tuple[tuple[int, str], ...]  # (sentence number within the document, clause text)
     key: str  # the vector cache entry: model + every text embedded
+    split_key: str = ""  # what the split depends on (`split_key`): equal keys, equal splits
 
     @property
     def titles(self) -> list[str]:
@@ -230,7 +233,7 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
 
 
-def plan_document(split: SplitDocument, model_id: str) -> Planned:
+def plan_document(split: SplitDocument, model_id: str, split_key: str = "") -> Planned:
     """The records and texts of one document. Raises ValueError on a span that cannot be."""
     passages, sentences = _records(split, 0, 0)
     text = split.document.text
@@ -242,18 +245,57 @@ def plan_document(split: SplitDocument, model_id: str) -> Planned:
     for count in planned.counts:
         texts += planned.texts()[start : start + count] + ["\x01"]
         start += count
-    return Planned(split, tuple(passages), tuple(sentences), clauses, entry_key(model_id, texts))
+    return Planned(split, tuple(passages), tuple(sentences), clauses, entry_key(model_id, texts), split_key)
+
+
+def split_key(raw: RawText, furniture: frozenset[str]) -> str:
+    """Everything a document's split depends on besides the chunking settings: its name, its text,
+    and the collection's furniture lines it holds (the rule "repeated" drops them)."""
+    digest = hashlib.sha256(f"{raw.source}\0{raw.sha256}\0{text_hash(raw.text)}".encode("utf-8", "surrogatepass"))
+    for line in sorted(furniture):
+        digest.update(b"\0" + line.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:32]
+
+
+def known_splits(old: IndexReader | None, chunking: ChunkSettings) -> dict[str, SplitDocument]:
+    """The splits of the served version's documents by their split key, when it was split the same
+    way: a document whose key is unchanged is not split again (a 16 MB page costs a minute)."""
+    if old is None or old.manifest.get("chunking") != chunking.as_dict():
+        return {}
+    splits = {}
+    for entry in old.manifest.get("documents", []):
+        key, doc_id = entry.get("split_key"), entry.get("doc_id")
+        if key and doc_id in old.documents:
+            splits[key] = split_from_index(old, doc_id)
+    return splits
+
+
+def split_from_index(index: IndexReader, doc_id: str) -> SplitDocument:
+    """A document's split as an index version holds it: its passages, each with its sentences."""
+    document = index.documents[doc_id]
+    text = index.document_text(doc_id)
+    if document.text != text:  # a store that keeps texts apart from the metadata (Milvus)
+        document = dataclasses.replace(document, text=text)
+    passages = index.passages_by_id(index.passage_ids_of(doc_id))
+    sentences = {s.sentence_id: s for s in index.sentences_by_id([i for p in passages for i in p.sentence_ids])}
+    chunks = tuple(Chunk(Span(p.start, p.end), tuple(Span(sentences[i].start, sentences[i].end) for i in p.sentence_ids))
+                   for p in passages)
+    return SplitDocument(document, chunks)
 
 
 def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, skipped: list[Skipped],
-                   progress: Progress = _no_progress) -> list[Planned]:
+                   progress: Progress = _no_progress, known: dict[str, SplitDocument] | None = None
+                   ) -> list[Planned]:
     planned = []
+    known = known or {}
     # Furniture is a property of the collection: a line most pages repeat says nothing of any one.
     repeated = repeated_lines(raw.text for raw in raws) if "repeated" in chunking.cleaning else frozenset()
     for number, raw in enumerate(raws, 1):
         progress("splitting", number, len(raws))
+        key = split_key(raw, furniture_in(raw.text, repeated))
         try:
-            item = plan_document(split_document(raw, chunking, repeated), model_id)
+            split = known.get(key) or split_document(raw, chunking, repeated)
+            item = plan_document(split, model_id, key)
         except Exception as exc:  # cleaning and segmentation are pure: a failure is this document's alone
             log.exception("splitting %s failed", raw.source)
             _skip(skipped, raw.source, f"could not be split into sentences ({type(exc).__name__}: {exc})")
@@ -331,11 +373,11 @@ def _skip_unembeddable(skipped: list[Skipped], item: Planned, exc: Exception) ->
 
 
 def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chunking: ChunkSettings,
-                    skipped: list[Skipped], target: Target, progress: Progress = _no_progress
-                    ) -> tuple[list[tuple[Planned, DocumentVectors]], dict[str, int]]:
+                    skipped: list[Skipped], target: Target, progress: Progress = _no_progress,
+                    served: IndexReader | None = None) -> tuple[list[tuple[Planned, DocumentVectors]], dict[str, int]]:
     """Vectors for every document: reused from the served index, resumed from the cache
     (in `index_dir`), or embedded in large rounds."""
-    reusable = target.reusable_vectors(embedder.model_id, chunking.as_dict())
+    reusable = target.reusable_vectors(embedder.model_id, chunking.as_dict(), served)
     cache = VectorCache(index_dir)
     found: dict[str, DocumentVectors] = {}
     counts = {"reused": 0, "resumed": 0, "embedded": 0, "texts": 0}
@@ -385,8 +427,9 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     with build_lock(index_dir, progress):
         fingerprint = folder_fingerprint(docs_dir, settings.max_files)
         raws, skipped = read_folder(docs_dir, settings, progress)
-        planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress)
-        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, target, progress)
+        served = target.served()
+        planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress, known_splits(served, chunking))
+        embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, target, progress, served)
         progress("writing", 0, 1)
         version = new_version(embedder, chunking, embedded, skipped, fingerprint, settings,
                               docs_record(docs_dir, index_dir))
@@ -431,7 +474,7 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
     documents = [item.split.document for item, _ in embedded]
     faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
     manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
-                            fingerprint, skipped, docs)
+                            fingerprint, skipped, docs, {item.split.document.doc_id: item.split_key for item, _ in embedded})
     language = {doc.doc_id: doc.language for doc in documents}
 
     by_id = {doc.doc_id: doc for doc in documents}

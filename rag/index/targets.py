@@ -52,7 +52,10 @@ class Target(Protocol):
 
     def served_manifest(self) -> dict[str, Any] | None: ...
 
-    def reusable_vectors(self, model_id: str, chunking: dict[str, Any]) -> dict[str, DocumentVectors]: ...
+    def served(self) -> IndexReader | None: ...
+
+    def reusable_vectors(self, model_id: str, chunking: dict[str, Any], old: Any = None
+                         ) -> dict[str, DocumentVectors]: ...
 
     def write(self, version: NewVersion) -> IndexReader: ...
 
@@ -87,13 +90,21 @@ class FolderTarget:
         """The manifest of the version CURRENT names (read alone, nothing loaded), None without one."""
         return served_manifest(self.index_dir)
 
-    def reusable_vectors(self, model_id: str, chunking: dict[str, Any]) -> dict[str, DocumentVectors]:
-        """Vectors of the current index per document, when it was made by the same model and chunking."""
+    def served(self) -> IndexReader | None:
+        """The version served now, whatever model made it; None when there is none or none is usable."""
         if not exists(self.index_dir):
-            return {}
+            return None
         try:
-            old = load(self.index_dir)
+            return load(self.index_dir)
         except IndexStoreError:
+            return None
+
+    def reusable_vectors(self, model_id: str, chunking: dict[str, Any], old: Any = None
+                         ) -> dict[str, DocumentVectors]:
+        """Vectors of the current index (`old`, when loaded already) per document, when it was made by
+        the same model and chunking."""
+        old = old if old is not None else self.served()
+        if old is None:
             return {}
         if old.model_id != model_id or old.manifest.get("chunking") != chunking:
             return {}
@@ -164,15 +175,17 @@ class MilvusTarget:
         return served
 
     def served_manifest(self) -> dict[str, Any] | None:
-        from .milvus import open_served
-
-        served = open_served(self._connection())
+        served = self.served()
         return served.manifest if served is not None else None
 
-    def reusable_vectors(self, model_id: str, chunking: dict[str, Any]) -> dict[str, DocumentVectors]:
+    def served(self) -> IndexReader | None:
         from .milvus import open_served
 
-        old = open_served(self._connection())
+        return open_served(self._connection())
+
+    def reusable_vectors(self, model_id: str, chunking: dict[str, Any], old: Any = None
+                         ) -> dict[str, DocumentVectors]:
+        old = old if old is not None else self.served()
         if old is None or old.model_id != model_id or old.manifest.get("chunking") != chunking:
             return {}
         return {f"{doc_id}:{source}": DocumentVectors(p, s, c, t) for doc_id, source, p, s, c, t in old.document_vectors()}

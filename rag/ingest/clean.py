@@ -75,6 +75,11 @@ def repeated_lines(texts: Iterable[str], min_documents: int = REPEATED_MIN_DOCUM
     return frozenset(line for line, count in counts.items() if count >= least)
 
 
+def furniture_in(text: str, repeated: Collection[str]) -> frozenset[str]:
+    """The collection's furniture lines this text holds: all of the collection that its cleaning reads."""
+    return frozenset(_lines(text) & set(repeated)) if repeated else frozenset()
+
+
 def _lines(text: str) -> set[str]:
     """The text's lines as `clean` reads them (`line_spans`), so that `content in repeated` matches."""
     return {text[span.start : span.end] for span in line_spans(text)}
