@@ -7,6 +7,7 @@ Errors the library raises on purpose become one sentence on stderr, exit code 2.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -198,8 +199,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise RagError(f"no labelled questions: give eval files (rag calibrate eval/*.jsonl); {PROJECT_ROOT / 'eval'} "
                        "has none")
     # The questions are about seeds/: their own local index, so the main index (or Milvus) is left alone.
-    settings = base.replace(docs_dir=args.docs or PROJECT_ROOT / "seeds", store="faiss",
-                            index_dir=args.index or base.cache_dir / "calibration-index")
+    docs = Path(args.docs or PROJECT_ROOT / "seeds").resolve()
+    # One private index per documents folder: calibrating on another folder never meets the first's.
+    private = base.cache_dir / f"calibration-index-{hashlib.sha256(str(docs).encode()).hexdigest()[:12]}"
+    settings = base.replace(docs_dir=docs, store="faiss", index_dir=args.index or private)
     engine = Engine(settings, calibration=BEING_MEASURED)
     bars = ProgressBars()
     try:
@@ -288,7 +291,8 @@ def parser() -> argparse.ArgumentParser:
                          "RAG_EMBED_BACKEND) on the tuning half of eval/")
     # Calibration always indexes the labelled questions' documents in its own local FAISS folder.
     cal.add_argument("--docs", help="the documents the questions are about (default: seeds/)")
-    cal.add_argument("--index", help="where to index them (default: calibration-index in the cache folder)")
+    cal.add_argument("--index", help="where to index them (default: a calibration-index-… folder in the cache "
+                     "folder, one per documents folder)")
     cal.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL)")
     cal.add_argument("files", nargs="*", help="labelled questions (default: eval/*.jsonl, about seeds/)")
     cal.set_defaults(run=cmd_calibrate)

@@ -72,6 +72,7 @@ class Engine:
         self._lock = threading.Lock()
         self._refused: set[str] = set()  # versions landed by another process that could not be served
         self._stop = threading.Event()
+        self._rebuilding = threading.Event()
         self._follower: threading.Thread | None = None
 
     @property
@@ -99,9 +100,13 @@ class Engine:
 
     def rebuild(self, progress: Progress | None = None) -> BuildReport:
         """Re-index the documents folder (incrementally) and swap the new index in."""
-        report = build(self.settings.docs_dir, self.settings.index_dir, self.embedder,
-                       progress=progress or _no_progress, settings=self.settings)
-        self._index = ready_for_questions(report.index)  # one assignment: answers in flight keep the old version
+        self._rebuilding.set()  # the version it lands is this process's own: the follower need not load it
+        try:
+            report = build(self.settings.docs_dir, self.settings.index_dir, self.embedder,
+                           progress=progress or _no_progress, settings=self.settings)
+            self._index = ready_for_questions(report.index)  # one assignment: answers in flight keep the old one
+        finally:
+            self._rebuilding.clear()
         return report
 
     def follow_versions(self, interval: float = 0.25) -> None:
@@ -129,7 +134,7 @@ class Engine:
         A version that cannot be served (damaged, another model's) is refused once, with its name."""
         served = self._index
         name = read_pointer(self.settings.index_dir).get("current")
-        if served is None or not name or name in self._refused or getattr(served, "folder", None) is None \
+        if self._rebuilding.is_set() or served is None or not name or name in self._refused or getattr(served, "folder", None) is None \
                 or served.folder.name == name:
             return False
         try:

@@ -602,3 +602,20 @@ def test_a_change_of_furniture_splits_a_document_again(tmp_path, monkeypatch):
     index = build(docs, index_dir, FakeEmbedder(), settings=settings).index
     assert {"p0.txt", "p1.txt", "p2.txt"} <= set(calls)
     assert any(footer in s.text for s in index.sentences)
+
+
+# ---------------------------------------------------------------- 7. memory bounded whatever one file holds
+
+def test_texts_are_tokenized_a_window_at_a_time_with_the_same_vectors(embedder, monkeypatch):
+    """Case 7: one huge document's tens of thousands of texts were tokenized at once."""
+    import numpy as np
+
+    import rag.embedding.onnx as onnx
+
+    if embedder.backend == "torch":
+        pytest.skip("sentence-transformers tokenizes batch by batch itself")
+    texts = [f"Phrase numéro {n} sur le social commerce et les marques, {'très ' * (n % 7)}longue." for n in range(23)]
+    whole = embedder.encode_passages(texts)
+    monkeypatch.setattr(onnx, "TOKENIZE_WINDOW", 5)
+    windows = embedder.encode_passages(texts)
+    assert np.allclose(whole, windows, atol=1e-5)

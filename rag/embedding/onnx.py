@@ -38,6 +38,9 @@ SUPPORTED_MODULES = ("sentence_transformers.models.Transformer", "sentence_trans
                      "sentence_transformers.models.Normalize")
 
 
+TOKENIZE_WINDOW = 4096  # texts tokenized at once: the length sort still groups well, memory stays flat
+
+
 @dataclass(frozen=True)
 class FolderPipeline:
     """What a sentence-transformers folder does around its transformer."""
@@ -218,14 +221,20 @@ class OnnxModel:
                 self.tokenizer.enable_truncation(max_length=self.pipeline.max_seq_length)
 
     def encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
-        """(n, dim) float32, in the order of `texts`; batches of similar lengths, padded to their longest."""
-        with self._lock:
-            encodings = self.tokenizer.encode_batch([self._prepare(t, prompt) for t in texts])
-        order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        """(n, dim) float32, in the order of `texts`; batches of similar lengths, padded to their longest.
+
+        Texts are tokenized `TOKENIZE_WINDOW` at a time: the tokenizer's encodings of one huge
+        document's tens of thousands of texts would otherwise all be held at once (memory grows
+        with what one file holds; bounded this way)."""
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self._run([encodings[i] for i in rows])
+        for first in range(0, len(texts), TOKENIZE_WINDOW):
+            window = texts[first : first + TOKENIZE_WINDOW]
+            with self._lock:
+                encodings = self.tokenizer.encode_batch([self._prepare(t, prompt) for t in window])
+            order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                out[first + rows] = self._run([encodings[i] for i in rows])
         return out
 
     def _run(self, encodings: list[Any]) -> np.ndarray:

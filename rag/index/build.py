@@ -180,7 +180,7 @@ def documents_folder(settings: Settings) -> Path:
     served index was built from, while it exists, else the default (seeds/)."""
     if settings.docs_named:
         return settings.docs_dir
-    manifest = target_for(settings.index_dir, settings).served_manifest() if settings.store == "faiss" else None
+    manifest = target_for(settings.index_dir, settings).served_manifest()
     for folder in recorded_docs(manifest or {}, settings.index_dir):
         if folder.is_dir():
             return folder
