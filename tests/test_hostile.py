@@ -619,3 +619,23 @@ def test_texts_are_tokenized_a_window_at_a_time_with_the_same_vectors(embedder, 
     monkeypatch.setattr(onnx, "TOKENIZE_WINDOW", 5)
     windows = embedder.encode_passages(texts)
     assert np.allclose(whole, windows, atol=1e-5)
+
+
+def test_nothing_the_model_reads_grows_with_a_one_line_file():
+    """Case 7: one 19 MB base64 line was one 19 MB "sentence" (6.0 GB peak): every text embedded
+    is now at most a passage's 700 characters, however long the line (here 512 KB)."""
+    import base64
+    import random
+
+    from rag.config import Settings
+    from rag.index.build import chunk_settings, plan_document
+    from rag.ingest.files import RawText
+    from rag.text.document import split_document
+
+    line = base64.b64encode(random.Random(7).randbytes(393_216)).decode() + "\n"
+    split = split_document(RawText("big.txt", "text", line, "0" * 64), chunk_settings(Settings.resolve()))
+    planned = plan_document(split, "model")
+    assert max(len(text) for text in planned.texts()) <= 700
+    assert max(s.end - s.start for s in planned.sentences) <= 500
+    covered = sum(s.end - s.start for s in planned.sentences)
+    assert covered >= len(line) - 1 - len(planned.sentences)  # cut, never dropped
