@@ -1,4 +1,4 @@
-"""`rag` command line: build, ask, eval, calibrate, feedback, serve. A thin edge over the library.
+"""`rag` command line: build, ask, remove, replace, eval, calibrate, feedback, train, serve. A thin edge over the library.
 
 Heavy libraries are imported inside the commands, so `rag --help` is instant.
 Errors the library raises on purpose become one sentence on stderr, exit code 2.
@@ -247,6 +247,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_remove(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    report = engine.remove(args.file)
+    print(f"Removed {args.file}: the index now holds {report.documents} documents ({report.index.folder})")
+    return 0
+
+
+def cmd_replace(args: argparse.Namespace) -> int:
+    engine = _engine(args)
+    report = engine.replace(args.file, Path(args.new))
+    print(f"Replaced {args.file} by {args.new}: {report.embedded_documents} document(s) embedded "
+          f"({report.index.folder})")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
@@ -303,6 +318,17 @@ def parser() -> argparse.ArgumentParser:
     feedback.add_argument("--out", default="build/feedback-eval.jsonl",
                           help="the eval JSONL to write (default build/feedback-eval.jsonl)")
     feedback.set_defaults(run=cmd_feedback)
+
+    remove = sub.add_parser("remove", help="take a document out of the index and delete its file")
+    common(remove)
+    remove.add_argument("file", help="the document as citations name it (path inside the documents folder)")
+    remove.set_defaults(run=cmd_remove)
+
+    swap = sub.add_parser("replace", help="put a new file in place of a document and re-index it")
+    common(swap)
+    swap.add_argument("file", help="the document as citations name it (path inside the documents folder)")
+    swap.add_argument("new", help="the file whose content replaces it")
+    swap.set_defaults(run=cmd_replace)
 
     tr = sub.add_parser("train", help="fine-tune the embedding model on train/ (LoRA) and write the adapter")
     tr.add_argument("--method", choices=("lora", "full"), default="lora",

@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from .config import Settings
 from .errors import IndexStoreError, QuestionError
 from .index.build import BuildReport, Progress, build, check_documents, documents_folder, open_index
 from .index.store import IndexReader, load_version, read_pointer
+from .ingest.files import document_path, replace_file
 from .records import Answer
 
 log = logging.getLogger(__name__)
@@ -100,14 +102,32 @@ class Engine:
 
     def rebuild(self, progress: Progress | None = None) -> BuildReport:
         """Re-index the documents folder (incrementally) and swap the new index in."""
+        return self._rebuild(progress)
+
+    def _rebuild(self, progress: Progress | None, removing: frozenset[str] = frozenset()) -> BuildReport:
+        self.open()
         self._rebuilding.set()  # the version it lands is this process's own: the follower need not load it
         try:
             report = build(self.settings.docs_dir, self.settings.index_dir, self.embedder,
-                           progress=progress or _no_progress, settings=self.settings)
+                           progress=progress or _no_progress, settings=self.settings, removing=removing)
             self._index = ready_for_questions(report.index)  # one assignment: answers in flight keep the old one
         finally:
             self._rebuilding.clear()
         return report
+
+    def remove(self, source: str, progress: Progress | None = None) -> BuildReport:
+        """Take the document `source` (as citations name it) out of the collection: a version without
+        it is built and swapped in, and only then is its file deleted. A failure leaves all as it was."""
+        self.open()
+        document_path(self.settings.docs_dir, source)  # a name outside the folder or of no file: one sentence
+        return self._rebuild(progress, removing=frozenset({source}))
+
+    def replace(self, source: str, new_file: Path, progress: Progress | None = None) -> BuildReport:
+        """Put `new_file` in place of the document `source` and re-index. A replacement that cannot be
+        read is refused before anything changes."""
+        self.open()
+        replace_file(self.settings.docs_dir, source, new_file, self.settings.max_file_bytes)
+        return self._rebuild(progress)
 
     def follow_versions(self, interval: float = 0.25) -> None:
         """Answer from every version another process lands in the index folder (a CLI `rag build`

@@ -203,8 +203,8 @@ def build_app(state: AppState) -> Any:
     from rag.evaluate.feedback import OPTIONS, Rating, rating_of, record
     from rag.text.language import detect_language
 
-    from .render import (answer_for_copying, answer_markdown, document_html, documents_html, escape_markdown,
-                         sources_html)
+    from .render import (answer_for_copying, answer_markdown, document_html, documents_html, escape_html,
+                         escape_markdown, sources_html)
 
     def start_turn(message: str, history: list[Any]) -> tuple[list[Any], str, str]:
         """Show the question at once, with a line saying the answer is on its way."""
@@ -299,9 +299,9 @@ def build_app(state: AppState) -> Any:
     def add_documents(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[str, Any]:
         files = files or []
         if not files:
-            return documents_html(_index_or_none()), None
+            return documents_html(_index_or_none()), None, gr.skip()
         if len(files) > MAX_UPLOAD_FILES:
-            return f"<p>⚠️ Trop de fichiers : {MAX_UPLOAD_FILES} au plus par envoi (too many files).</p>", None
+            return f"<p>⚠️ Trop de fichiers : {MAX_UPLOAD_FILES} au plus par envoi (too many files).</p>", None, gr.skip()
         statuses: list[tuple[str, str]] = []
         with state.upload_lock:
             state.wait()
@@ -325,11 +325,41 @@ def build_app(state: AppState) -> Any:
             try:
                 report = state.engine.rebuild(progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
             except RagError as exc:
-                return f"<p>⚠️ {exc}</p>", None
+                return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
             skipped = {s.source: s.reason for s in report.skipped}
             statuses = [(name, f"ignoré : {skipped[f'{UPLOAD_FOLDER}/{name}']}" if f"{UPLOAD_FOLDER}/{name}" in skipped
                          else status if status.startswith("refusé") else "indexé") for name, status in statuses]
-        return documents_html(report.index, statuses), None
+        return documents_html(report.index, statuses), None, document_choices()
+
+    def document_choices() -> Any:
+        index = _index_or_none()
+        names = sorted(d.source for d in index.documents.values()) if index is not None else []
+        return gr.Dropdown(choices=names, value=None)
+
+    def change_document(action: str, source: str | None, new_file: Any, progress: Any = gr.Progress()
+                        ) -> tuple[str, Any, Any]:
+        """Remove the chosen document, or replace it by the file given: the new version is swapped in
+        whole, then the listing says what changed (or why nothing did)."""
+        if not source:
+            return documents_html(_index_or_none(), [("—", "choisissez d'abord un document (choose a document)")]), \
+                gr.skip(), gr.skip()
+        track = lambda stage, done, total: progress(done / max(total, 1), desc=stage)  # noqa: E731
+        with state.upload_lock:
+            state.wait()
+            try:
+                if action == "remove":
+                    report = state.engine.remove(source, progress=track)
+                    status = "retiré de l'index et du dossier (removed)"
+                else:
+                    path = Path(new_file if isinstance(new_file, str) else getattr(new_file, "name", "") or "")
+                    if not new_file or not is_uploaded_file(path):
+                        return documents_html(_index_or_none(), [(source, "choisissez le fichier qui le remplace "
+                                                                          "(choose the new file)")]), gr.skip(), gr.skip()
+                    report = state.engine.replace(source, path, progress=track)
+                    status = "remplacé et réindexé (replaced)"
+            except RagError as exc:
+                return documents_html(_index_or_none(), [(source, f"inchangé : {exc}")]), gr.skip(), gr.skip()
+        return documents_html(report.index, [(source, status)]), document_choices(), None
 
     def _index_or_none() -> Any:
         return state.engine.index if state.ready.is_set() and not state.error else None
@@ -388,10 +418,25 @@ def build_app(state: AppState) -> Any:
                 uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers",
                                   elem_id="rag-upload")
                 add = gr.Button("Ajouter à l'index", variant="primary", elem_id="rag-add")
+                with gr.Row():
+                    chosen = gr.Dropdown(choices=[], label="Document à retirer ou remplacer", elem_id="rag-chosen",
+                                         scale=3)
+                    replacement = gr.File(file_count="single", file_types=list(SUPPORTED_SUFFIXES),
+                                          label="Nouveau fichier (pour remplacer)", elem_id="rag-replacement", scale=2)
+                with gr.Row():
+                    remove = gr.Button("Retirer ce document", variant="stop", size="sm", elem_id="rag-remove")
+                    swap = gr.Button("Remplacer par le nouveau fichier", size="sm", elem_id="rag-replace")
                 listing = gr.HTML(documents_html(None), elem_id="rag-documents")
-                add.click(add_documents, inputs=uploads, outputs=[listing, uploads], api_visibility="private",
-                          concurrency_limit=1)
-                demo.load(lambda: documents_html(_index_or_none()), outputs=listing, api_visibility="private", queue=False)
+                add.click(add_documents, inputs=uploads, outputs=[listing, uploads, chosen], api_visibility="private",
+                          concurrency_limit=1, concurrency_id="documents")
+                remove.click(lambda source, progress=gr.Progress(): change_document("remove", source, None, progress),
+                             inputs=chosen, outputs=[listing, chosen, replacement], api_visibility="private",
+                             concurrency_limit=1, concurrency_id="documents")
+                swap.click(lambda source, new, progress=gr.Progress(): change_document("replace", source, new, progress),
+                           inputs=[chosen, replacement], outputs=[listing, chosen, replacement],
+                           api_visibility="private", concurrency_limit=1, concurrency_id="documents")
+                demo.load(lambda: (documents_html(_index_or_none()), document_choices()), outputs=[listing, chosen],
+                          api_visibility="private", queue=False)
         demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         demo.load(open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")

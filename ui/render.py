@@ -291,9 +291,10 @@ def documents_html(index: IndexReader | None, statuses: list[tuple[str, str]] | 
     for entry in index.manifest.get("documents", []):
         rows.append("<tr>" + "".join(f"<td>{escape_html(str(entry.get(key) if entry.get(key) is not None else '—'))}</td>"
                                      for key in ("title", "source", "year", "language", "kind", "passages", "sentences"))
-                    + "</tr>")
+                    + f"<td>{escape_html(str(entry.get('indexed_at', '—')).replace('T', ' ').rstrip('Z'))}</td></tr>")
     table = ('<table class="rag-docs"><thead><tr><th>Titre</th><th>Fichier</th><th>Année</th><th>Langue</th>'
-             '<th>Format</th><th>Passages</th><th>Phrases</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>")
+             '<th>Format</th><th>Passages</th><th>Phrases</th><th>Indexé le (UTC)</th></tr></thead><tbody>'
+             + "".join(rows) + "</tbody></table>")
     skipped = index.manifest.get("skipped", [])
     extra = ""
     if skipped:

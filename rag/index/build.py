@@ -130,10 +130,12 @@ def _skip(skipped: list[Skipped], source: str, reason: str) -> None:
     skipped.append(Skipped(source, reason))
 
 
-def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_progress
-                ) -> tuple[list[RawText], list[Skipped]]:
-    """Every readable document once: the same text under two names is indexed once."""
+def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_progress,
+                removing: frozenset[str] = frozenset()) -> tuple[list[RawText], list[Skipped]]:
+    """Every readable document once (but those `removing` names): the same text under two names is
+    indexed once."""
     paths, skipped = discover(docs_dir, settings.max_files)
+    paths = [path for path in paths if path.relative_to(docs_dir).as_posix() not in removing]
     for item in skipped:
         log.info("not a document: %s (%s)", item.source, item.reason)
     raws: list[RawText] = []
@@ -158,9 +160,11 @@ def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_pro
     return raws, skipped
 
 
-def folder_fingerprint(docs_dir: Path, max_files: int) -> str:
-    """A hash of the candidate files' names, sizes and modification times (nothing is read)."""
+def folder_fingerprint(docs_dir: Path, max_files: int, removing: frozenset[str] = frozenset()) -> str:
+    """A hash of the candidate files' names, sizes and modification times (nothing is read), as the
+    folder will be once the files `removing` names are gone."""
     paths, skipped = discover(docs_dir, max_files)
+    paths = [path for path in paths if path.relative_to(docs_dir).as_posix() not in removing]
     digest = hashlib.sha256()
     for path in paths:
         stat = path.stat()
@@ -410,8 +414,13 @@ def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chun
 
 
 def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSettings | None = None,
-          progress: Progress = _no_progress, settings: Settings | None = None, rebuild: bool = False) -> BuildReport:
+          progress: Progress = _no_progress, settings: Settings | None = None, rebuild: bool = False,
+          removing: frozenset[str] = frozenset()) -> BuildReport:
     """Index every document of `docs_dir` into `index_dir`; returns the loaded new index and counts.
+
+    `removing` names documents (as citations name them) to leave out: their files are deleted
+    once the version without them has landed, under the build lock, so no reader ever sees a
+    version that lacks a document whose file is still there, or the reverse for long.
 
     Raises IngestError when the folder cannot be listed, ModelError when the model
     cannot embed at all, IndexStoreError when the index holds another documents folder
@@ -425,18 +434,20 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     if not rebuild:
         check_same_documents(target.served_manifest(), docs_dir, index_dir)
     with build_lock(index_dir, progress):
-        fingerprint = folder_fingerprint(docs_dir, settings.max_files)
-        raws, skipped = read_folder(docs_dir, settings, progress)
+        fingerprint = folder_fingerprint(docs_dir, settings.max_files, removing)
+        raws, skipped = read_folder(docs_dir, settings, progress, removing)
         served = target.served()
         planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress, known_splits(served, chunking))
         embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, target, progress, served)
         progress("writing", 0, 1)
         version = new_version(embedder, chunking, embedded, skipped, fingerprint, settings,
-                              docs_record(docs_dir, index_dir))
+                              docs_record(docs_dir, index_dir), indexed_dates(served, planned))
         try:
             index = target.write(version)
         except OSError as exc:
             raise store_error(index_dir, exc) from exc
+        for source in removing:
+            (docs_dir / source).unlink(missing_ok=True)
         VectorCache(index_dir).clear()
         progress("writing", 1, 1)
     report = BuildReport(index, len(embedded), index.passage_count, index.sentence_count, counts["embedded"],
@@ -448,9 +459,19 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     return report
 
 
+def indexed_dates(served: IndexReader | None, planned: list[Planned]) -> dict[str, str]:
+    """When each document was indexed as it is now: kept from the served version for a document whose
+    split key is unchanged, now for the others."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest = served.manifest if served is not None else {}
+    before = {entry["split_key"]: entry.get("indexed_at") or manifest.get("created_at", now)
+              for entry in manifest.get("documents", []) if entry.get("split_key")}
+    return {item.split.document.doc_id: before.get(item.split_key, now) for item in planned}
+
+
 def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Planned, DocumentVectors]],
                 skipped: list[Skipped], fingerprint: str, settings: Settings,
-                docs: dict[str, str] | None = None) -> NewVersion:
+                docs: dict[str, str] | None = None, dates: dict[str, str] | None = None) -> NewVersion:
     """The records of every embedded document numbered in one sequence, with their vectors and manifest."""
     passages: list[Passage] = []
     sentences: list[Sentence] = []
@@ -474,7 +495,8 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
     documents = [item.split.document for item, _ in embedded]
     faiss_kind = choose_kind(len(p_matrix), None if settings.faiss_index == "auto" else settings.faiss_index)
     manifest = manifest_for(embedder.info, chunking, documents, passages, sentences, len(c_owner), faiss_kind,
-                            fingerprint, skipped, docs, {item.split.document.doc_id: item.split_key for item, _ in embedded})
+                            fingerprint, skipped, docs, {item.split.document.doc_id: item.split_key for item, _ in embedded},
+                            dates)
     language = {doc.doc_id: doc.language for doc in documents}
 
     by_id = {doc.doc_id: doc for doc in documents}

@@ -56,12 +56,13 @@ def same_docs(manifest: dict[str, Any], index_dir: Path, docs_dir: Path) -> bool
 def manifest_for(info: Any, chunking: ChunkSettings, documents: Sequence[Document], passages: Sequence[Passage],
                  sentences: Sequence[Sentence], clauses: int, faiss_kind: str, fingerprint: str,
                  skipped: Sequence[Skipped], docs: dict[str, str] | None = None,
-                 split_keys: dict[str, str] | None = None) -> dict[str, Any]:
+                 split_keys: dict[str, str] | None = None, dates: dict[str, str] | None = None) -> dict[str, Any]:
     """The manifest of a new version (the store adds the file checksums)."""
     per_doc: dict[str, dict[str, Any]] = {
         doc.doc_id: {"doc_id": doc.doc_id, "source": doc.source, "sha256": doc.sha256, "title": doc.title,
                      "year": doc.year, "language": doc.language, "kind": doc.kind, "passages": 0, "sentences": 0,
-                     **({"split_key": split_keys[doc.doc_id]} if split_keys and doc.doc_id in split_keys else {})}
+                     **({"split_key": split_keys[doc.doc_id]} if split_keys and doc.doc_id in split_keys else {}),
+                     **({"indexed_at": dates[doc.doc_id]} if dates and doc.doc_id in dates else {})}
         for doc in documents}
     for passage in passages:
         per_doc[passage.doc_id]["passages"] += 1

@@ -216,3 +216,33 @@ def _read_pdf(path: Path, source: str, digest: str) -> RawText | Skipped:
     if not any(ch.isalnum() for ch in raw.text):
         return Skipped(source, "no extractable text (a scanned PDF without a text layer?)")
     return raw
+
+
+def document_path(docs_dir: Path, source: str) -> Path:
+    """The file a document's name (as citations give it: relative, forward slashes) stands for.
+
+    Raises IngestError for a name that leads outside the folder or names no file of it."""
+    relative = Path(source.replace("\\", "/"))
+    root = docs_dir.resolve()
+    path = (docs_dir / relative)
+    if relative.is_absolute() or ".." in relative.parts or not path.resolve().is_relative_to(root):
+        raise IngestError(f"{source!r} is not a name inside the documents folder {docs_dir}")
+    if not path.is_file():
+        raise IngestError(f"{source} is not a document of {docs_dir}; the names are those citations give "
+                          "(the Documents tab lists them)")
+    return path
+
+
+def replace_file(docs_dir: Path, source: str, new_file: Path, max_bytes: int = MAX_FILE_BYTES) -> None:
+    """Put `new_file`'s content in place of the document `source`, in one rename, after checking that
+    it reads: a replacement that is empty, binary or text-less is refused and the old file kept."""
+    target = document_path(docs_dir, source)
+    staged = target.with_name(f".replacing-{os.getpid()}-{target.name}")
+    try:
+        staged.write_bytes(new_file.read_bytes())
+        result = read_file(staged, docs_dir, max_bytes)
+        if isinstance(result, Skipped):
+            raise IngestError(f"the new {target.name} cannot be indexed ({result.reason}); the old one is kept")
+        os.replace(staged, target)
+    finally:
+        staged.unlink(missing_ok=True)
