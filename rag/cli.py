@@ -107,7 +107,8 @@ def format_answer(answer: Any) -> str:
     if answer.citations:
         lines.append("Sources :" if answer.language == "fr" else "Sources:")
         for c in answer.citations:
-            where = f"{c.document}, chars {c.start}–{c.end}" + (f", § {c.section}" if c.section else "")
+            where = f"{c.document}" + (f", p. {c.pages}" if c.pages else "") + f", chars {c.start}–{c.end}" \
+                + (f", § {c.section}" if c.section else "")
             lines.append(f"[{c.n}] {c.title} ({c.year or '—'}) — {where}")
             lines.append(f"    {c.passage}")
     return "\n".join(lines).rstrip()

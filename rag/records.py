@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +59,17 @@ class Document:
 
     def meta(self, key: str, default: str = "") -> str:
         return dict(self.metadata).get(key, default)
+
+    @property
+    def page_starts(self) -> tuple[int, ...]:
+        """Where each page begins in the text (a PDF's), or () for a document without pages."""
+        raw = self.meta("page_starts", "")
+        return tuple(int(n) for n in str(raw).split(",") if n.strip().isdigit()) if raw else ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The page (from 1) holding `offset`, or None for a document without pages."""
+        starts = self.page_starts
+        return bisect.bisect_right(starts, offset) or 1 if starts else None
 
     def section_at(self, offset: int) -> str:
         """The heading in force at `offset` (the title line counts), or ""."""
@@ -125,11 +137,21 @@ class Citation:
     position: int
     section: str = ""
     kind: str = "body"
+    page: int | None = None  # the page (from 1) where the passage begins, for a document with pages (a PDF)
+    last_page: int | None = None  # where it ends, when that is a later page
+
+    @property
+    def pages(self) -> str:
+        """"12" or "12–13" (the pages the passage spans), "" for a document without pages."""
+        if self.page is None:
+            return ""
+        return f"{self.page}–{self.last_page}" if self.last_page and self.last_page != self.page else str(self.page)
 
     def to_json(self) -> dict[str, Any]:
         return {"n": self.n, "document": self.document, "title": self.title, "year": self.year,
                 "start": self.start, "end": self.end, "passage": self.passage, "score": round(self.score, 4),
-                "position": self.position, "section": self.section, "kind": self.kind}
+                "position": self.position, "section": self.section, "kind": self.kind, "page": self.page,
+                **({"last_page": self.last_page} if self.last_page and self.last_page != self.page else {})}
 
 
 @dataclass(frozen=True)

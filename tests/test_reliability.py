@@ -42,12 +42,21 @@ def _answer(passage: str, quote_span: tuple[int, int] | None = None, abstained: 
 def test_payloads_in_a_quote_render_as_text(payload):
     """Cases 8, 9, 10, 11: no tag, link, image, style or structure can form from document text."""
     markdown = answer_markdown(_answer(payload, (0, len(payload))))
-    for forbidden in ("<img", "<svg", "<script", "<style", "<link", "<span", "](", "```", "</details>", "\n#", "\n|"):
+    for forbidden in ("<img", "<svg", "<script", "<style", "<link", "<span", "```", "</details>", "\n#", "\n|"):
         assert forbidden not in markdown
+    rendered = _rendered(markdown)
+    assert "<a " not in rendered and "<img" not in rendered and "<table" not in rendered
     html = sources_html(_answer(payload, (0, len(payload))))
     for forbidden in ("<img", "<svg", "<script", "<style", "<link", "<span", "</details>#"):
         assert forbidden not in html.replace("<span class=", "")
     assert html.count("<details") == html.count("</details>") == 1
+
+
+def _rendered(markdown: str) -> str:
+    """The Markdown as HTML, with GFM's tables and strikethrough on."""
+    import markdown_it
+
+    return markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(markdown)
 
 
 def test_escaped_markdown_reads_as_the_original_text():
@@ -432,7 +441,9 @@ def test_payloads_stay_text_in_the_new_views(payload):
     base = "http://127.0.0.1:7860/"
     markdown = answer_markdown(answer, base)
     # The only links are ours: to the document view on the chat page.
-    assert all(target.startswith(base + "?doc=") for target in re.findall(r"\]\(([^)]*)\)", markdown))
+    assert all(target.startswith(base + "?doc=")
+               for target in re.findall(r'href="([^"]*)"', _rendered(markdown).replace("&amp;", "&")))
+    assert "<img" not in _rendered(markdown)
     for forbidden in ("<img", "<svg", "<script", "<style", "<link", "<span", "```", "</details>", "\n#", "\n|"):
         assert forbidden not in markdown
     compared = replace_comparison(answer, Column("d", "doc.md", payload, 2020, payload, (0,)))

@@ -178,3 +178,92 @@ def test_browser_remove_and_replace_from_the_documents_tab(embedder, tmp_path):
         assert KANTAR not in cited
     finally:
         handle.close()
+
+
+# ---------------------------------------------------------------- pages
+
+def make_pdf_pages(pages: list[list[str]]) -> bytes:
+    """A PDF of several pages, each a column of lines of ASCII text."""
+    count = len(pages)
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
+               b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(count)),
+                                                             count),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for number, lines in enumerate(pages):
+        body = " ".join(f"72 {720 - 16 * row} Td ({line}) Tj 0 0 Td" if row == 0 else f"0 -16 Td ({line}) Tj"
+                        for row, line in enumerate(lines))
+        stream = f"BT /F1 12 Tf {body} ET".encode()
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                       b"/Resources << /Font << /F1 3 0 R >> >> >>" % (5 + 2 * number))
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out, offsets = b"%PDF-1.4\n", []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+REPORT = [["Rapport annuel sur les medias sociaux"],
+          ["Les marques investiront le social commerce en 2021.", "Les createurs suivront le mouvement."],
+          ["Les podcasts deviendront un canal publicitaire majeur.", "La radio du matin perdra des auditeurs."]]
+
+
+def test_a_pdf_citation_says_its_page_everywhere(tmp_path):
+    from ui.render import answer_for_copying, answer_markdown, document_html, sources_html
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "rapport.pdf").write_bytes(make_pdf_pages(REPORT))
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=FakeEmbedder())
+    answer = engine.ask("Les podcasts deviendront-ils un canal publicitaire majeur ?", threshold=-1)
+    citation = next(c for c in answer.citations if "podcasts" in c.passage)
+    assert citation.page == 3 and answer.to_json()["citations"][citation.n - 1]["page"] == 3
+    text = engine.index.document_text(citation.doc_id)
+    starts = engine.index.documents[citation.doc_id].page_starts
+    assert len(starts) == 3 and text[starts[2]:].startswith("Les podcasts")
+    assert "p. 3" in answer_for_copying(answer, "http://x/") and "p. 3" in answer_markdown(answer, "http://x/")
+    assert "p. 3" in sources_html(answer, engine.index)
+    view = document_html(engine.index, citation.doc_id, citation.start, citation.end)
+    assert view.count('class="rag-page"') == 2 and "p. 3" in view
+
+
+def test_a_document_without_pages_says_none():
+    from rag.records import Document
+
+    plain = Document(doc_id="d", source="a.txt", title="A", text="Une phrase.", kind="text", language="fr", year=None,
+                     sha256="0" * 64, blocks=())
+    assert plain.page_at(3) is None
+    paged = Document(doc_id="d", source="a.pdf", title="A", text="Un. Deux. Trois.", kind="pdf", language="fr",
+                     year=None, sha256="0" * 64, blocks=(), metadata=(("page_starts", "0,4,10"),))
+    assert [paged.page_at(i) for i in (0, 3, 4, 9, 10, 15)] == [1, 1, 2, 2, 3, 3]
+
+
+# ---------------------------------------------------------------- clean copies
+
+@pytest.mark.parametrize("text, clean", [
+    ("D'après les documents :", "D'après les documents :"),
+    ("Kantar Media (2019) prévoit 3,8 % de plus. Voir p. 12 !", "Kantar Media (2019) prévoit 3,8 % de plus. Voir p. 12 !"),
+    ("000_b1c74287bd27e96d.txt", "000_b1c74287bd27e96d.txt"),
+    ("_souligné_ et a_ _b", "\\_souligné\\_ et a\\_ \\_b"),
+    ("# Titre", "\\# Titre"),
+    ("- item", "\\- item"),
+    ("1. premier", "1\\. premier"),
+    ("voir https://x.org et www.y.fr", "voir https\\://x.org et www\\.y.fr"),
+    ("[1] *gras* `code`", "\\[1\\] \\*gras\\* \\`code\\`"),
+])
+def test_markdown_escapes_only_what_markdown_reads(text, clean):
+    """Copies and exports read `*D'après les documents \\:*`, `\\(2019\\)`: escapes Markdown never needed."""
+    import html
+
+    import markdown_it
+
+    from ui.render import escape_markdown
+
+    escaped = escape_markdown(text)
+    assert escaped == clean
+    rendered = markdown_it.MarkdownIt("commonmark").render(escaped)
+    assert html.unescape(rendered.replace("<p>", "").replace("</p>", "").strip()) == text

@@ -52,6 +52,8 @@ CSS = """
 .rag-passage { border-left-color: #9a6700; }
 mark.rag-quote { background: #fff3a3; color: inherit; padding: 0 .1em; }
 .rag-doc { font-size: .85em; color: var(--body-text-color-subdued); }
+.rag-page { display: block; margin: .6em 0; border-top: 1px dashed var(--border-color-primary);
+  color: var(--body-text-color-subdued); font-size: .8em; text-align: right; }
 .rag-compare h3 { margin: 0 0 .4em 0; font-size: 1.05em; }
 .rag-columns { display: flex; flex-wrap: wrap; gap: .6em; margin-bottom: .6em; }
 .rag-column { flex: 1 1 14em; min-width: 0; border: 1px solid var(--border-color-primary); border-radius: 8px;

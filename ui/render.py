@@ -20,11 +20,19 @@ from rag.index.store import IndexReader
 from rag.records import Answer, Citation, Quote
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
-MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
+# What Markdown reads as structure anywhere in a line: escapes, code, emphasis, link brackets, tables,
+# strikethrough. Parentheses, dots, colons, "!" and "#" in running text need nothing once "[" and
+# "]" are escaped; they are left as they are, so that copied text reads clean.
+MARKDOWN_INLINE = re.compile(r"([\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_]))")  # "_" inside a word is inert
+# What Markdown reads as structure only where a line starts: a heading, a list item, a setext
+# underline, an ordered list ("1." / "1)").
+MARKDOWN_LINE_START = re.compile(r"^([#+\-=]|\d{1,9}(?=[.)]))")
+AUTOLINK = re.compile(r"(?<=\w):(?=//)|(?<=\bwww)\.", re.IGNORECASE)  # a bare address would become a link
 
 LABELS = {
     "fr": {"sources": "Sources", "closest": "Passages les plus proches — ils ne répondent pas à la question",
-           "passage": "passage", "chars": "car.", "score": "score", "document": "Document",
+           "passage": "passage", "chars": "car.", "score": "score", "document": "Document", "page": "p.",
+           "pages": "pp.",
            "quoted": "phrases citées surlignées", "no_year": "année non précisée", "definition": "définition",
            "empty": "Les sources de la réponse s'afficheront ici.", "see": "voir les sources",
            "open_document": "lire dans le document", "silent": "rien sur ce sujet",
@@ -32,7 +40,8 @@ LABELS = {
            "bad_link": "Ce lien ne correspond à aucun document de l'index (index reconstruit depuis ?).",
            "bad_span": "Le passage demandé n'existe pas dans ce document ; le voici en entier."},
     "en": {"sources": "Sources", "closest": "Closest passages — they do not answer the question",
-           "passage": "passage", "chars": "chars", "score": "score", "document": "Document",
+           "passage": "passage", "chars": "chars", "score": "score", "document": "Document", "page": "p.",
+           "pages": "pp.",
            "quoted": "quoted sentences highlighted", "no_year": "year not stated", "definition": "definition",
            "empty": "The sources of the answer will appear here.", "see": "see sources",
            "open_document": "read in the document", "silent": "nothing on this topic",
@@ -58,13 +67,30 @@ def escape_html(text: str) -> str:
 def escape_markdown(text: str) -> str:
     """Text that renders as itself in Markdown with HTML: no tag, link, image or emphasis can form."""
     flat = " ".join(visible(text).split())
+    escaped = MARKDOWN_INLINE.sub(r"\\\1", flat)
+    escaped = MARKDOWN_LINE_START.sub(lambda m: m.group(1) + "\\" if m.group(1).isdigit() else "\\" + m.group(1),
+                                      escaped)
     # Backslashes first, entities second: an entity's "#" must not be escaped into text.
-    return html.escape(MARKDOWN_PUNCTUATION.sub(r"\\\1", flat), quote=False)
+    return html.escape(AUTOLINK.sub(lambda m: "\\" + m.group(), escaped), quote=False)
 
 
 def permalink(base: str, doc_id: str, start: int, end: int) -> str:
     """The address of the document view at one span: `?doc=…&start=…&end=…` on the chat page."""
     return f"{base}?doc={quote(doc_id)}&start={int(start)}&end={int(end)}"
+
+
+def page_label(citation: Citation, words: dict[str, str]) -> str:
+    """"p. 12" or "pp. 12–13" for a document with pages, "" otherwise."""
+    if not citation.pages:
+        return ""
+    return f'{words["pages"] if "–" in citation.pages else words["page"]} {citation.pages}'
+
+
+def _where(citation: Citation, words: dict[str, str]) -> str:
+    """Where a citation stands in its document, as a report cites it: its page first when it has one."""
+    page = page_label(citation, words)
+    return (f"{page}, " if page else "") + (f"{words['passage']} {citation.position + 1}, "
+                                            f"{words['chars']} {citation.start}–{citation.end}")
 
 
 def _marker(n: int, link: str = "") -> str:
@@ -77,7 +103,7 @@ def citations_footer(answer: Answer, base: str | None) -> str:
     lines = [f"**{escape_markdown(words['sources'])} :**" if answer.language == "fr" else f"**{words['sources']}:**"]
     for c in answer.citations:
         year = str(c.year) if c.year else words["no_year"]
-        where = f"{words['passage']} {c.position + 1}, {words['chars']} {c.start}–{c.end}"
+        where = _where(c, words)
         link = f" — [{escape_markdown(words['open_document'])}]({permalink(base, c.doc_id, c.start, c.end)})" \
             if base is not None else ""
         lines.append(f"\\[{c.n}\\] *{escape_markdown(c.title)}* ({escape_markdown(year)}), "
@@ -92,8 +118,8 @@ def answer_for_copying(answer: Answer, base: str) -> str:
     lines = [answer.answer or answer.message, ""]
     for c in answer.citations:
         year = str(c.year) if c.year else words["no_year"]
-        lines.append(f"[{c.n}] {c.title} ({year}), {c.document}, {words['passage']} {c.position + 1}, "
-                     f"{words['chars']} {c.start}–{c.end} — {permalink(base, c.doc_id, c.start, c.end)}")
+        lines.append(f"[{c.n}] {c.title} ({year}), {c.document}, {_where(c, words)} — "
+                     f"{permalink(base, c.doc_id, c.start, c.end)}")
     return "\n".join(lines).strip() + "\n"
 
 
@@ -226,15 +252,30 @@ def document_html(index: IndexReader | None, doc_id: str, start: int | None = No
     year = str(document.year) if document.year else words["no_year"]
     meta = (f'{escape_html(document.source)} · {escape_html(year)}'
             + (f' · {words["position"]} {start}–{end} {words["of"]} {len(text)}{position}' if start is not None else ""))
-    if start is None:
-        shown = escape_html(text[:window]) + ("…" if len(text) > window else "")
-    else:
-        lo, hi = max(0, start - window // 2), min(len(text), end + window // 2)
-        shown = ("…" if lo else "") + escape_html(text[lo:start]) + '<mark id="rag-focus" class="rag-quote">' \
-            + escape_html(text[start:end]) + "</mark>" + escape_html(text[end:hi]) + ("…" if hi < len(text) else "")
+    lo, hi = (0, min(len(text), window)) if start is None else \
+        (max(0, start - window // 2), min(len(text), end + window // 2))
+    shown = ("…" if lo else "") + _shown_text(text, lo, hi, start, end, document.page_starts, words) \
+        + ("…" if hi < len(text) else "")
     return (f'<div class="rag-document" data-doc="{escape_html(doc_id)}" lang="{escape_html(document.language)}">'
             f'<h3>{escape_html(document.title)}</h3><p class="rag-meta">{meta}</p>{note}'
             f'<div class="rag-doc-text">{shown}</div></div>')
+
+
+def _shown_text(text: str, lo: int, hi: int, start: int | None, end: int | None, page_starts: tuple[int, ...],
+                words: dict[str, str]) -> str:
+    """`text[lo:hi]` escaped, the span `start:end` marked, and a rule where each page begins."""
+    cuts: dict[int, list[str]] = {}
+    for number, page_start in enumerate(page_starts, 1):
+        if lo < page_start < hi or (page_start == lo and number > 1):
+            cuts.setdefault(page_start, []).append(f'<span class="rag-page">{words["page"]} {number}</span>')
+    if start is not None and end is not None:
+        cuts.setdefault(start, []).append('<mark id="rag-focus" class="rag-quote">')
+        cuts.setdefault(end, []).insert(0, "</mark>")
+    out, cursor = [], lo
+    for position in sorted(cuts):
+        out.append(escape_html(text[cursor:position]) + "".join(cuts[position]))
+        cursor = position
+    return "".join(out) + escape_html(text[cursor:hi])
 
 
 def conversation_markdown(turns: list[tuple[str, Answer]], base: str | None = None) -> str:
@@ -263,6 +304,8 @@ def sources_html(answer: Answer | None, index: IndexReader | None = None, base: 
                 f'{words["score"]} {citation.score:.3f}']
         if citation.section and citation.section != citation.title:
             meta.insert(1, "§ " + escape_html(citation.section))
+        if citation.page is not None:
+            meta.insert(1, escape_html(page_label(citation, words)))
         if citation.kind == "definition":
             meta.insert(1, escape_html(words["definition"]))
         opened = " open" if citation.n == 1 else ""

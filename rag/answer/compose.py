@@ -58,10 +58,13 @@ def section_of(index: IndexReader, passage: Passage) -> str:
 
 
 def _citation(index: IndexReader, n: int, passage: Passage, score: float) -> Citation:
+    document = index.documents.get(passage.doc_id)
+    page, last = (document.page_at(passage.start), document.page_at(max(passage.start, passage.end - 1))) \
+        if document is not None else (None, None)
     return Citation(
         n=n, doc_id=passage.doc_id, document=passage.source, title=passage.title, year=passage.year,
         start=passage.start, end=passage.end, passage=passage.text, score=score, position=passage.position,
-        section=section_of(index, passage), kind=passage.kind,
+        section=section_of(index, passage), kind=passage.kind, page=page, last_page=last,
     )
 
 
