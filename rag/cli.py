@@ -105,7 +105,9 @@ def _engine(args: argparse.Namespace) -> Any:
 def format_answer(answer: Any) -> str:
     lines = [answer.answer, ""]
     if answer.citations:
-        lines.append("Sources :" if answer.language == "fr" else "Sources:")
+        head = ("Passages les plus proches" if answer.language == "fr" else "Closest passages") if answer.abstained \
+            else "Sources"
+        lines.append(f"{head} :" if answer.language == "fr" else f"{head}:")
         for c in answer.citations:
             where = f"{c.document}" + (f", p. {c.pages}" if c.pages else "") + f", chars {c.start}–{c.end}" \
                 + (f", § {c.section}" if c.section else "")

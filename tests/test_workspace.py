@@ -267,3 +267,61 @@ def test_markdown_escapes_only_what_markdown_reads(text, clean):
     assert escaped == clean
     rendered = markdown_it.MarkdownIt("commonmark").render(escaped)
     assert html.unescape(rendered.replace("<p>", "").replace("</p>", "").strip()) == text
+
+
+# ---------------------------------------------------------------- the small things, in the browser
+
+@pytest.mark.browser
+def test_browser_blank_and_overlong_questions_add_nothing_and_say_why(app):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_ui import _browser
+
+    url, _ = app
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        page.wait_for_selector("#rag-question textarea")
+        before = page.locator("#rag-chat .message").count()
+        page.fill("#rag-question textarea", "   ")
+        page.keyboard.press("Enter")
+        page.wait_for_function("() => document.querySelector('#rag-question textarea').placeholder.includes("
+                               "\"d'abord une question\")", timeout=10_000)
+        long = "Kantar " * 800  # 5,600 characters
+        page.fill("#rag-question textarea", long)
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=la limite est 2000", timeout=10_000)
+        page.wait_for_timeout(500)
+        assert page.locator("#rag-chat .message").count() == before
+        assert page.input_value("#rag-question textarea") == long  # kept, to be shortened
+        browser.close()
+
+
+@pytest.mark.browser
+def test_browser_a_refusal_heads_its_passages_as_closest_and_a_flag_writes_one_line(app):
+    from playwright.sync_api import sync_playwright
+
+    from rag.evaluate.feedback import read
+    from tests.test_ui import _answer_text, _ask, _browser
+
+    url, handle = app
+    path = handle.rag_state.settings.feedback_path
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        _ask(page, "Quelle est la recette de la tarte tatin ?")
+        bubble = _answer_text(page)
+        panel = page.locator("#rag-sources").inner_text()
+        assert "Sources :" not in bubble and "Passages les plus proches" in panel
+        assert "tarte tatin" in panel  # the panel names the question it shows
+        before = len(read(path))
+        page.locator("#rag-chat button[aria-label='Dislike']").last.click()
+        for _ in range(50):
+            if len(read(path)) > before:
+                break
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(1000)
+        browser.close()
+    assert len(read(path)) == before + 1

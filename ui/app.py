@@ -19,10 +19,12 @@ from typing import Any
 
 from rag.config import Settings
 from rag.errors import IndexStoreError, RagError
+from rag.answer.policy import DEFAULT as DEFAULT_POLICIES
 from rag.evaluate.feedback import RatingLedger
 from rag.ingest.files import SUPPORTED_SUFFIXES
 
 log = logging.getLogger("rag.ui")
+MAX_QUESTION_CHARS = DEFAULT_POLICIES.question.max_chars  # the engine refuses longer ones too
 
 MAX_UPLOAD_FILES = 10
 MAX_UPLOAD_MB = 20
@@ -52,6 +54,10 @@ CSS = """
 .rag-passage { border-left-color: #9a6700; }
 mark.rag-quote { background: #fff3a3; color: inherit; padding: 0 .1em; }
 .rag-doc { font-size: .85em; color: var(--body-text-color-subdued); }
+.rag-for { margin: 0 0 .4em 0; color: var(--body-text-color-subdued); font-size: .9em; overflow-wrap: anywhere; }
+.rag-bar { display: inline-block; width: 3em; height: .5em; border-radius: 3px; vertical-align: middle;
+  background: var(--border-color-primary); overflow: hidden; }
+.rag-fill { display: block; height: 100%; background: #2f6feb; }
 .rag-page { display: block; margin: .6em 0; border-top: 1px dashed var(--border-color-primary);
   color: var(--body-text-color-subdued); font-size: .8em; text-align: right; }
 .rag-compare h3 { margin: 0 0 .4em 0; font-size: 1.05em; }
@@ -157,6 +163,10 @@ def safe_name(name: str) -> str:
 
 
 PREPARING = {"fr": "Réponse en préparation…", "en": "Preparing the answer…"}
+PLACEHOLDER = "Posez votre question… (ask in French or English)"
+EMPTY_QUESTION = "Écrivez d'abord une question. (Type a question first.)"
+TOO_LONG = ("Question trop longue : {count} caractères, la limite est {limit}. Raccourcissez-la. "
+            "(Question too long: {count} characters; the limit is {limit}.)")
 DOCUMENT_HINT = ("Ouvrez une citation (lien « lire dans le document ») pour lire ici le document entier, "
                  "le passage cité surligné.")
 MAX_TURNS = 200  # answers kept per conversation for their sources, ratings and export
@@ -208,19 +218,30 @@ def build_app(state: AppState) -> Any:
     from .render import (answer_for_copying, answer_markdown, document_html, documents_html, escape_html,
                          escape_markdown, sources_html)
 
-    def start_turn(message: str, history: list[Any]) -> tuple[list[Any], str, str]:
-        """Show the question at once, with a line saying the answer is on its way."""
+    def start_turn(message: str, history: list[Any]) -> tuple[Any, Any, str]:
+        """Show the question at once, with a line saying the answer is on its way. A blank one adds
+        nothing to the conversation: the input says what to do instead; so does one over the limit,
+        which stays in the input to be shortened rather than being cut."""
         shown = message if isinstance(message, str) else ""
-        waiting = PREPARING["en" if detect_language(shown, default="fr") == "en" else "fr"] if shown.strip() \
-            else PREPARING["fr"]
+        if not shown.strip():
+            return gr.skip(), gr.update(value="", placeholder=EMPTY_QUESTION), ""
+        if len(shown) > MAX_QUESTION_CHARS:
+            return gr.skip(), gr.update(value=shown, placeholder=PLACEHOLDER), ""
+        waiting = PREPARING["en" if detect_language(shown, default="fr") == "en" else "fr"]
         # The question is shown escaped (a pasted image link must not load); the raw text is
         # kept apart for the follow-ups.
-        history = list(history or []) + [{"role": "user", "content": escape_markdown(shown[:2000])},
+        history = list(history or []) + [{"role": "user", "content": escape_markdown(shown)},
                                          {"role": "assistant", "content": f"*{waiting}*"}]
-        return history, "", shown
+        return history, gr.update(value="", placeholder=PLACEHOLDER), shown
+
+    def warn_if_too_long(message: str) -> None:
+        if isinstance(message, str) and len(message) > MAX_QUESTION_CHARS:
+            gr.Warning(TOO_LONG.format(count=len(message), limit=MAX_QUESTION_CHARS))
 
     def respond(message: str, history: list[Any], asked: list[str], turns: list[Any], request: gr.Request
-                ) -> tuple[list[Any], str, list[str], list[Any], Any]:
+                ) -> tuple[Any, ...]:
+        if not isinstance(message, str) or not message.strip():  # start_turn refused it: nothing to answer
+            return (gr.skip(),) * 6
         history, asked, turns = list(history or []), list(asked or []), list(turns or [])
         base = page_address(request)
         answer = None
@@ -239,13 +260,13 @@ def build_app(state: AppState) -> Any:
         if history and history[-1].get("role") == "assistant":
             history[-1] = {"role": "assistant", "content": bubble}
         else:
-            history += [{"role": "user", "content": escape_markdown(shown[:2000])}, {"role": "assistant", "content": bubble}]
+            history += [{"role": "user", "content": escape_markdown(shown[:MAX_QUESTION_CHARS])}, {"role": "assistant", "content": bubble}]
         if answer is not None:
-            turns.append({"message": len(history) - 1, "question": shown[:2000], "history": asked[-20:],
+            turns.append({"message": len(history) - 1, "question": shown[:MAX_QUESTION_CHARS], "history": asked[-20:],
                           "answer": answer})
         export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
         copied = answer_for_copying(answer, base) if answer is not None else ""
-        return history, panel, (asked + [shown[:2000]])[-20:], turns[-MAX_TURNS:], export, copied
+        return history, panel, (asked + [shown[:MAX_QUESTION_CHARS]])[-20:], turns[-MAX_TURNS:], export, copied
 
     def show_selected(turns: list[Any], request: gr.Request, selected: gr.SelectData) -> tuple[Any, Any]:
         """The sources of the answer a reader clicks, however far up the conversation (and what
@@ -385,8 +406,10 @@ def build_app(state: AppState) -> Any:
                         chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
                                              sanitize_html=True, allow_tags=False, feedback_options=OPTIONS,
                                              buttons=["copy", "copy_all"])
-                        question = gr.Textbox(placeholder="Posez votre question… (ask in French or English)",
-                                              show_label=False, max_length=2000, elem_id="rag-question", submit_btn="Envoyer")
+                        # No max_length: the browser would cut a pasted question silently; it is refused
+                        # with the limit named instead (start_turn), and the server checks it again.
+                        question = gr.Textbox(placeholder=PLACEHOLDER, show_label=False, elem_id="rag-question",
+                                              submit_btn="Envoyer")
                         with gr.Row():
                             clear = gr.Button("Effacer la discussion", variant="secondary", size="sm", elem_id="rag-clear")
                             copy = gr.Button("Copier la réponse avec ses citations", size="sm",
@@ -402,6 +425,7 @@ def build_app(state: AppState) -> Any:
                 # The shown answer as plain text with its citations written out. A hidden textbox, not a
                 # State: the copy runs in the browser, which never holds a State's value.
                 clipboard = gr.Textbox("", visible=False, elem_id="rag-clipboard")
+                question.submit(warn_if_too_long, question, None, api_visibility="private")
                 question.submit(start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
                                 queue=False).then(
                     respond, [pending, chatbot, asked, turns], [chatbot, sources, asked, turns, export, clipboard],

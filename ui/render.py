@@ -32,7 +32,8 @@ AUTOLINK = re.compile(r"(?<=\w):(?=//)|(?<=\bwww)\.", re.IGNORECASE)  # a bare a
 LABELS = {
     "fr": {"sources": "Sources", "closest": "Passages les plus proches — ils ne répondent pas à la question",
            "passage": "passage", "chars": "car.", "score": "score", "document": "Document", "page": "p.",
-           "pages": "pp.",
+           "pages": "pp.", "closest_short": "Passages les plus proches", "for_question": "Question",
+           "closeness": "proximité avec la question, relative à la meilleure source",
            "quoted": "phrases citées surlignées", "no_year": "année non précisée", "definition": "définition",
            "empty": "Les sources de la réponse s'afficheront ici.", "see": "voir les sources",
            "open_document": "lire dans le document", "silent": "rien sur ce sujet",
@@ -41,7 +42,8 @@ LABELS = {
            "bad_span": "Le passage demandé n'existe pas dans ce document ; le voici en entier."},
     "en": {"sources": "Sources", "closest": "Closest passages — they do not answer the question",
            "passage": "passage", "chars": "chars", "score": "score", "document": "Document", "page": "p.",
-           "pages": "pp.",
+           "pages": "pp.", "closest_short": "Closest passages", "for_question": "Question",
+           "closeness": "closeness to the question, relative to the best source",
            "quoted": "quoted sentences highlighted", "no_year": "year not stated", "definition": "definition",
            "empty": "The sources of the answer will appear here.", "see": "see sources",
            "open_document": "read in the document", "silent": "nothing on this topic",
@@ -100,7 +102,8 @@ def _marker(n: int, link: str = "") -> str:
 def citations_footer(answer: Answer, base: str | None) -> str:
     """The citations written out (title, year, position, link): what the copy button copies with the quotes."""
     words = labels(answer.language)
-    lines = [f"**{escape_markdown(words['sources'])} :**" if answer.language == "fr" else f"**{words['sources']}:**"]
+    head = words["closest_short"] if answer.abstained else words["sources"]
+    lines = [f"**{escape_markdown(head)} :**" if answer.language == "fr" else f"**{escape_markdown(head)}:**"]
     for c in answer.citations:
         year = str(c.year) if c.year else words["no_year"]
         where = _where(c, words)
@@ -116,6 +119,9 @@ def answer_for_copying(answer: Answer, base: str) -> str:
     "Copier la réponse" puts on the clipboard, to paste in a report. Not Markdown, so no escapes."""
     words = labels(answer.language)
     lines = [answer.answer or answer.message, ""]
+    if answer.citations:
+        head = words["closest_short"] if answer.abstained else words["sources"]
+        lines.append(f"{head} :" if answer.language == "fr" else f"{head}:")
     for c in answer.citations:
         year = str(c.year) if c.year else words["no_year"]
         lines.append(f"[{c.n}] {c.title} ({year}), {c.document}, {_where(c, words)} — "
@@ -286,6 +292,15 @@ def conversation_markdown(turns: list[tuple[str, Answer]], base: str | None = No
     return "\n".join(out).rstrip() + "\n"
 
 
+def _closeness_bar(score: float, best: float, words: dict[str, str]) -> str:
+    """A source's score as a bar relative to the best one of the answer (the raw figure in its tooltip):
+    scores of different answers are not on one scale, so a number would invite a false reading."""
+    share = max(0.0, min(1.0, score / best)) if best > 0 else 0.0
+    return (f'<span class="rag-bar" role="img" aria-label="{escape_html(words["closeness"])} : {share:.0%}" '
+            f'title="{escape_html(words["closeness"])} : {share:.0%} ({words["score"]} {score:.3f})">'
+            f'<span class="rag-fill" style="width:{share * 100:.0f}%"></span></span>')
+
+
 def sources_html(answer: Answer | None, index: IndexReader | None = None, base: str = "") -> str:
     """The sources panel: one collapsible block per citation, the quoted words highlighted
     in their passage, between the passages before and after it in the document."""
@@ -294,14 +309,17 @@ def sources_html(answer: Answer | None, index: IndexReader | None = None, base: 
     if answer is None or not answer.citations:
         return f'<div class="rag-sources rag-empty" lang="{language}"><p>{escape_html(words["empty"])}</p></div>'
     kind = "rag-closest" if answer.abstained else "rag-supporting"
-    parts = [f'<div class="rag-sources {kind}" lang="{language}">', comparison_html(answer),
+    parts = [f'<div class="rag-sources {kind}" lang="{language}">',
+             f'<p class="rag-for">{escape_html(words["for_question"])} : « {escape_html(answer.question)} »</p>'
+             if answer.question else "", comparison_html(answer),
              f'<h3>{escape_html(words["closest"] if answer.abstained else words["sources"])}</h3>']
+    best = max((c.score for c in answer.citations), default=0.0)
     for citation in answer.citations:
         before, after, total = _neighbours(index, citation)
         meta = [escape_html(str(citation.year) if citation.year else words["no_year"]),
                 f'{words["passage"]} {citation.position + 1}' + (f"/{total}" if total else ""),
                 f'{words["chars"]} {citation.start}–{citation.end}',
-                f'{words["score"]} {citation.score:.3f}']
+                _closeness_bar(citation.score, best, words)]
         if citation.section and citation.section != citation.title:
             meta.insert(1, "§ " + escape_html(citation.section))
         if citation.page is not None:
