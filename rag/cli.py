@@ -19,10 +19,15 @@ from .errors import RagError
 def _settings(args: argparse.Namespace) -> Any:
     from .config import Settings
 
-    return Settings.resolve(docs_dir=getattr(args, "docs", None), index_dir=getattr(args, "index", None),
-                            model=getattr(args, "model", None), host=getattr(args, "host", None),
-                            port=getattr(args, "port", None), root_path=getattr(args, "root_path", None),
-                            store=getattr(args, "store", None))
+    collection = getattr(args, "collection", None)
+    if collection and getattr(args, "index", None):
+        raise RagError("give --collection or --index, not both: a collection's index is in its own folder")
+    docs = getattr(args, "docs", None)
+    settings = Settings.resolve(docs_dir=None if collection else docs, index_dir=getattr(args, "index", None),
+                                model=getattr(args, "model", None), host=getattr(args, "host", None),
+                                port=getattr(args, "port", None), root_path=getattr(args, "root_path", None),
+                                store=getattr(args, "store", None))
+    return settings.in_collection(collection, Path(docs) if docs else None) if collection else settings
 
 
 def configure_logging(level: str) -> None:
@@ -279,6 +284,8 @@ def parser() -> argparse.ArgumentParser:
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--docs", help="documents folder (default: the one the index was built from, else seeds/; or RAG_DOCS_DIR)")
         p.add_argument("--index", help="index folder (default: index/, or RAG_INDEX_DIR)")
+        p.add_argument("--collection", help="a named collection (its documents and index under RAG_COLLECTIONS_DIR, "
+                       "collections/ by default); name its documents folder with --docs on its first build")
         p.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL or multilingual-e5-small)")
         p.add_argument("--store", choices=("faiss", "milvus"), default=None,
                        help="where the index lives (default: faiss, or RAG_STORE); milvus reads RAG_MILVUS_URI")

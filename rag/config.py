@@ -6,8 +6,9 @@ no other module reads the environment for a setting.
 
 from __future__ import annotations
 
-import os
 import dataclasses
+import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -85,6 +86,17 @@ def _origins(name: str, raw: object) -> tuple[str, ...]:
     return tuple(o.strip() for o in str(raw).split(",") if o.strip())
 
 
+COLLECTION_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
+
+
+def check_collection_name(name: str) -> str:
+    """`name` when it can name a folder and a Milvus collection alike; ConfigError otherwise."""
+    if not COLLECTION_NAME.fullmatch(name or ""):
+        raise ConfigError(f"{name[:60]!r} cannot name a collection: use 1 to 40 lower-case letters, digits or "
+                          "underscores, starting with a letter or a digit (veille_2024).")
+    return name
+
+
 @dataclass(frozen=True)
 class Field:
     env: str
@@ -96,6 +108,8 @@ class Field:
 FIELDS: dict[str, Field] = {
     "docs_dir": Field("RAG_DOCS_DIR", _path, lambda: PROJECT_ROOT / "seeds", "documents folder"),
     "index_dir": Field("RAG_INDEX_DIR", _path, lambda: PROJECT_ROOT / "index", "index folder"),
+    "collections_dir": Field("RAG_COLLECTIONS_DIR", _path, lambda: PROJECT_ROOT / "collections",
+                             "where named collections live (`--collection NAME`: NAME/documents and NAME/index)"),
     "cache_dir": Field("RAG_CACHE_DIR", _path, default_cache_dir, "materialized model and cached vectors"),
     "model": Field("RAG_EMBED_MODEL", _text, lambda: DEFAULT_MODEL,
                    "sentence-transformers model name or folder, available offline"),
@@ -153,6 +167,7 @@ class Settings:
 
     docs_dir: Path
     index_dir: Path
+    collections_dir: Path
     cache_dir: Path
     model: str
     embed_adapter: str
@@ -207,6 +222,18 @@ class Settings:
         current.update({k: v for k, v in changes.items() if v is not None and k != "docs_named"})
         named = changes.get("docs_named", self.docs_named or changes.get("docs_dir") is not None)
         return dataclasses.replace(Settings.resolve(**current), docs_named=bool(named))
+
+    def in_collection(self, name: str, docs_dir: Path | None = None) -> "Settings":
+        """The settings of the collection `name`: its index in `collections_dir/name/index`, its documents
+        in `docs_dir` when named (a first build), else the folder its index was built from, else
+        `collections_dir/name/documents`; its own Milvus collections. The empty name is the default
+        collection: these settings (with `docs_dir` when named)."""
+        if not name:
+            return self.replace(docs_dir=docs_dir) if docs_dir is not None else self
+        check_collection_name(name)
+        base = self.collections_dir / name
+        return self.replace(index_dir=base / "index", docs_dir=docs_dir or base / "documents",
+                            docs_named=docs_dir is not None, milvus_collection=f"{self.milvus_collection}_{name}")
 
     @property
     def milvus_target(self) -> str:

@@ -325,3 +325,45 @@ def test_browser_a_refusal_heads_its_passages_as_closest_and_a_flag_writes_one_l
         page.wait_for_timeout(1000)
         browser.close()
     assert len(read(path)) == before + 1
+
+
+# ---------------------------------------------------------------- collections
+
+def test_two_collections_answer_from_their_own_documents_only(tmp_path):
+    from rag.index.collections import collection_names, create_collection
+
+    base = Settings.resolve(docs_dir=tmp_path / "seeds", index_dir=tmp_path / "index",
+                            collections_dir=tmp_path / "collections")
+    trends = create_collection(base, "tendances")
+    (trends / "a.txt").write_text("Tendances\nLes podcasts deviendront un canal publicitaire majeur.\n", encoding="utf-8")
+    law = create_collection(base, "reglement")
+    (law / "b.txt").write_text("Règlement\nLes podcasts publicitaires doivent signaler la publicité.\n", encoding="utf-8")
+    assert collection_names(base) == ["reglement", "tendances"]
+    with pytest.raises(RagError, match="exists already"):
+        create_collection(base, "tendances")
+    with pytest.raises(RagError, match="cannot name a collection"):
+        create_collection(base, "../évasion")
+    for name, mine in (("tendances", "a.txt"), ("reglement", "b.txt")):
+        settings = base.in_collection(name)
+        assert settings.index_dir == tmp_path / "collections" / name / "index"
+        assert settings.milvus_collection == f"rag_{name}" and settings.feedback_path.parent == settings.index_dir
+        engine = Engine(settings, embedder=FakeEmbedder())
+        answer = engine.ask("Que deviendront les podcasts publicitaires ?", threshold=-1)
+        assert {c.document for c in answer.citations} == {mine}
+
+
+def test_the_cli_builds_and_asks_a_named_collection_with_its_own_folder(tmp_path, monkeypatch, capsys):
+    import rag.embedding.embedder as module
+    from rag.cli import main
+
+    monkeypatch.setattr(module, "Embedder", lambda **kw: FakeEmbedder())
+    monkeypatch.setenv("RAG_COLLECTIONS_DIR", str(tmp_path / "collections"))
+    dossier = tmp_path / "dossier"
+    dossier.mkdir()
+    (dossier / "note.txt").write_text("Note\nLes newsletters reviennent en force chez les médias.\n", encoding="utf-8")
+    assert main(["build", "--collection", "veille", "--docs", str(dossier)]) == 0
+    capsys.readouterr()
+    # Later, the collection's name is enough: its index remembers its folder.
+    assert main(["ask", "--collection", "veille", "--json", "Les newsletters reviennent-elles ?"]) in (0, 1)
+    assert '"document": "note.txt"' in capsys.readouterr().out
+    assert main(["ask", "--collection", "veille", "--index", str(tmp_path), "x"]) == 2
