@@ -87,10 +87,14 @@ def _origins(name: str, raw: object) -> tuple[str, ...]:
 
 
 COLLECTION_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
+DEFAULT_COLLECTION = "default"  # the name of the collection the settings themselves describe
 
 
 def check_collection_name(name: str) -> str:
     """`name` when it can name a folder and a Milvus collection alike; ConfigError otherwise."""
+    if name == DEFAULT_COLLECTION:
+        raise ConfigError(f"{DEFAULT_COLLECTION} names the default collection (seeds/ and index/, or RAG_DOCS_DIR "
+                          "and RAG_INDEX_DIR); choose another name.")
     if not COLLECTION_NAME.fullmatch(name or ""):
         raise ConfigError(f"{name[:60]!r} cannot name a collection: use 1 to 40 lower-case letters, digits or "
                           "underscores, starting with a letter or a digit (veille_2024).")
@@ -227,8 +231,8 @@ class Settings:
         """The settings of the collection `name`: its index in `collections_dir/name/index`, its documents
         in `docs_dir` when named (a first build), else the folder its index was built from, else
         `collections_dir/name/documents`; its own Milvus collections. The empty name is the default
-        collection: these settings (with `docs_dir` when named)."""
-        if not name:
+        collection ("default" names it too): these settings (with `docs_dir` when named)."""
+        if not name or name == DEFAULT_COLLECTION:
             return self.replace(docs_dir=docs_dir) if docs_dir is not None else self
         check_collection_name(name)
         base = self.collections_dir / name

@@ -367,3 +367,58 @@ def test_the_cli_builds_and_asks_a_named_collection_with_its_own_folder(tmp_path
     assert main(["ask", "--collection", "veille", "--json", "Les newsletters reviennent-elles ?"]) in (0, 1)
     assert '"document": "note.txt"' in capsys.readouterr().out
     assert main(["ask", "--collection", "veille", "--index", str(tmp_path), "x"]) == 2
+
+
+@pytest.mark.browser
+def test_browser_two_collections_side_by_side(embedder, tmp_path):
+    """Create a collection from the page, upload into it, ask in each: the other's documents are never cited."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import SEEDS, free_port
+    from tests.test_ui import _answer_text, _ask, _browser
+    from ui.app import serve
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", collections_dir=tmp_path / "collections")
+    note = tmp_path / "upload" / "reglement.txt"
+    note.parent.mkdir()
+    note.write_text("Règlement intérieur de la médiathèque\nLes lecteurs peuvent emprunter douze documents pendant "
+                    "trois semaines, renouvelables une fois.\n", encoding="utf-8")
+    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+    try:
+        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
+        with sync_playwright() as playwright:
+            browser = _browser(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(handle.url)
+            page.fill("#rag-new-collection textarea", "mediatheque")
+            page.click("#rag-create")
+            page.wait_for_selector("text=Collection « mediatheque » créée", timeout=60_000)
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#rag-upload input[type=file]").set_input_files(str(note))
+            page.wait_for_timeout(500)
+            page.click("#rag-add")
+            page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
+                                   timeout=120_000)
+            page.get_by_role("tab", name="Discussion").click()
+            _ask(page, "Combien de documents peut-on emprunter ?")
+            assert "douze documents" in _answer_text(page)
+            _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+            in_mediatheque = _answer_text(page)
+            page.screenshot(path=str(tmp_path / "collection.png"), full_page=True)
+            page.locator("#rag-collection input").click()
+            page.get_by_role("option", name="Collection par défaut (default)").click()
+            page.wait_for_function("() => document.querySelectorAll('#rag-chat .message').length === 0",
+                                   timeout=30_000)
+            _ask(page, "Combien de documents peut-on emprunter ?")
+            in_default = page.locator("#rag-sources").inner_text()
+            browser.close()
+        assert "Kantar" not in in_mediatheque
+        assert "médiathèque" not in in_default.lower() and "douze" not in in_default
+        assert (tmp_path / "collections" / "mediatheque" / "documents" / "uploads" / "reglement.txt").exists()
+        assert not (docs / "uploads").exists()
+    finally:
+        handle.close()

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rag.config import Settings
+from rag.config import DEFAULT_COLLECTION, Settings, check_collection_name
 from rag.errors import IndexStoreError, RagError
 from rag.answer.policy import DEFAULT as DEFAULT_POLICIES
 from rag.evaluate.feedback import RatingLedger
@@ -36,6 +36,7 @@ EXAMPLES = [
     "Who calls digital an object of domination?",
     "What do the two sources say about influencer marketing?",
 ]
+COLLECTION_LABELS = {DEFAULT_COLLECTION: "Collection par défaut (default)"}
 INTERNAL_ERROR = "Une erreur interne est survenue ; réessayez. (An internal error occurred; please try again.)"
 
 CSS = """
@@ -96,6 +97,39 @@ class AppState:
         self.upload_lock = threading.Lock()
         self.ratings = RatingLedger()
         self._stage, self._stage_started = "", 0.0
+        self.engines: dict[str, Any] = {DEFAULT_COLLECTION: self.engine}  # one per collection, opened when first used
+        self._engines_lock = threading.Lock()
+
+    def collections(self) -> list[str]:
+        """The default collection, then the named ones."""
+        from rag.index.collections import collection_names
+
+        return [DEFAULT_COLLECTION, *collection_names(self.settings)]
+
+    def engine_for(self, name: str | None) -> Any:
+        """The engine of the collection `name` (the default one when empty): made at first use with the
+        default engine's model, then opened (built, for a new collection) and following its index."""
+        from rag.engine import Engine
+
+        self.wait()
+        name = name or DEFAULT_COLLECTION
+        with self._engines_lock:
+            engine = self.engines.get(name)
+            if engine is None:
+                check_collection_name(name)
+                if name not in self.collections():
+                    raise RagError(f"there is no collection named {name}; create it in the page or with "
+                                   f"rag build --collection {name} --docs FOLDER")
+                engine = Engine(self.settings.in_collection(name), embedder=self.engine.embedder,
+                                policies=self.engine.policies)
+                self.engines[name] = engine
+        engine.open(progress=self._progress)
+        engine.follow_versions()
+        return engine
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.close()
 
     def start(self) -> None:
         threading.Thread(target=self._load, name="rag-loader", daemon=True).start()
@@ -184,6 +218,13 @@ def page_address(request: Any) -> str:
     return f"{parts.scheme}://{quote(parts.netloc, safe=':@[]')}{quote(parts.path or '/', safe='/')}"
 
 
+def collection_address(page: str, collection: str | None) -> str:
+    """The page's address for one collection: permalinks of a named collection's documents say which."""
+    from urllib.parse import quote
+
+    return f"{page}?collection={quote(collection)}" if collection and collection != DEFAULT_COLLECTION else page
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(str(value))
@@ -238,17 +279,18 @@ def build_app(state: AppState) -> Any:
         if isinstance(message, str) and len(message) > MAX_QUESTION_CHARS:
             gr.Warning(TOO_LONG.format(count=len(message), limit=MAX_QUESTION_CHARS))
 
-    def respond(message: str, history: list[Any], asked: list[str], turns: list[Any], request: gr.Request
-                ) -> tuple[Any, ...]:
+    def respond(message: str, history: list[Any], asked: list[str], turns: list[Any], collection: str,
+                request: gr.Request) -> tuple[Any, ...]:
         if not isinstance(message, str) or not message.strip():  # start_turn refused it: nothing to answer
             return (gr.skip(),) * 6
         history, asked, turns = list(history or []), list(asked or []), list(turns or [])
-        base = page_address(request)
+        base = collection_address(page_address(request), collection)
         answer = None
         try:
-            state.wait()
-            answer = state.engine.ask(message, asked)
-            bubble, panel = answer_markdown(answer, base), sources_html(answer, state.engine.index, base)
+            engine = state.engine_for(collection)
+            index = engine.index  # the version the panel shows is the one that answered
+            answer = engine.ask(message, asked)
+            bubble, panel = answer_markdown(answer, base), sources_html(answer, index, base)
         except RagError as exc:
             bubble, panel = escape_markdown(str(exc)), sources_html(None)
             if isinstance(exc, IndexStoreError):  # the store went away: say so where the page shows its state
@@ -263,7 +305,7 @@ def build_app(state: AppState) -> Any:
             history += [{"role": "user", "content": escape_markdown(shown[:MAX_QUESTION_CHARS])}, {"role": "assistant", "content": bubble}]
         if answer is not None:
             turns.append({"message": len(history) - 1, "question": shown[:MAX_QUESTION_CHARS], "history": asked[-20:],
-                          "answer": answer})
+                          "answer": answer, "collection": collection or DEFAULT_COLLECTION})
         export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
         copied = answer_for_copying(answer, base) if answer is not None else ""
         return history, panel, (asked + [shown[:MAX_QUESTION_CHARS]])[-20:], turns[-MAX_TURNS:], export, copied
@@ -274,8 +316,12 @@ def build_app(state: AppState) -> Any:
         turn = _turn_at(turns, selected.index)
         if turn is None:
             return gr.skip(), gr.skip()
-        base = page_address(request)
-        return sources_html(turn["answer"], state.engine.index, base), answer_for_copying(turn["answer"], base)
+        base = collection_address(page_address(request), turn.get("collection"))
+        try:
+            index = state.engine_for(turn.get("collection")).index
+        except RagError:
+            index = None
+        return sources_html(turn["answer"], index, base), answer_for_copying(turn["answer"], base)
 
     def rate(turns: list[Any], request: gr.Request, liked: gr.LikeData) -> None:
         turn = _turn_at(turns, liked.index)
@@ -289,8 +335,8 @@ def build_app(state: AppState) -> Any:
         if not state.ratings.admit(f"{getattr(request, 'session_hash', '')}:{turn['message']}", value):
             return
         try:
-            record(state.settings.feedback_path, Rating(turn["question"], tuple(turn["history"]), value,
-                                                        turn["answer"].to_json()))
+            record(state.engine_for(turn.get("collection")).settings.feedback_path,
+                   Rating(turn["question"], tuple(turn["history"]), value, turn["answer"].to_json()))
         except (OSError, RagError) as exc:
             log.warning("a rating could not be recorded (%s)", exc)
 
@@ -300,35 +346,42 @@ def build_app(state: AppState) -> Any:
         if "doc" not in params:
             return gr.skip(), gr.skip()
         state.ready.wait(120)
-        index = state.engine.index if state.ready.is_set() and not state.error else None
+        try:
+            index = state.engine_for(params.get("collection")).index if state.ready.is_set() else None
+        except RagError:
+            index = None
         return document_html(index, params["doc"], _int(params.get("start")), _int(params.get("end"))), \
             gr.Tabs(selected="document")
 
-    def ask_api(question: str, history: list[str] | None = None) -> dict:
+    def ask_api(question: str, history: list[str] | None = None, collection: str = "") -> dict:
         """Answer a question; returns the same JSON object as `rag ask --json`.
 
         question: the question, in French or English.
         history: earlier questions of the conversation, oldest first (optional).
+        collection: the collection to ask (optional; the default one when empty).
         """
         try:
-            state.wait()
-            return state.engine.ask(question, history if isinstance(history, list) else None).to_json()
+            engine = state.engine_for(collection if isinstance(collection, str) else "")
+            return engine.ask(question, history if isinstance(history, list) else None).to_json()
         except RagError as exc:
             return {"question": str(question)[:200], "error": str(exc), "abstained": True}
         except Exception:
             log.exception("API answer failed")
             return {"question": str(question)[:200], "error": INTERNAL_ERROR, "abstained": True}
 
-    def add_documents(files: list[Any] | None, progress: Any = gr.Progress()) -> tuple[str, Any]:
+    def add_documents(files: list[Any] | None, collection: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
         files = files or []
         if not files:
-            return documents_html(_index_or_none()), None, gr.skip()
+            return documents_html(_index_or_none(collection)), None, gr.skip()
         if len(files) > MAX_UPLOAD_FILES:
             return f"<p>⚠️ Trop de fichiers : {MAX_UPLOAD_FILES} au plus par envoi (too many files).</p>", None, gr.skip()
         statuses: list[tuple[str, str]] = []
         with state.upload_lock:
-            state.wait()
-            folder = state.engine.settings.docs_dir / UPLOAD_FOLDER
+            try:
+                engine = state.engine_for(collection)
+            except RagError as exc:
+                return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
+            folder = engine.settings.docs_dir / UPLOAD_FOLDER
             folder.mkdir(parents=True, exist_ok=True)
             for item in files:
                 source = Path(item if isinstance(item, str) else getattr(item, "name", ""))
@@ -346,46 +399,72 @@ def build_app(state: AppState) -> Any:
                 shutil.copyfile(source, target)
                 statuses.append((target.name, "reçu"))
             try:
-                report = state.engine.rebuild(progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
+                report = engine.rebuild(progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
             except RagError as exc:
                 return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
             skipped = {s.source: s.reason for s in report.skipped}
             statuses = [(name, f"ignoré : {skipped[f'{UPLOAD_FOLDER}/{name}']}" if f"{UPLOAD_FOLDER}/{name}" in skipped
                          else status if status.startswith("refusé") else "indexé") for name, status in statuses]
-        return documents_html(report.index, statuses), None, document_choices()
+        return documents_html(report.index, statuses), None, document_choices(collection)
 
-    def document_choices() -> Any:
-        index = _index_or_none()
+    def document_choices(collection: str) -> Any:
+        index = _index_or_none(collection)
         names = sorted(d.source for d in index.documents.values()) if index is not None else []
         return gr.Dropdown(choices=names, value=None)
 
-    def change_document(action: str, source: str | None, new_file: Any, progress: Any = gr.Progress()
-                        ) -> tuple[str, Any, Any]:
+    def change_document(action: str, source: str | None, new_file: Any, collection: str,
+                        progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
         """Remove the chosen document, or replace it by the file given: the new version is swapped in
         whole, then the listing says what changed (or why nothing did)."""
         if not source:
-            return documents_html(_index_or_none(), [("—", "choisissez d'abord un document (choose a document)")]), \
-                gr.skip(), gr.skip()
+            return documents_html(_index_or_none(collection), [("—", "choisissez d'abord un document (choose a "
+                                                                     "document)")]), gr.skip(), gr.skip()
         track = lambda stage, done, total: progress(done / max(total, 1), desc=stage)  # noqa: E731
         with state.upload_lock:
-            state.wait()
             try:
+                engine = state.engine_for(collection)
                 if action == "remove":
-                    report = state.engine.remove(source, progress=track)
+                    report = engine.remove(source, progress=track)
                     status = "retiré de l'index et du dossier (removed)"
                 else:
                     path = Path(new_file if isinstance(new_file, str) else getattr(new_file, "name", "") or "")
                     if not new_file or not is_uploaded_file(path):
-                        return documents_html(_index_or_none(), [(source, "choisissez le fichier qui le remplace "
-                                                                          "(choose the new file)")]), gr.skip(), gr.skip()
-                    report = state.engine.replace(source, path, progress=track)
+                        return documents_html(_index_or_none(collection), [
+                            (source, "choisissez le fichier qui le remplace (choose the new file)")]), gr.skip(), gr.skip()
+                    report = engine.replace(source, path, progress=track)
                     status = "remplacé et réindexé (replaced)"
             except RagError as exc:
-                return documents_html(_index_or_none(), [(source, f"inchangé : {exc}")]), gr.skip(), gr.skip()
-        return documents_html(report.index, [(source, status)]), document_choices(), None
+                return documents_html(_index_or_none(collection), [(source, f"inchangé : {exc}")]), gr.skip(), gr.skip()
+        return documents_html(report.index, [(source, status)]), document_choices(collection), None
 
-    def _index_or_none() -> Any:
-        return state.engine.index if state.ready.is_set() and not state.error else None
+    def _index_or_none(collection: str | None = None) -> Any:
+        if not state.ready.is_set() or state.error:
+            return None
+        try:
+            return state.engine_for(collection).index
+        except RagError:
+            return None
+
+    def collection_choices(selected: str = DEFAULT_COLLECTION) -> Any:
+        names = state.collections()
+        return gr.Dropdown(choices=[(COLLECTION_LABELS.get(n, n), n) for n in names],
+                           value=selected if selected in names else DEFAULT_COLLECTION)
+
+    def switch_collection(collection: str) -> tuple[Any, ...]:
+        """A conversation belongs to one collection: switching starts a new one, and the Documents tab
+        shows the collection chosen."""
+        return ([], sources_html(None), [], [], None, "", documents_html(_index_or_none(collection)),
+                document_choices(collection))
+
+    def new_collection(name: str) -> tuple[Any, Any, str]:
+        from rag.index.collections import create_collection
+
+        name = (name or "").strip().lower()
+        try:
+            create_collection(state.settings, name)
+        except RagError as exc:
+            return gr.skip(), gr.update(value=name), f"⚠️ {exc}"
+        return collection_choices(name), gr.update(value=""), f"Collection « {name} » créée : ajoutez-y des documents."
 
     def status_tick() -> tuple[str, Any]:
         done = state.ready.is_set()
@@ -397,6 +476,13 @@ def build_app(state: AppState) -> Any:
                     "Réponses citées mot pour mot depuis les documents, en français ou en anglais. "
                     "*Answers quoted verbatim from the documents, in French or English.*")
         status = gr.Markdown(state.status, elem_id="rag-status")
+        with gr.Row(equal_height=True):
+            collection = gr.Dropdown(choices=[(COLLECTION_LABELS[DEFAULT_COLLECTION], DEFAULT_COLLECTION)],
+                                     value=DEFAULT_COLLECTION, label="Collection", elem_id="rag-collection", scale=3)
+            new_name = gr.Textbox(placeholder="nouvelle collection (ex. veille_2024)", show_label=False,
+                                  elem_id="rag-new-collection", scale=2)
+            create = gr.Button("Créer la collection", size="sm", elem_id="rag-create", scale=1)
+        created = gr.Markdown("", elem_id="rag-created")
         timer = gr.Timer(1.0)
         timer.tick(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         with gr.Tabs(selected="chat") as tabs:
@@ -428,8 +514,8 @@ def build_app(state: AppState) -> Any:
                 question.submit(warn_if_too_long, question, None, api_visibility="private")
                 question.submit(start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
                                 queue=False).then(
-                    respond, [pending, chatbot, asked, turns], [chatbot, sources, asked, turns, export, clipboard],
-                    api_visibility="private")
+                    respond, [pending, chatbot, asked, turns, collection],
+                    [chatbot, sources, asked, turns, export, clipboard], api_visibility="private")
                 chatbot.select(show_selected, [turns], [sources, clipboard], api_visibility="private", queue=False)
                 copy.click(None, [clipboard], None, js="(text) => { if (text) navigator.clipboard.writeText(text); }")
                 chatbot.like(rate, [turns], None, api_visibility="private", queue=False)
@@ -453,16 +539,26 @@ def build_app(state: AppState) -> Any:
                     remove = gr.Button("Retirer ce document", variant="stop", size="sm", elem_id="rag-remove")
                     swap = gr.Button("Remplacer par le nouveau fichier", size="sm", elem_id="rag-replace")
                 listing = gr.HTML(documents_html(None), elem_id="rag-documents")
-                add.click(add_documents, inputs=uploads, outputs=[listing, uploads, chosen], api_visibility="private",
-                          concurrency_limit=1, concurrency_id="documents")
-                remove.click(lambda source, progress=gr.Progress(): change_document("remove", source, None, progress),
-                             inputs=chosen, outputs=[listing, chosen, replacement], api_visibility="private",
-                             concurrency_limit=1, concurrency_id="documents")
-                swap.click(lambda source, new, progress=gr.Progress(): change_document("replace", source, new, progress),
-                           inputs=[chosen, replacement], outputs=[listing, chosen, replacement],
+                add.click(add_documents, inputs=[uploads, collection], outputs=[listing, uploads, chosen],
+                          api_visibility="private", concurrency_limit=1, concurrency_id="documents")
+                remove.click(lambda source, name, progress=gr.Progress():
+                             change_document("remove", source, None, name, progress),
+                             inputs=[chosen, collection], outputs=[listing, chosen, replacement],
+                             api_visibility="private", concurrency_limit=1, concurrency_id="documents")
+                swap.click(lambda source, new, name, progress=gr.Progress():
+                           change_document("replace", source, new, name, progress),
+                           inputs=[chosen, replacement, collection], outputs=[listing, chosen, replacement],
                            api_visibility="private", concurrency_limit=1, concurrency_id="documents")
-                demo.load(lambda: (documents_html(_index_or_none()), document_choices()), outputs=[listing, chosen],
-                          api_visibility="private", queue=False)
+                demo.load(lambda: (documents_html(_index_or_none()), document_choices(DEFAULT_COLLECTION),
+                                   collection_choices()), outputs=[listing, chosen, collection],
+                          api_visibility="private")
+        collection.input(switch_collection, inputs=collection,
+                         outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen],
+                         api_visibility="private")
+        create.click(new_collection, inputs=new_name, outputs=[collection, new_name, created],
+                     api_visibility="private", concurrency_id="documents").then(
+            switch_collection, inputs=collection,
+            outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen], api_visibility="private")
         demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         demo.load(open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")
@@ -481,7 +577,7 @@ def create_app(state: AppState, root_path: str = "") -> tuple[Any, Any]:
     settings = state.settings
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency, api_open=False)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(RouteGuard, endpoints={"ask": ("question", "history")})
+    app.add_middleware(RouteGuard, endpoints={"ask": ("question", "history", "collection")})
     app.add_middleware(BodyLimits, max_files=MAX_UPLOAD_FILES, max_file_bytes=MAX_UPLOAD_MB * 2**20,
                        client_bytes_per_minute=settings.upload_mb_per_minute * 2**20,
                        cache_bytes=settings.upload_cache_mb * 2**20, cache_folder=upload_root)
@@ -539,7 +635,7 @@ class ServerHandle:
         self.thread: threading.Thread | None = None
 
     def close(self) -> None:
-        self.rag_state.engine.close()
+        self.rag_state.close()
         self.server.should_exit = True
         if self.thread is not None:
             self.thread.join(timeout=30)

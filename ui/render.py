@@ -77,8 +77,9 @@ def escape_markdown(text: str) -> str:
 
 
 def permalink(base: str, doc_id: str, start: int, end: int) -> str:
-    """The address of the document view at one span: `?doc=…&start=…&end=…` on the chat page."""
-    return f"{base}?doc={quote(doc_id)}&start={int(start)}&end={int(end)}"
+    """The address of the document view at one span: `?doc=…&start=…&end=…` on the chat page (whose
+    address `base` may already name a collection: `…/?collection=veille`)."""
+    return f"{base}{'&' if '?' in base else '?'}doc={quote(doc_id)}&start={int(start)}&end={int(end)}"
 
 
 def page_label(citation: Citation, words: dict[str, str]) -> str:

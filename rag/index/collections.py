@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import COLLECTION_NAME, Settings, check_collection_name
+from ..config import COLLECTION_NAME, DEFAULT_COLLECTION, Settings, check_collection_name
 from ..errors import ConfigError
-
-DEFAULT = ""  # the default collection's name
 
 
 def collection_names(settings: Settings) -> list[str]:
@@ -23,7 +21,7 @@ def collection_names(settings: Settings) -> list[str]:
     if not root.is_dir():
         return []
     return sorted(folder.name for folder in root.iterdir()
-                  if folder.is_dir() and COLLECTION_NAME.fullmatch(folder.name)
+                  if folder.is_dir() and COLLECTION_NAME.fullmatch(folder.name) and folder.name != DEFAULT_COLLECTION
                   and ((folder / "documents").is_dir() or (folder / "index").is_dir()))
 
 
