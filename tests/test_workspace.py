@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -456,3 +457,52 @@ def test_the_status_line_names_the_step_and_counts_its_seconds(monkeypatch):
     assert state.shown_status() == f"{MODEL_STEPS['exporting']} (12 s)"
     state.ready.set()
     assert state.shown_status() == MODEL_STEPS["exporting"]
+
+
+def test_remove_during_eight_concurrent_questions_through_the_server(embedder, tmp_path):
+    """8 users ask through the web API while a document is removed from the page's engine: no error,
+    every citation's offsets slice its document exactly, and none cites the document after the swap."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    from tests.conftest import KANTAR, SEEDS, free_port
+    from ui.app import serve
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
+    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+    try:
+        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
+        engine = handle.rag_state.engine
+        texts = {d.doc_id: engine.index.document_text(d.doc_id) for d in engine.index.documents.values()}
+        question = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
+        removed_at: list[float] = []
+
+        def user(number: int) -> list[tuple[float, dict]]:
+            client = Client(handle.url, verbose=False)
+            return [(time.monotonic(), client.predict(question, [], api_name="/ask")) for _ in range(4)]
+
+        def remove() -> None:
+            time.sleep(1.0)
+            engine.remove(KANTAR)
+            removed_at.append(time.monotonic())
+
+        with ThreadPoolExecutor(9) as pool:
+            users = [pool.submit(user, n) for n in range(8)]
+            pool.submit(remove).result()
+            results = [item for future in users for item in future.result()]
+        assert len(results) == 32 and not any("error" in answer for _, answer in results)
+        for _, answer in results:
+            for citation in answer["citations"]:
+                document = next(doc_id for doc_id in texts if texts[doc_id][citation["start"]:citation["end"]]
+                                == citation["passage"])
+                assert document
+        after = Client(handle.url, verbose=False).predict(question, [], api_name="/ask")
+        assert all(c["document"] != KANTAR for c in after["citations"])
+        assert all(c["document"] != KANTAR for asked, answer in results if asked > removed_at[0] + 1.0
+                   for c in answer["citations"])
+    finally:
+        handle.close()
