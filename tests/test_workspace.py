@@ -411,7 +411,7 @@ def test_browser_two_collections_side_by_side(embedder, tmp_path):
             in_mediatheque = _answer_text(page)
             page.screenshot(path=str(tmp_path / "collection.png"), full_page=True)
             page.locator("#rag-collection input").click()
-            page.get_by_role("option", name="Collection par défaut (default)").click()
+            page.get_by_role("option", name="Par défaut (default)").click()
             page.wait_for_function("() => document.querySelectorAll('#rag-chat .message').length === 0",
                                    timeout=30_000)
             _ask(page, "Combien de documents peut-on emprunter ?")

@@ -42,7 +42,7 @@ MODEL_STEPS = {
     "exporting": "Première mise en route : export du modèle pour ONNX Runtime (une seule fois, environ 15 s)…",
     "loading": "Chargement du modèle…",
 }
-COLLECTION_LABELS = {DEFAULT_COLLECTION: "Collection par défaut (default)"}
+COLLECTION_LABELS = {DEFAULT_COLLECTION: "Par défaut (default)"}
 INTERNAL_ERROR = "Une erreur interne est survenue ; réessayez. (An internal error occurred; please try again.)"
 
 CSS = """
@@ -78,6 +78,7 @@ mark.rag-quote { background: #fff3a3; color: inherit; padding: 0 .1em; }
 .rag-doc-text { white-space: pre-wrap; overflow-wrap: anywhere; max-height: 70vh; overflow-y: auto;
   border: 1px solid var(--border-color-primary); border-radius: 8px; padding: .6em .8em; line-height: 1.5; }
 .rag-note { color: #9a6700; }
+.rag-docs-wrap { overflow-x: auto; max-width: 100%; }
 .rag-docs { border-collapse: collapse; width: 100%; }
 .rag-docs td, .rag-docs th { border-bottom: 1px solid var(--border-color-primary); padding: .3em .5em; text-align: left; }
 """
@@ -551,15 +552,17 @@ def build_app(state: AppState) -> Any:
                 uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers",
                                   elem_id="rag-upload")
                 add = gr.Button("Ajouter à l'index", variant="primary", elem_id="rag-add")
+                listing = gr.HTML(documents_html(None), elem_id="rag-documents")
+                gr.Markdown("**Retirer ou remplacer un document** *(remove or replace a document)*")
                 with gr.Row():
                     chosen = gr.Dropdown(choices=[], label="Document à retirer ou remplacer", elem_id="rag-chosen",
                                          scale=3)
                     replacement = gr.File(file_count="single", file_types=list(SUPPORTED_SUFFIXES),
-                                          label="Nouveau fichier (pour remplacer)", elem_id="rag-replacement", scale=2)
+                                          label="Nouveau fichier (pour remplacer)", elem_id="rag-replacement", scale=2,
+                                          height=110)
                 with gr.Row():
                     remove = gr.Button("Retirer ce document", variant="stop", size="sm", elem_id="rag-remove")
                     swap = gr.Button("Remplacer par le nouveau fichier", size="sm", elem_id="rag-replace")
-                listing = gr.HTML(documents_html(None), elem_id="rag-documents")
                 add.click(add_documents, inputs=[uploads, collection], outputs=[listing, uploads, chosen],
                           api_visibility="private", concurrency_limit=1, concurrency_id="documents")
                 remove.click(lambda source, name, progress=gr.Progress():

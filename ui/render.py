@@ -32,7 +32,7 @@ AUTOLINK = re.compile(r"(?<=\w):(?=//)|(?<=\bwww)\.", re.IGNORECASE)  # a bare a
 LABELS = {
     "fr": {"sources": "Sources", "closest": "Passages les plus proches — ils ne répondent pas à la question",
            "passage": "passage", "chars": "car.", "score": "score", "document": "Document", "page": "p.",
-           "pages": "pp.", "closest_short": "Passages les plus proches", "for_question": "Question",
+           "pages": "pp.", "closest_short": "Passages les plus proches", "for_question": "Question : « {question} »",
            "closeness": "proximité avec la question, relative à la meilleure source",
            "quoted": "phrases citées surlignées", "no_year": "année non précisée", "definition": "définition",
            "empty": "Les sources de la réponse s'afficheront ici.", "see": "voir les sources",
@@ -42,7 +42,7 @@ LABELS = {
            "bad_span": "Le passage demandé n'existe pas dans ce document ; le voici en entier."},
     "en": {"sources": "Sources", "closest": "Closest passages — they do not answer the question",
            "passage": "passage", "chars": "chars", "score": "score", "document": "Document", "page": "p.",
-           "pages": "pp.", "closest_short": "Closest passages", "for_question": "Question",
+           "pages": "pp.", "closest_short": "Closest passages", "for_question": "Question: “{question}”",
            "closeness": "closeness to the question, relative to the best source",
            "quoted": "quoted sentences highlighted", "no_year": "year not stated", "definition": "definition",
            "empty": "The sources of the answer will appear here.", "see": "see sources",
@@ -311,7 +311,7 @@ def sources_html(answer: Answer | None, index: IndexReader | None = None, base: 
         return f'<div class="rag-sources rag-empty" lang="{language}"><p>{escape_html(words["empty"])}</p></div>'
     kind = "rag-closest" if answer.abstained else "rag-supporting"
     parts = [f'<div class="rag-sources {kind}" lang="{language}">',
-             f'<p class="rag-for">{escape_html(words["for_question"])} : « {escape_html(answer.question)} »</p>'
+             f'<p class="rag-for">{escape_html(words["for_question"].format(question=answer.question))}</p>'
              if answer.question else "", comparison_html(answer),
              f'<h3>{escape_html(words["closest"] if answer.abstained else words["sources"])}</h3>']
     best = max((c.score for c in answer.citations), default=0.0)
@@ -354,9 +354,9 @@ def documents_html(index: IndexReader | None, statuses: list[tuple[str, str]] | 
         rows.append("<tr>" + "".join(f"<td>{escape_html(str(entry.get(key) if entry.get(key) is not None else '—'))}</td>"
                                      for key in ("title", "source", "year", "language", "kind", "passages", "sentences"))
                     + f"<td>{escape_html(str(entry.get('indexed_at', '—')).replace('T', ' ').rstrip('Z'))}</td></tr>")
-    table = ('<table class="rag-docs"><thead><tr><th>Titre</th><th>Fichier</th><th>Année</th><th>Langue</th>'
+    table = ('<div class="rag-docs-wrap"><table class="rag-docs"><thead><tr><th>Titre</th><th>Fichier</th><th>Année</th><th>Langue</th>'
              '<th>Format</th><th>Passages</th><th>Phrases</th><th>Indexé le (UTC)</th></tr></thead><tbody>'
-             + "".join(rows) + "</tbody></table>")
+             + "".join(rows) + "</tbody></table></div>")
     skipped = index.manifest.get("skipped", [])
     extra = ""
     if skipped:
