@@ -639,3 +639,23 @@ def test_nothing_the_model_reads_grows_with_a_one_line_file():
     assert max(s.end - s.start for s in planned.sentences) <= 500
     covered = sum(s.end - s.start for s in planned.sentences)
     assert covered >= len(line) - 1 - len(planned.sentences)  # cut, never dropped
+
+
+def test_an_index_whose_documents_are_elsewhere_is_answered_from_as_it_is(built, tmp_path, monkeypatch):
+    """An index built on another machine (a Milvus one, or a copied folder) names a documents folder
+    this machine does not have: it is answered from, not refused and not rebuilt from seeds/."""
+    import shutil
+
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.fakes import FakeEmbedder
+
+    docs, index_dir = built
+    elsewhere = tmp_path / "elsewhere-index"
+    shutil.copytree(index_dir, elsewhere)
+    shutil.rmtree(docs)
+    monkeypatch.delenv("RAG_DOCS_DIR", raising=False)
+    embedder = FakeEmbedder()
+    engine = Engine(Settings.resolve(index_dir=elsewhere), embedder=embedder)
+    answer = engine.ask("Que feront les marques du social commerce ?")
+    assert answer.citations and embedder.calls == 1  # the question alone was embedded

@@ -180,15 +180,13 @@ def chunk_settings(settings: Settings) -> ChunkSettings:
 
 
 def documents_folder(settings: Settings) -> Path:
-    """The documents folder to index: the one named (--docs, RAG_DOCS_DIR), else the one the
-    served index was built from, while it exists, else the default (seeds/)."""
+    """The documents folder to index: the one named (--docs, RAG_DOCS_DIR), else the one the served
+    index was built from (even when it is not on this machine: a Milvus index built elsewhere is then
+    answered from as it is), else the default (seeds/)."""
     if settings.docs_named:
         return settings.docs_dir
-    manifest = target_for(settings.index_dir, settings).served_manifest()
-    for folder in recorded_docs(manifest or {}, settings.index_dir):
-        if folder.is_dir():
-            return folder
-    return settings.docs_dir
+    recorded = recorded_docs(target_for(settings.index_dir, settings).served_manifest() or {}, settings.index_dir)
+    return next((folder for folder in recorded if folder.is_dir()), recorded[0] if recorded else settings.docs_dir)
 
 
 def check_same_documents(manifest: dict[str, Any] | None, docs_dir: Path, index_dir: Path) -> None:
@@ -224,11 +222,11 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
     check_same_documents(index.manifest, docs_dir, index_dir)
     if getattr(index, "note", ""):
         return index
+    if not docs_dir.is_dir():
+        log.warning("the documents folder %s is not here; answering from the index as it was built", docs_dir)
+        return index
     if (index.manifest.get("chunking") == chunk_settings(settings).as_dict()
             and index.manifest.get("docs_fingerprint") == folder_fingerprint(docs_dir, settings.max_files)):
-        return index
-    if not docs_dir.is_dir():
-        log.warning("the documents folder %s is gone; answering from the index as it was built", docs_dir)
         return index
     if settings.store == "faiss" and not os.access(index_dir, os.W_OK):
         log.warning("the documents in %s changed, but the index folder %s cannot be written; answering from "
