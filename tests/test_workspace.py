@@ -254,7 +254,8 @@ def test_a_document_without_pages_says_none():
     ("- item", "\\- item"),
     ("1. premier", "1\\. premier"),
     ("voir https://x.org et www.y.fr", "voir https\\://x.org et www\\.y.fr"),
-    ("[1] *gras* `code`", "\\[1\\] \\*gras\\* \\`code\\`"),
+    ("[1] *gras* `code`", "[1] \\*gras\\* \\`code\\`"),
+    ("[clique](javascript:x) ![i](y) [a][b] [c]: d", "[clique\\](javascript:x) ![i\\](y) [a\\][b] [c\\]: d"),
 ])
 def test_markdown_escapes_only_what_markdown_reads(text, clean):
     """Copies and exports read `*D'après les documents \\:*`, `\\(2019\\)`: escapes Markdown never needed."""
@@ -506,3 +507,22 @@ def test_remove_during_eight_concurrent_questions_through_the_server(embedder, t
                    for c in answer["citations"])
     finally:
         handle.close()
+
+
+def test_a_french_answer_copies_and_exports_without_escapes(seed_engine):
+    """The export read `Qu'est\\-ce que`, `000\\_b1c74287bd27e96d\\.txt`, `*D'après les documents \\:*`."""
+    import html
+
+    import markdown_it
+
+    from ui.render import answer_for_copying, answer_markdown, conversation_markdown
+
+    question = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
+    answer = seed_engine.ask(question)
+    assert answer.citations and not answer.abstained
+    exported = conversation_markdown([(question, answer)], "http://127.0.0.1:7860/")
+    assert "\\" not in exported and "\\" not in answer_for_copying(answer, "http://127.0.0.1:7860/")
+    # As Markdown it reads as the copy does: the same quotes, the same citations.
+    rendered = html.unescape(markdown_it.MarkdownIt("commonmark").render(answer_markdown(answer, "http://x/")))
+    for quote in answer.sentences:
+        assert " ".join(quote.text.split()) in " ".join(rendered.split())

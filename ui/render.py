@@ -20,10 +20,11 @@ from rag.index.store import IndexReader
 from rag.records import Answer, Citation, Quote
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")
-# What Markdown reads as structure anywhere in a line: escapes, code, emphasis, link brackets, tables,
-# strikethrough. Parentheses, dots, colons, "!" and "#" in running text need nothing once "[" and
-# "]" are escaped; they are left as they are, so that copied text reads clean.
-MARKDOWN_INLINE = re.compile(r"([\\`*\[\]|~]|(?<![^\W_])_|_(?![^\W_]))")  # "_" inside a word is inert
+# What Markdown reads as structure anywhere in a line: escapes, code, emphasis (a "_" inside a word is
+# inert), tables, strikethrough, and a "]" that would close a link, an image or a reference ("](",
+# "][", "]:"). Brackets, parentheses, dots, colons, "!" and "#" in running text then need nothing,
+# and are left as they are, so that copied text reads clean.
+MARKDOWN_INLINE = re.compile(r"([\\`*|~]|\](?=[(\[:])|(?<![^\W_])_|_(?![^\W_]))")
 # What Markdown reads as structure only where a line starts: a heading, a list item, a setext
 # underline, an ordered list ("1." / "1)").
 MARKDOWN_LINE_START = re.compile(r"^([#+\-=]|\d{1,9}(?=[.)]))")
@@ -97,7 +98,7 @@ def _where(citation: Citation, words: dict[str, str]) -> str:
 
 
 def _marker(n: int, link: str = "") -> str:
-    return f"**[\\[{n}\\]]({link})**" if link else f"**\\[{n}\\]**"
+    return f"**[[{n}]]({link})**" if link else f"**[{n}]**"
 
 
 def citations_footer(answer: Answer, base: str | None) -> str:
@@ -110,7 +111,7 @@ def citations_footer(answer: Answer, base: str | None) -> str:
         where = _where(c, words)
         link = f" — [{escape_markdown(words['open_document'])}]({permalink(base, c.doc_id, c.start, c.end)})" \
             if base is not None else ""
-        lines.append(f"\\[{c.n}\\] *{escape_markdown(c.title)}* ({escape_markdown(year)}), "
+        lines.append(f"[{c.n}] *{escape_markdown(c.title)}* ({escape_markdown(year)}), "
                      f"{escape_markdown(c.document)}, {escape_markdown(where)}{link}")
     return "  \n".join(lines)
 
