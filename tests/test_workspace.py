@@ -526,3 +526,42 @@ def test_a_french_answer_copies_and_exports_without_escapes(seed_engine):
     rendered = html.unescape(markdown_it.MarkdownIt("commonmark").render(answer_markdown(answer, "http://x/")))
     for quote in answer.sentences:
         assert " ".join(quote.text.split()) in " ".join(rendered.split())
+
+
+@pytest.mark.browser
+def test_browser_a_pdf_citation_says_its_page(embedder, tmp_path):
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import SEEDS, free_port
+    from tests.test_ui import _answer_text, _ask, _browser
+    from ui.app import serve
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    pdf = tmp_path / "upload" / "rapport.pdf"
+    pdf.parent.mkdir()
+    pdf.write_bytes(make_pdf_pages(REPORT))
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
+    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
+    try:
+        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
+        with sync_playwright() as playwright:
+            browser = _browser(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(handle.url)
+            page.get_by_role("tab", name="Documents").click()
+            page.locator("#rag-upload input[type=file]").set_input_files(str(pdf))
+            page.wait_for_timeout(500)
+            page.click("#rag-add")
+            page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
+                                   timeout=120_000)
+            page.get_by_role("tab", name="Discussion").click()
+            _ask(page, "Quel canal publicitaire les podcasts deviendront-ils ?")
+            bubble = _answer_text(page)
+            panel = page.locator("#rag-sources").inner_text()
+            browser.close()
+        assert "rapport.pdf" in bubble and "p. 3" in bubble and "p. 3" in panel
+    finally:
+        handle.close()
