@@ -117,7 +117,7 @@ def test_forged_file_path_is_never_copied(http, app, tmp_path, secret_dir):
     add = next(d for d in config["dependencies"] if any(
         c.get("props", {}).get("elem_id") == "rag-upload" for c in config["components"] if c["id"] in d["inputs"]))
     forged = {"path": str(secret), "orig_name": "secret.txt", "meta": {"_type": "gradio.FileData"}}
-    completed = _join_and_wait(http, add["id"], [[forged]], f"forged-{secret_dir}")
+    completed = _join_and_wait(http, add["id"], [[forged], "default"], f"forged-{secret_dir}")
     assert completed  # the handler (or Gradio) answered
     uploads = handle.rag_state.engine.settings.docs_dir / "uploads"
     copied = list(uploads.glob("secret*")) if uploads.exists() else []
@@ -224,5 +224,5 @@ def test_too_many_files_in_one_add_are_refused(http):
     add = next(d for d in config["dependencies"] if any(
         c.get("props", {}).get("elem_id") == "rag-upload" for c in config["components"] if c["id"] in d["inputs"]))
     files = [{"path": p, "orig_name": Path(p).name, "meta": {"_type": "gradio.FileData"}} for p in paths]
-    completed = _join_and_wait(http, add["id"], [files], "flood")
+    completed = _join_and_wait(http, add["id"], [files, "default"], "flood")
     assert "Trop de fichiers" in completed
