@@ -565,3 +565,27 @@ def test_browser_a_pdf_citation_says_its_page(embedder, tmp_path):
         assert "rapport.pdf" in bubble and "p. 3" in bubble and "p. 3" in panel
     finally:
         handle.close()
+
+
+@pytest.mark.browser
+def test_browser_the_answer_the_panel_shows_is_marked(app):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_ui import _ask, _browser
+
+    url, _ = app
+    with sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url)
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        _ask(page, "Who calls digital an object of domination?")
+        bots = page.locator("#rag-chat .message.bot")
+        page.wait_for_function("() => document.querySelectorAll('#rag-chat .message.bot.rag-selected').length === 1")
+        assert "rag-selected" in (bots.last.get_attribute("class") or "")
+        bots.first.click(position={"x": 30, "y": 10})
+        page.wait_for_function("() => document.querySelector('#rag-sources').innerText.includes('social commerce')",
+                               timeout=10_000)
+        assert "rag-selected" in (bots.first.get_attribute("class") or "")
+        assert page.locator("#rag-chat .message.bot.rag-selected").count() == 1
+        browser.close()

@@ -42,6 +42,24 @@ MODEL_STEPS = {
     "exporting": "Première mise en route : export du modèle pour ONNX Runtime (une seule fois, environ 15 s)…",
     "loading": "Chargement du modèle…",
 }
+MARK_SELECTED_ANSWER = """() => {
+  const chat = document.getElementById('rag-chat');
+  if (!chat || chat.dataset.ragMarks) return;
+  chat.dataset.ragMarks = '1';
+  const mark = (message) => {
+    chat.querySelectorAll('.message.bot.rag-selected').forEach((m) => m.classList.remove('rag-selected'));
+    if (message) message.classList.add('rag-selected');
+  };
+  let count = 0;
+  new MutationObserver(() => {
+    const bots = chat.querySelectorAll('.message.bot');
+    if (bots.length !== count) { count = bots.length; mark(bots[bots.length - 1]); }
+  }).observe(chat, {childList: true, subtree: true});
+  chat.addEventListener('click', (event) => {
+    const message = event.target.closest('.message.bot');
+    if (message && !event.target.closest('a, button')) mark(message);
+  });
+}"""
 COLLECTION_LABELS = {DEFAULT_COLLECTION: "Par défaut (default)"}
 INTERNAL_ERROR = "Une erreur interne est survenue ; réessayez. (An internal error occurred; please try again.)"
 
@@ -61,6 +79,7 @@ CSS = """
 .rag-passage { border-left-color: #9a6700; }
 mark.rag-quote { background: #fff3a3; color: inherit; padding: 0 .1em; }
 .rag-doc { font-size: .85em; color: var(--body-text-color-subdued); }
+#rag-chat .message.bot.rag-selected { outline: 2px solid #2f6feb; outline-offset: 2px; }
 .rag-for { margin: 0 0 .4em 0; color: var(--body-text-color-subdued); font-size: .9em; overflow-wrap: anywhere; }
 .rag-bar { display: inline-block; width: 3em; height: .5em; border-radius: 3px; vertical-align: middle;
   background: var(--border-color-primary); overflow: hidden; }
@@ -586,6 +605,8 @@ def build_app(state: AppState) -> Any:
         demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         demo.load(open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")
+        # The answer whose sources the panel shows is outlined: the newest, until a reader clicks another.
+        demo.load(None, js=MARK_SELECTED_ANSWER)
         gr.api(ask_api, api_name="ask")
     return demo
 
