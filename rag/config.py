@@ -259,6 +259,7 @@ def settings_table() -> str:
     for name, spec in FIELDS.items():
         default = spec.default()
         shown = "`seeds/`" if name == "docs_dir" else "`index/`" if name == "index_dir" else \
+            "`collections/`" if name == "collections_dir" else \
             "`~/.cache/rag-chat`" if name == "cache_dir" else "the number of cores" if name == "embed_threads" else f"`{', '.join(default) if isinstance(default, tuple) else default}`"
         if name == "milvus_uri":
             shown = "`index/milvus.db`"
