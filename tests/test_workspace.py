@@ -589,3 +589,15 @@ def test_browser_the_answer_the_panel_shows_is_marked(app):
         assert "rag-selected" in (bots.first.get_attribute("class") or "")
         assert page.locator("#rag-chat .message.bot.rag-selected").count() == 1
         browser.close()
+
+
+def test_a_refusal_names_its_closest_passages_once():
+    from rag.records import Answer, Citation
+    from ui.render import answer_markdown
+
+    citation = Citation(1, "d", "a.txt", "Titre A", 2019, 0, 20, "Une phrase proche.", 0.5, 0)
+    refusal = Answer("q", "fr", True, "", (), (citation,), lead="Je n'ai pas trouvé de réponse dans les documents.",
+                     closest_label="Passages les plus proches (ils ne répondent pas à la question) :")
+    bubble = answer_markdown(refusal, "http://x/")
+    assert bubble.count("Passages les plus proches") == 1 and bubble.count("[1]") == 1
+    assert "Sources" not in bubble

@@ -139,6 +139,9 @@ def answer_markdown(answer: Answer, base: str | None = None) -> str:
     """
     if answer.message:
         return escape_markdown(answer.message)
+    if base is not None and answer.abstained and answer.citations:
+        # The footer, headed "Passages les plus proches", lists them with their links: said once.
+        return f"⚠️ **{escape_markdown(answer.lead)}**\n\n{citations_footer(answer, base)}"
     body = _answer_body(answer, base)
     if base is None or not answer.citations:
         return body
