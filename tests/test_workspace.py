@@ -408,6 +408,7 @@ def test_browser_two_collections_side_by_side(embedder, tmp_path):
             page.get_by_role("tab", name="Discussion").click()
             _ask(page, "Combien de documents peut-on emprunter ?")
             assert "douze documents" in _answer_text(page)
+            assert not page.get_by_text("Quelles sont les prédictions de Kantar pour 2019 ?").is_visible()
             _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
             in_mediatheque = _answer_text(page)
             page.screenshot(path=str(tmp_path / "collection.png"), full_page=True)

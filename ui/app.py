@@ -492,10 +492,11 @@ def build_app(state: AppState) -> Any:
                            value=selected if selected in names else DEFAULT_COLLECTION)
 
     def switch_collection(collection: str) -> tuple[Any, ...]:
-        """A conversation belongs to one collection: switching starts a new one, and the Documents tab
-        shows the collection chosen."""
+        """A conversation belongs to one collection: switching starts a new one, the Documents tab
+        shows the collection chosen, and the examples (questions about the seeds) show with the
+        default collection only."""
         return ([], sources_html(None), [], [], None, "", documents_html(_index_or_none(collection)),
-                document_choices(collection))
+                document_choices(collection), gr.Dataset(visible=collection in ("", DEFAULT_COLLECTION)))
 
     def new_collection(name: str) -> tuple[Any, Any, str]:
         from rag.index.collections import create_collection
@@ -543,7 +544,7 @@ def build_app(state: AppState) -> Any:
                                              variant="secondary", elem_id="rag-copy")
                             export = gr.DownloadButton("Exporter la discussion (Markdown)", value=None, size="sm",
                                                        variant="secondary", elem_id="rag-export")
-                        gr.Examples(EXAMPLES, inputs=question, label="Exemples")
+                        examples = gr.Examples(EXAMPLES, inputs=question, label="Exemples")
                     with gr.Column(scale=2):
                         sources = gr.HTML(sources_html(None), elem_id="rag-sources")
                 asked = gr.State([])  # the raw questions of this conversation, for follow-ups
@@ -596,12 +597,12 @@ def build_app(state: AppState) -> Any:
                                    collection_choices()), outputs=[listing, chosen, collection],
                           api_visibility="private")
         collection.input(switch_collection, inputs=collection,
-                         outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen],
+                         outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset],
                          api_visibility="private")
         create.click(new_collection, inputs=new_name, outputs=[collection, new_name, created],
                      api_visibility="private", concurrency_id="documents").then(
             switch_collection, inputs=collection,
-            outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen], api_visibility="private")
+            outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset], api_visibility="private")
         demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         demo.load(open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")
