@@ -78,7 +78,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .index.build import build, documents_folder
 
     settings = _settings(args)
-    docs_dir = documents_folder(settings)
+    docs_dir = documents_folder(settings, rebuild=args.rebuild)
     embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir, adapter=settings.embed_adapter)
     bars = ProgressBars()
     try:

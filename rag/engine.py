@@ -29,7 +29,7 @@ from .answer.retrieve import Retrieval, language_lean, retrieve
 from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
-from .index.build import BuildReport, Progress, build, check_documents, documents_folder, open_index
+from .index.build import BuildReport, Progress, build, documents_folder, open_index
 from .index.store import IndexReader, load_version, read_pointer
 from .ingest.files import document_path, replace_file
 from .records import Answer
@@ -93,7 +93,6 @@ class Engine:
             if self._index is None:
                 docs_dir = documents_folder(self.settings)
                 self.settings = self.settings.replace(docs_dir=docs_dir, docs_named=self.settings.docs_named)
-                check_documents(docs_dir, self.settings.index_dir, self.settings)
                 self.calibration
                 self._index = ready_for_questions(open_index(
                     docs_dir, self.settings.index_dir, self.embedder,

@@ -197,7 +197,7 @@ class AppState:
             self.engine.open(progress=self._progress)
             self.engine.follow_versions()  # a CLI `rag build` beside the server is answered from at once
             self.engine.warm_up()
-            note = getattr(self.engine.index, "note", "")  # the current version is damaged: say which is served
+            note = self.engine.index.note  # the current version is damaged: say which is served
             self.status = f"⚠️ {note}" if note else ""
         except RagError as exc:
             self.error = str(exc)

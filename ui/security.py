@@ -38,6 +38,11 @@ def _host_port(value: str, default_scheme: str = "http") -> tuple[str, int | Non
     return (parts.hostname or "").lower().rstrip("."), port
 
 
+def request_headers(scope: dict[str, Any]) -> dict[str, str]:
+    """An ASGI request's headers by lower-case name (the last one of a repeated name)."""
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+
+
 def is_local_name(host: str) -> bool:
     """An IP literal or a localhost name: no DNS answer an attacker controls can stand behind it."""
     if host == "localhost" or host.endswith(".localhost"):
@@ -61,7 +66,7 @@ class SameOriginGuard:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            headers = request_headers(scope)
             host = headers.get("host", "")
             if not self.trusted_host(host):
                 await self._refuse(send, f"Host {host[:100]!r} is not one this server answers for; a reverse proxy "
@@ -119,7 +124,7 @@ class BodyLimits:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = request_headers(scope)
         try:
             length = int(headers["content-length"])
         except (KeyError, ValueError):

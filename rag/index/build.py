@@ -130,12 +130,18 @@ def _skip(skipped: list[Skipped], source: str, reason: str) -> None:
     skipped.append(Skipped(source, reason))
 
 
+def candidates(docs_dir: Path, max_files: int, removing: frozenset[str] = frozenset()
+               ) -> tuple[list[Path], list[Skipped]]:
+    """The folder's candidate files (`discover`) but those `removing` names, and the skipped ones."""
+    paths, skipped = discover(docs_dir, max_files)
+    return [path for path in paths if path.relative_to(docs_dir).as_posix() not in removing], skipped
+
+
 def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_progress,
                 removing: frozenset[str] = frozenset()) -> tuple[list[RawText], list[Skipped]]:
     """Every readable document once (but those `removing` names): the same text under two names is
     indexed once."""
-    paths, skipped = discover(docs_dir, settings.max_files)
-    paths = [path for path in paths if path.relative_to(docs_dir).as_posix() not in removing]
+    paths, skipped = candidates(docs_dir, settings.max_files, removing)
     for item in skipped:
         log.info("not a document: %s (%s)", item.source, item.reason)
     raws: list[RawText] = []
@@ -163,8 +169,7 @@ def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_pro
 def folder_fingerprint(docs_dir: Path, max_files: int, removing: frozenset[str] = frozenset()) -> str:
     """A hash of the candidate files' names, sizes and modification times (nothing is read), as the
     folder will be once the files `removing` names are gone."""
-    paths, skipped = discover(docs_dir, max_files)
-    paths = [path for path in paths if path.relative_to(docs_dir).as_posix() not in removing]
+    paths, skipped = candidates(docs_dir, max_files, removing)
     digest = hashlib.sha256()
     for path in paths:
         stat = path.stat()
@@ -179,14 +184,18 @@ def chunk_settings(settings: Settings) -> ChunkSettings:
     return ChunkSettings(cleaning=settings.cleaning)
 
 
-def documents_folder(settings: Settings) -> Path:
+def documents_folder(settings: Settings, rebuild: bool = False) -> Path:
     """The documents folder to index: the one named (--docs, RAG_DOCS_DIR), else the one the served
     index was built from (even when it is not on this machine: a Milvus index built elsewhere is then
-    answered from as it is), else the default (seeds/)."""
-    if settings.docs_named:
-        return settings.docs_dir
-    recorded = recorded_docs(target_for(settings.index_dir, settings).served_manifest() or {}, settings.index_dir)
-    return next((folder for folder in recorded if folder.is_dir()), recorded[0] if recorded else settings.docs_dir)
+    answered from as it is), else the default (seeds/). Raises IndexStoreError when the served index
+    was built from another folder, unless `rebuild`: said before any model loads."""
+    manifest = target_for(settings.index_dir, settings).served_manifest()
+    recorded = recorded_docs(manifest or {}, settings.index_dir)
+    docs_dir = settings.docs_dir if settings.docs_named else \
+        next((folder for folder in recorded if folder.is_dir()), recorded[0] if recorded else settings.docs_dir)
+    if not rebuild:
+        check_same_documents(manifest, docs_dir, settings.index_dir)
+    return docs_dir
 
 
 def check_same_documents(manifest: dict[str, Any] | None, docs_dir: Path, index_dir: Path) -> None:
@@ -198,11 +207,6 @@ def check_same_documents(manifest: dict[str, Any] | None, docs_dir: Path, index_
     raise IndexStoreError(
         f"the index in {index_dir} was built from {recorded}, not {docs_dir}: leave out --docs to use its own "
         f"folder, or replace its documents on purpose with: rag build --docs {docs_dir} --index {index_dir} --rebuild")
-
-
-def check_documents(docs_dir: Path, index_dir: Path, settings: Settings) -> None:
-    """`check_same_documents` against the served version, before any model is loaded."""
-    check_same_documents(target_for(index_dir, settings).served_manifest(), docs_dir, index_dir)
 
 
 def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = _no_progress,
@@ -220,7 +224,7 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
     if index is None:
         return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
     check_same_documents(index.manifest, docs_dir, index_dir)
-    if getattr(index, "note", ""):
+    if index.note:
         return index
     if not docs_dir.is_dir():
         log.warning("the documents folder %s is not here; answering from the index as it was built", docs_dir)
@@ -259,17 +263,14 @@ def split_key(raw: RawText, furniture: frozenset[str]) -> str:
     return digest.hexdigest()[:32]
 
 
-def known_splits(old: IndexReader | None, chunking: ChunkSettings) -> dict[str, SplitDocument]:
-    """The splits of the served version's documents by their split key, when it was split the same
-    way: a document whose key is unchanged is not split again (a 16 MB page costs a minute)."""
+def reusable_splits(old: IndexReader | None, chunking: ChunkSettings) -> dict[str, str]:
+    """The served version's documents by their split key (key → doc_id), when it was split the same
+    way: a document whose key is unchanged is read back, not split again (a 16 MB page costs a
+    minute). Only the documents that match are read back, when they are planned."""
     if old is None or old.manifest.get("chunking") != chunking.as_dict():
         return {}
-    splits = {}
-    for entry in old.manifest.get("documents", []):
-        key, doc_id = entry.get("split_key"), entry.get("doc_id")
-        if key and doc_id in old.documents:
-            splits[key] = split_from_index(old, doc_id)
-    return splits
+    return {entry["split_key"]: entry["doc_id"] for entry in old.manifest.get("documents", [])
+            if entry.get("split_key") and entry.get("doc_id") in old.documents}
 
 
 def split_from_index(index: IndexReader, doc_id: str) -> SplitDocument:
@@ -286,17 +287,19 @@ def split_from_index(index: IndexReader, doc_id: str) -> SplitDocument:
 
 
 def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, skipped: list[Skipped],
-                   progress: Progress = _no_progress, known: dict[str, SplitDocument] | None = None
-                   ) -> list[Planned]:
+                   progress: Progress = _no_progress, served: IndexReader | None = None) -> list[Planned]:
+    """Each document split (or read back from `served`, the version being replaced, when its split
+    key is unchanged) and planned."""
     planned = []
-    known = known or {}
+    known = reusable_splits(served, chunking)
     # Furniture is a property of the collection: a line most pages repeat says nothing of any one.
     repeated = repeated_lines(raw.text for raw in raws) if "repeated" in chunking.cleaning else frozenset()
     for number, raw in enumerate(raws, 1):
         progress("splitting", number, len(raws))
         key = split_key(raw, furniture_in(raw.text, repeated))
         try:
-            split = known.get(key) or split_document(raw, chunking, repeated)
+            split = split_from_index(served, known[key]) if served is not None and key in known \
+                else split_document(raw, chunking, repeated)
             item = plan_document(split, model_id, key)
         except Exception as exc:  # cleaning and segmentation are pure: a failure is this document's alone
             log.exception("splitting %s failed", raw.source)
@@ -429,13 +432,13 @@ def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSetting
     chunking = chunking or chunk_settings(settings)
     target = target_for(index_dir, settings)
     target.check()
-    if not rebuild:
-        check_same_documents(target.served_manifest(), docs_dir, index_dir)
     with build_lock(index_dir, progress):
+        if not rebuild:  # under the lock: against the version this build replaces, whoever landed it
+            check_same_documents(target.served_manifest(), docs_dir, index_dir)
         fingerprint = folder_fingerprint(docs_dir, settings.max_files, removing)
         raws, skipped = read_folder(docs_dir, settings, progress, removing)
         served = target.served()
-        planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress, known_splits(served, chunking))
+        planned = plan_documents(raws, chunking, embedder.model_id, skipped, progress, served)
         embedded, counts = embed_documents(planned, embedder, index_dir, chunking, skipped, target, progress, served)
         progress("writing", 0, 1)
         version = new_version(embedder, chunking, embedded, skipped, fingerprint, settings,

@@ -503,6 +503,7 @@ class MilvusIndex:
     documents' metadata, and a bounded cache of the rows it read; vectors stay in Milvus."""
 
     store = "milvus"
+    note = ""  # a Milvus alias names one version; there is no previous one to fall back on
 
     def __init__(self, connection: Connection, version: str) -> None:
         self.connection = connection

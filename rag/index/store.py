@@ -63,6 +63,7 @@ class IndexReader(Protocol):
     store: str
     manifest: dict[str, Any]
     documents: dict[str, Document]  # metadata; the text comes from document_text()
+    note: str  # "" unless this is not the version the store names as current (that one is damaged)
 
     @property
     def doc_ids(self) -> tuple[str, ...]: ...
