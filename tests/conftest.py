@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -94,22 +96,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app(embedder, tmp_path_factory):
-    """The real chat server on a free loopback port, over a copy of the seeds."""
+@contextlib.contextmanager
+def seeds_server(embedder, base: Path, documents: dict[str, str] | None = None, **settings: Any) -> Iterator[Any]:
+    """The real chat server on a free loopback port over a copy of the seeds in `base/docs` (with
+    `documents` added, by name and text), its index in `base/index`, `settings` for the rest;
+    ready to answer, closed on leaving."""
     from rag.config import Settings
     from rag.engine import Engine
     from ui.app import serve
 
-    base = tmp_path_factory.mktemp("ui")
     docs = base / "docs"
     shutil.copytree(SEEDS, docs)
-    settings = Settings.resolve(docs_dir=docs, index_dir=base / "index")
-    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
-    handle.rag_state.ready.wait(300)
-    assert not handle.rag_state.error
-    yield handle.url, handle
-    handle.close()
+    for name, text in (documents or {}).items():
+        (docs / name).write_text(text, encoding="utf-8")
+    resolved = Settings.resolve(docs_dir=docs, index_dir=base / "index", **settings)
+    handle = serve(port=free_port(), settings=resolved, block=False, engine=Engine(resolved, embedder=embedder))
+    try:
+        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error, handle.rag_state.error
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture(scope="session")
+def app(embedder, tmp_path_factory):
+    """The real chat server on a free loopback port, over a copy of the seeds."""
+    with seeds_server(embedder, tmp_path_factory.mktemp("ui")) as handle:
+        yield handle.url, handle
 
 
 @pytest.fixture(scope="session")

@@ -415,27 +415,18 @@ def test_a_forged_rating_value_never_reaches_the_log_whole():
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
     """The real server with small upload limits (and the fake embedder: only the limits are tested)."""
-    import shutil
-
-    from rag.config import Settings
-    from rag.engine import Engine
-    from tests.conftest import SEEDS, free_port
-    from tests.fakes import FakeEmbedder
-    from ui.app import serve, upload_root
-    from ui.security import folder_bytes
-
-    base = tmp_path_factory.mktemp("limits")
-    shutil.copytree(SEEDS, base / "docs")
-    used_mb = folder_bytes(upload_root()) // 2**20
-    settings = Settings.resolve(docs_dir=base / "docs", index_dir=base / "index", upload_mb_per_minute=3,
-                                upload_cache_mb=used_mb + 6)
-    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=FakeEmbedder()))
-    assert handle.rag_state.ready.wait(120) and not handle.rag_state.error
     import httpx
 
-    with httpx.Client(base_url=handle.url.rstrip("/"), timeout=60) as http:
+    from tests.conftest import seeds_server
+    from tests.fakes import FakeEmbedder
+    from ui.app import upload_root
+    from ui.security import folder_bytes
+
+    used_mb = folder_bytes(upload_root()) // 2**20
+    with seeds_server(FakeEmbedder(), tmp_path_factory.mktemp("limits"), upload_mb_per_minute=3,
+                      upload_cache_mb=used_mb + 6) as handle, \
+            httpx.Client(base_url=handle.url.rstrip("/"), timeout=60) as http:
         yield http, handle
-    handle.close()
 
 
 @pytest.mark.slow

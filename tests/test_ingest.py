@@ -11,6 +11,7 @@ from rag.ingest.files import discover, read_file
 from rag.text.document import split_document
 from rag.records import Skipped
 from tests.conftest import DIGIMIND, KANTAR, SEEDS
+from tests.pdfs import make_pdf
 
 BOILERPLATE = [
     "MarketingSocial Media",
@@ -172,28 +173,6 @@ def test_html_script_and_style_are_never_kept(tmp_path):
 def test_script_only_html_is_skipped(tmp_path):
     result = _read(tmp_path, "app.html", b"<html><body><script>document.write('x')</script></body></html>")
     assert isinstance(result, Skipped) and "no extractable text" in result.reason
-
-
-def make_pdf(text: str) -> bytes:
-    """A minimal one-page PDF whose text layer holds `text` (ASCII)."""
-    stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return out
 
 
 def test_pdf_text_is_extracted_even_when_named_txt(tmp_path):

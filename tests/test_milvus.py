@@ -352,18 +352,13 @@ def test_with_the_real_model_milvus_cites_what_faiss_cites(tmp_path, embedder, m
 def upload_through_the_page(url: str, path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.test_ui import _browser
+    from tests.test_ui import _add_in_page, _browser
 
     with sync_playwright() as playwright:
         browser = _browser(playwright)
         page = browser.new_page()
         page.goto(url)
-        page.get_by_role("tab", name="Documents").click()
-        page.locator("#rag-upload input[type=file]").set_input_files(str(path))
-        page.wait_for_timeout(500)
-        page.click("#rag-add")
-        page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
-                               timeout=180_000)
+        _add_in_page(page, path)
         browser.close()
 
 

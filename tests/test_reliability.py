@@ -170,7 +170,7 @@ def test_scanned_pdf_without_text_is_skipped(tmp_path):
     """Case 18."""
     from rag.ingest.files import read_file
     from rag.records import Skipped
-    from tests.test_ingest import make_pdf
+    from tests.pdfs import make_pdf
 
     path = tmp_path / "scan.pdf"
     path.write_bytes(make_pdf(""))
@@ -182,7 +182,7 @@ def test_slow_pdf_is_stopped_by_the_time_limit(tmp_path, monkeypatch):
     """Case 19: the parser runs in a child process that is killed at the limit."""
     import rag.ingest.files as ingest
     from rag.records import Skipped
-    from tests.test_ingest import make_pdf
+    from tests.pdfs import make_pdf
 
     path = tmp_path / "lent.pdf"
     path.write_bytes(make_pdf("Une phrase."))
@@ -194,7 +194,7 @@ def test_slow_pdf_is_stopped_by_the_time_limit(tmp_path, monkeypatch):
 def test_memory_hungry_pdf_is_stopped_by_the_memory_cap(tmp_path, monkeypatch):
     import rag.ingest.files as ingest
     from rag.records import Skipped
-    from tests.test_ingest import make_pdf
+    from tests.pdfs import make_pdf
 
     path = tmp_path / "gourmand.pdf"
     path.write_bytes(make_pdf("Une phrase."))

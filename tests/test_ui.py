@@ -70,6 +70,16 @@ def _ask(page, question: str) -> None:
         arg=before, timeout=60_000)
 
 
+def _add_in_page(page, path, timeout: int = 180_000) -> None:
+    """Upload `path` in the Documents tab and wait until the listing says it is indexed."""
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#rag-upload input[type=file]").set_input_files(str(path))
+    page.wait_for_timeout(500)
+    page.click("#rag-add")
+    page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
+                           timeout=timeout)
+
+
 def _answer_text(page) -> str:
     return page.locator("#rag-chat .message.bot").last.inner_text()
 
@@ -144,12 +154,7 @@ def test_browser_hostile_document_stays_inert(app, tmp_path):
         outside = []
         page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(url.rstrip("/")) and not r.url.startswith("data:") else None)
         page.goto(url)
-        page.get_by_role("tab", name="Documents").click()
-        page.locator("#rag-upload input[type=file]").set_input_files(str(hostile))
-        page.wait_for_timeout(500)
-        page.click("#rag-add")
-        page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
-                               timeout=120_000)
+        _add_in_page(page, hostile, timeout=120_000)
         page.get_by_role("tab", name="Discussion").click()
         for question in ("Que disent les balises piégées et les images piégées du chatbot de veille ?",
                          "Que fait la balise espion ?", "Le style recouvre-t-il la page du chatbot de veille ?"):

@@ -11,6 +11,7 @@ from rag.config import Settings
 from rag.engine import Engine
 from rag.errors import RagError
 from tests.fakes import FakeEmbedder
+from tests.pdfs import make_pdf_pages
 
 GOOD = {
     "a.txt": "Titre A\nLes marques investiront le social commerce en 2021. Les créateurs suivront.\n",
@@ -129,84 +130,54 @@ def test_remove_while_questions_run(engine):
 @pytest.mark.browser
 def test_browser_remove_and_replace_from_the_documents_tab(embedder, tmp_path):
     """The Documents tab removes a document (never cited again) and replaces one (its new text cited)."""
-    import shutil
-
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import KANTAR, SEEDS, free_port
+    from tests.conftest import KANTAR, seeds_server
     from tests.test_ui import _answer_text, _ask, _browser
-    from ui.app import serve
 
-    docs = tmp_path / "docs"
-    shutil.copytree(SEEDS, docs)
-    (docs / "podcasts.txt").write_text("Les podcasts en 2024\nLes podcasts deviendront un canal publicitaire "
-                                       "majeur pour les marques de luxe.\n", encoding="utf-8")
-    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
-    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
     new = tmp_path / "upload" / "podcasts.txt"
     new.parent.mkdir()
     new.write_text("Les podcasts en 2024\nLes podcasts vidéo remplaceront la radio du matin chez les moins de "
                    "trente ans.\n", encoding="utf-8")
-    try:
-        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
-        with sync_playwright() as playwright:
-            browser = _browser(playwright)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(handle.url)
-            page.get_by_role("tab", name="Documents").click()
-            page.locator("#rag-chosen input").fill("podcasts.txt")
-            page.get_by_role("option", name="podcasts.txt").click()
-            page.locator("#rag-replacement input[type=file]").set_input_files(str(new))
-            page.wait_for_timeout(500)
-            page.click("#rag-replace")
-            page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('remplacé')",
-                                   timeout=120_000)
-            page.get_by_role("tab", name="Discussion").click()
-            _ask(page, "Que remplaceront les podcasts vidéo ?")
-            assert "radio du matin" in _answer_text(page)
-            page.get_by_role("tab", name="Documents").click()
-            page.locator("#rag-chosen input").fill(KANTAR)
-            page.get_by_role("option", name=KANTAR).click()
-            page.click("#rag-remove")
-            page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('retiré')",
-                                   timeout=120_000)
-            listing = page.locator("#rag-documents table").inner_text()
-            page.get_by_role("tab", name="Discussion").click()
-            _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
-            browser.close()
-        assert KANTAR not in listing and not (docs / KANTAR).exists()
+    podcasts = {"podcasts.txt": "Les podcasts en 2024\nLes podcasts deviendront un canal publicitaire majeur pour "
+                                "les marques de luxe.\n"}
+    with seeds_server(embedder, tmp_path, documents=podcasts) as handle, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(handle.url)
+        page.get_by_role("tab", name="Documents").click()
+        _choose_document(page, "podcasts.txt")
+        page.locator("#rag-replacement input[type=file]").set_input_files(str(new))
+        page.wait_for_timeout(500)
+        page.click("#rag-replace")
+        _listing_says(page, "remplacé")
+        page.get_by_role("tab", name="Discussion").click()
+        _ask(page, "Que remplaceront les podcasts vidéo ?")
+        assert "radio du matin" in _answer_text(page)
+        page.get_by_role("tab", name="Documents").click()
+        _choose_document(page, KANTAR)
+        page.click("#rag-remove")
+        _listing_says(page, "retiré")
+        listing = page.locator("#rag-documents table").inner_text()
+        page.get_by_role("tab", name="Discussion").click()
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        browser.close()
+        assert KANTAR not in listing and not (tmp_path / "docs" / KANTAR).exists()
         cited = {c.document for c in handle.rag_state.engine.ask("Qu'est-ce que Kantar prévoit ?").citations}
         assert KANTAR not in cited
-    finally:
-        handle.close()
+
+
+def _choose_document(page, name: str) -> None:
+    page.locator("#rag-chosen input").fill(name)
+    page.get_by_role("option", name=name).click()
+
+
+def _listing_says(page, words: str) -> None:
+    page.wait_for_function(f"() => document.querySelector('#rag-documents').innerText.includes({words!r})",
+                           timeout=120_000)
 
 
 # ---------------------------------------------------------------- pages
-
-def make_pdf_pages(pages: list[list[str]]) -> bytes:
-    """A PDF of several pages, each a column of lines of ASCII text."""
-    count = len(pages)
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>",
-               b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(count)),
-                                                             count),
-               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    for number, lines in enumerate(pages):
-        body = " ".join(f"72 {720 - 16 * row} Td ({line}) Tj 0 0 Td" if row == 0 else f"0 -16 Td ({line}) Tj"
-                        for row, line in enumerate(lines))
-        stream = f"BT /F1 12 Tf {body} ET".encode()
-        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
-                       b"/Resources << /Font << /F1 3 0 R >> >> >>" % (5 + 2 * number))
-        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out, offsets = b"%PDF-1.4\n", []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return out
-
 
 REPORT = [["Rapport annuel sur les medias sociaux"],
           ["Les marques investiront le social commerce en 2021.", "Les createurs suivront le mouvement."],
@@ -374,110 +345,53 @@ def test_the_cli_builds_and_asks_a_named_collection_with_its_own_folder(tmp_path
 @pytest.mark.browser
 def test_browser_two_collections_side_by_side(embedder, tmp_path):
     """Create a collection from the page, upload into it, ask in each: the other's documents are never cited."""
-    import shutil
-
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import SEEDS, free_port
-    from tests.test_ui import _answer_text, _ask, _browser
-    from ui.app import serve
+    from tests.conftest import seeds_server
+    from tests.test_ui import _add_in_page, _answer_text, _ask, _browser
 
-    docs = tmp_path / "docs"
-    shutil.copytree(SEEDS, docs)
-    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", collections_dir=tmp_path / "collections")
     note = tmp_path / "upload" / "reglement.txt"
     note.parent.mkdir()
     note.write_text("Règlement intérieur de la médiathèque\nLes lecteurs peuvent emprunter douze documents pendant "
                     "trois semaines, renouvelables une fois.\n", encoding="utf-8")
-    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
-    try:
-        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
-        with sync_playwright() as playwright:
-            browser = _browser(playwright)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(handle.url)
-            page.fill("#rag-new-collection textarea", "mediatheque")
-            page.click("#rag-create")
-            page.wait_for_selector("text=Collection « mediatheque » créée", timeout=60_000)
-            page.get_by_role("tab", name="Documents").click()
-            page.locator("#rag-upload input[type=file]").set_input_files(str(note))
-            page.wait_for_timeout(500)
-            page.click("#rag-add")
-            page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
-                                   timeout=120_000)
-            page.get_by_role("tab", name="Discussion").click()
-            _ask(page, "Combien de documents peut-on emprunter ?")
-            assert "douze documents" in _answer_text(page)
-            assert not page.get_by_text("Quelles sont les prédictions de Kantar pour 2019 ?").is_visible()
-            _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
-            in_mediatheque = _answer_text(page)
-            page.screenshot(path=str(tmp_path / "collection.png"), full_page=True)
-            page.locator("#rag-collection input").click()
-            page.get_by_role("option", name="Par défaut (default)").click()
-            page.wait_for_function("() => document.querySelectorAll('#rag-chat .message').length === 0",
-                                   timeout=30_000)
-            _ask(page, "Combien de documents peut-on emprunter ?")
-            in_default = page.locator("#rag-sources").inner_text()
-            browser.close()
-        assert "Kantar" not in in_mediatheque
-        assert "médiathèque" not in in_default.lower() and "douze" not in in_default
-        assert (tmp_path / "collections" / "mediatheque" / "documents" / "uploads" / "reglement.txt").exists()
-        assert not (docs / "uploads").exists()
-    finally:
-        handle.close()
-
-
-# ---------------------------------------------------------------- a first start says what it does
-
-def test_the_one_time_export_is_announced_once(tmp_path, monkeypatch):
-    """A first start read "Chargement du modèle…" from 13 s to 28 s with nothing moving (the export)."""
-    import rag.embedding.onnx as onnx
-
-    def export(folder, target):
-        target.mkdir(parents=True)
-        (target / "model.onnx").write_bytes(b"onnx")
-
-    monkeypatch.setattr(onnx, "_export", export)
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "model.safetensors").write_bytes(b"weights")
-    steps: list[str] = []
-    onnx.ensure_onnx(tmp_path / "model", tmp_path / "cache", "m", announce=steps.append)
-    onnx.ensure_onnx(tmp_path / "model", tmp_path / "cache", "m", announce=steps.append)
-    assert steps == ["exporting"]
-
-
-def test_the_status_line_names_the_step_and_counts_its_seconds(monkeypatch):
-    import time
-
-    from ui.app import MODEL_STEPS, AppState
-
-    state = AppState(Settings.resolve(), engine=Engine(Settings.resolve(), embedder=FakeEmbedder()))
-    clock = [100.0]
-    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    state.model_step("exporting")
-    clock[0] += 12
-    assert state.shown_status() == f"{MODEL_STEPS['exporting']} (12 s)"
-    state.ready.set()
-    assert state.shown_status() == MODEL_STEPS["exporting"]
+    with seeds_server(embedder, tmp_path, collections_dir=tmp_path / "collections") as handle, \
+            sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(handle.url)
+        page.fill("#rag-new-collection textarea", "mediatheque")
+        page.click("#rag-create")
+        page.wait_for_selector("text=Collection « mediatheque » créée", timeout=60_000)
+        _add_in_page(page, note, timeout=120_000)
+        page.get_by_role("tab", name="Discussion").click()
+        _ask(page, "Combien de documents peut-on emprunter ?")
+        assert "douze documents" in _answer_text(page)
+        assert not page.get_by_text("Quelles sont les prédictions de Kantar pour 2019 ?").is_visible()
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        in_mediatheque = _answer_text(page)
+        page.screenshot(path=str(tmp_path / "collection.png"), full_page=True)
+        page.locator("#rag-collection input").click()
+        page.get_by_role("option", name="Par défaut (default)").click()
+        page.wait_for_function("() => document.querySelectorAll('#rag-chat .message').length === 0", timeout=30_000)
+        _ask(page, "Combien de documents peut-on emprunter ?")
+        in_default = page.locator("#rag-sources").inner_text()
+        browser.close()
+    assert "Kantar" not in in_mediatheque
+    assert "médiathèque" not in in_default.lower() and "douze" not in in_default
+    assert (tmp_path / "collections" / "mediatheque" / "documents" / "uploads" / "reglement.txt").exists()
+    assert not (tmp_path / "docs" / "uploads").exists()
 
 
 def test_remove_during_eight_concurrent_questions_through_the_server(embedder, tmp_path):
     """8 users ask through the web API while a document is removed from the page's engine: no error,
     every citation's offsets slice its document exactly, and none cites the document after the swap."""
-    import shutil
     from concurrent.futures import ThreadPoolExecutor
 
     from gradio_client import Client
 
-    from tests.conftest import KANTAR, SEEDS, free_port
-    from ui.app import serve
+    from tests.conftest import KANTAR, seeds_server
 
-    docs = tmp_path / "docs"
-    shutil.copytree(SEEDS, docs)
-    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
-    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
-    try:
-        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
+    with seeds_server(embedder, tmp_path) as handle:
         engine = handle.rag_state.engine
         texts = {d.doc_id: engine.index.document_text(d.doc_id) for d in engine.index.documents.values()}
         question = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
@@ -506,8 +420,6 @@ def test_remove_during_eight_concurrent_questions_through_the_server(embedder, t
         assert all(c["document"] != KANTAR for c in after["citations"])
         assert all(c["document"] != KANTAR for asked, answer in results if asked > removed_at[0] + 1.0
                    for c in answer["citations"])
-    finally:
-        handle.close()
 
 
 def test_a_french_answer_copies_and_exports_without_escapes(seed_engine):
@@ -531,41 +443,25 @@ def test_a_french_answer_copies_and_exports_without_escapes(seed_engine):
 
 @pytest.mark.browser
 def test_browser_a_pdf_citation_says_its_page(embedder, tmp_path):
-    import shutil
-
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import SEEDS, free_port
-    from tests.test_ui import _answer_text, _ask, _browser
-    from ui.app import serve
+    from tests.conftest import seeds_server
+    from tests.test_ui import _add_in_page, _answer_text, _ask, _browser
 
-    docs = tmp_path / "docs"
-    shutil.copytree(SEEDS, docs)
     pdf = tmp_path / "upload" / "rapport.pdf"
     pdf.parent.mkdir()
     pdf.write_bytes(make_pdf_pages(REPORT))
-    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
-    handle = serve(port=free_port(), settings=settings, block=False, engine=Engine(settings, embedder=embedder))
-    try:
-        assert handle.rag_state.ready.wait(300) and not handle.rag_state.error
-        with sync_playwright() as playwright:
-            browser = _browser(playwright)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(handle.url)
-            page.get_by_role("tab", name="Documents").click()
-            page.locator("#rag-upload input[type=file]").set_input_files(str(pdf))
-            page.wait_for_timeout(500)
-            page.click("#rag-add")
-            page.wait_for_function("() => document.querySelector('#rag-documents').innerText.includes('indexé')",
-                                   timeout=120_000)
-            page.get_by_role("tab", name="Discussion").click()
-            _ask(page, "Quel canal publicitaire les podcasts deviendront-ils ?")
-            bubble = _answer_text(page)
-            panel = page.locator("#rag-sources").inner_text()
-            browser.close()
-        assert "rapport.pdf" in bubble and "p. 3" in bubble and "p. 3" in panel
-    finally:
-        handle.close()
+    with seeds_server(embedder, tmp_path) as handle, sync_playwright() as playwright:
+        browser = _browser(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(handle.url)
+        _add_in_page(page, pdf, timeout=120_000)
+        page.get_by_role("tab", name="Discussion").click()
+        _ask(page, "Quel canal publicitaire les podcasts deviendront-ils ?")
+        bubble = _answer_text(page)
+        panel = page.locator("#rag-sources").inner_text()
+        browser.close()
+    assert "rapport.pdf" in bubble and "p. 3" in bubble and "p. 3" in panel
 
 
 @pytest.mark.browser
