@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -239,7 +240,7 @@ def replace_file(docs_dir: Path, source: str, new_file: Path, max_bytes: int = M
     target = document_path(docs_dir, source)
     staged = target.with_name(f".replacing-{os.getpid()}-{target.name}")
     try:
-        staged.write_bytes(new_file.read_bytes())
+        shutil.copyfile(new_file, staged)
         result = read_file(staged, docs_dir, max_bytes)
         if isinstance(result, Skipped):
             raise IngestError(f"the new {target.name} cannot be indexed ({result.reason}); the old one is kept")
