@@ -608,8 +608,24 @@ def test_texts_are_tokenized_a_window_at_a_time_with_the_same_vectors(embedder, 
     texts = [f"Phrase numéro {n} sur le social commerce et les marques, {'très ' * (n % 7)}longue." for n in range(23)]
     whole = embedder.encode_passages(texts)
     monkeypatch.setattr(onnx, "TOKENIZE_WINDOW", 5)
+    model = embedder._load()
+    sizes: list[int] = []
+
+    class Counting:  # the tokenizer, telling how many texts each call holds at once
+        def __init__(self, inner):
+            self.inner = inner
+
+        def encode_batch(self, batch):
+            sizes.append(len(batch))
+            return self.inner.encode_batch(batch)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    monkeypatch.setattr(model, "tokenizer", Counting(model.tokenizer))
     windows = embedder.encode_passages(texts)
     assert np.allclose(whole, windows, atol=1e-5)
+    assert sizes == [5, 5, 5, 5, 3]  # never more than the window at once
 
 
 def test_nothing_the_model_reads_grows_with_a_one_line_file():
