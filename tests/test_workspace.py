@@ -382,6 +382,40 @@ def test_browser_two_collections_side_by_side(embedder, tmp_path):
     assert not (tmp_path / "docs" / "uploads").exists()
 
 
+# ---------------------------------------------------------------- a first start says what it does
+
+def test_the_one_time_export_is_announced_once(tmp_path, monkeypatch):
+    """A first start read "Chargement du modèle…" from 13 s to 28 s with nothing moving (the export)."""
+    import rag.embedding.onnx as onnx
+
+    def export(folder, target):
+        target.mkdir(parents=True)
+        (target / "model.onnx").write_bytes(b"onnx")
+
+    monkeypatch.setattr(onnx, "_export", export)
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.safetensors").write_bytes(b"weights")
+    steps: list[str] = []
+    onnx.ensure_onnx(tmp_path / "model", tmp_path / "cache", "m", announce=steps.append)
+    onnx.ensure_onnx(tmp_path / "model", tmp_path / "cache", "m", announce=steps.append)
+    assert steps == ["exporting"]
+
+
+def test_the_status_line_names_the_step_and_counts_its_seconds(monkeypatch):
+    import time
+
+    from ui.app import MODEL_STEPS, AppState
+
+    state = AppState(Settings.resolve(), engine=Engine(Settings.resolve(), embedder=FakeEmbedder()))
+    clock = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    state.model_step("exporting")
+    clock[0] += 12
+    assert state.shown_status() == f"{MODEL_STEPS['exporting']} (12 s)"
+    state.ready.set()
+    assert state.shown_status() == MODEL_STEPS["exporting"]
+
+
 def test_remove_during_eight_concurrent_questions_through_the_server(embedder, tmp_path):
     """8 users ask through the web API while a document is removed from the page's engine: no error,
     every citation's offsets slice its document exactly, and none cites the document after the swap."""
