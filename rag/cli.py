@@ -246,7 +246,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     train_settings = TrainSettings(method=args.method, rank=args.rank, alpha=args.alpha, targets=args.targets,
                                    learning_rate=args.learning_rate or (3e-4 if args.method == "lora" else 3e-5),
                                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                                   max_steps=args.max_steps)
+                                   max_steps=args.max_steps, temperature=args.temperature,
+                                   paragraph_negatives=args.paragraph_negatives, mined_negatives=args.mined_negatives)
     extra = feedback_examples(Path(args.feedback)) if args.feedback else None
     out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "adapter"
     record = run(train_settings, Path(args.data) if args.data else PROJECT_ROOT / "train", out, settings.cache_dir,
@@ -350,6 +351,12 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--learning-rate", type=float, default=None, help="default 3e-4 for lora, 3e-5 for full")
     tr.add_argument("--epochs", type=float, default=2.0, help="passes over the training half (default 2, as the shipped adapter)")
     tr.add_argument("--batch-size", type=int, default=16, help="questions per step (default 16)")
+    tr.add_argument("--paragraph-negatives", type=int, default=1,
+                    help="other sentences of the answer's paragraph per question (default 1)")
+    tr.add_argument("--mined-negatives", type=int, default=1,
+                    help="sentences of other paragraphs the base model ranks highest, per question (default 1)")
+    tr.add_argument("--temperature", type=float, default=0.01,
+                    help="of the contrastive loss (default 0.01, the base model's own: its cosines keep their scale)")
     tr.add_argument("--seed", type=int, default=0, help="the seed of the order, the negatives and torch (default 0)")
     tr.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (default: the epochs')")
     tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")

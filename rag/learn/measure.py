@@ -4,7 +4,10 @@ Two figures, the ones the training record and BENCHMARKS report:
 - `sentence_first`: the answering sentence is the closest to the question among its paragraph's sentences
   (choosing what to quote inside the right document);
 - `paragraph_first`: the closest sentence of the whole set lies in the question's paragraph (finding the
-  right document among all of them, each judged by its best sentence).
+  right document among all of them, each judged by its best sentence);
+- `cosine_mean`, `cosine_spread`: the mean cosine of a question with the set's sentences, and the mean
+  of each question's standard deviation over them: the scale every margin of the answer stage is
+  written in, which a trained model must keep.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ class Ranking:
     questions: int
     sentence_first: float
     paragraph_first: float
+    cosine_mean: float = 0.0
+    cosine_spread: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         return {"questions": self.questions, "sentence_first": round(self.sentence_first, 4),
-                "paragraph_first": round(self.paragraph_first, 4)}
+                "paragraph_first": round(self.paragraph_first, 4), "cosine_mean": round(self.cosine_mean, 4),
+                "cosine_spread": round(self.cosine_spread, 4)}
 
 
 def rank(qa: QASet, encode_queries: Encode, encode_passages: Encode) -> Ranking:
@@ -45,4 +51,4 @@ def rank(qa: QASet, encode_queries: Encode, encode_passages: Encode) -> Ranking:
         first_sentence += int(np.argmax(inside)) == example.positive
         first_paragraph += int(owners[int(np.argmax(row))]) == example.paragraph
     n = len(qa.examples)
-    return Ranking(n, first_sentence / n, first_paragraph / n)
+    return Ranking(n, first_sentence / n, first_paragraph / n, float(scores.mean()), float(scores.std(axis=1).mean()))
