@@ -115,8 +115,10 @@ def rate(values: list[bool]) -> float | None:
 
 
 def policies_with(changes: list[str]) -> Any:
-    """The default policies with `group.field=value` changes (value read as a Python literal)."""
+    """The default policies with `group.field=value` changes (value read as a Python literal; `never` for a
+    pattern field: one that matches nothing, which switches its rule off)."""
     import ast
+    import re
     from dataclasses import replace
 
     from rag.answer.policy import DEFAULT
@@ -128,11 +130,17 @@ def policies_with(changes: list[str]) -> Any:
         part = getattr(policies, group)
         if not hasattr(part, name):
             raise SystemExit(f"--policy {change}: {type(part).__name__} has no field {name}")
-        policies = replace(policies, **{group: replace(part, **{name: ast.literal_eval(raw)})})
+        value = re.compile(r"(?!)") if raw == "never" else ast.literal_eval(raw)
+        policies = replace(policies, **{group: replace(part, **{name: value})})
     return policies
 
 
 POLICIES: Any = None  # set by main()
+
+
+def index_folder(embedder: Any) -> str:
+    """One index per model, so that comparing two models does not re-embed each corpus at every switch."""
+    return "index-" + hashlib.sha256(embedder.model_id.encode()).hexdigest()[:10]
 
 
 def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev: bool = False
@@ -148,7 +156,7 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
     key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
     work = base.cache_dir / "regression" / f"{corpus.name}-{key}"
     write_documents(documents, work / "docs")
-    settings = base.replace(docs_dir=work / "docs", index_dir=work / "index", store="faiss")
+    settings = base.replace(docs_dir=work / "docs", index_dir=work / index_folder(embedder), store="faiss")
     engine = Engine(settings, embedder=embedder, policies=POLICIES)
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
@@ -183,8 +191,8 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
     from rag.engine import Engine
     from rag.evaluate.labelled import judge, split_of
 
-    settings = base.replace(docs_dir=ROOT / "seeds", index_dir=base.cache_dir / "regression" / "seeds-index",
-                            store="faiss")
+    settings = base.replace(docs_dir=ROOT / "seeds", store="faiss",
+                            index_dir=base.cache_dir / "regression" / f"seeds-{index_folder(embedder)}")
     engine = Engine(settings, embedder=embedder, policies=POLICIES)
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}

@@ -162,8 +162,6 @@ class SelectionPolicy:
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "
         r"|They )"))
-    # A sentence that announces what follows ("… :", "Voici…") is completed by the next one.
-    lead_in_end: re.Pattern[str] = field(default=re.compile(r"[:：]\s*$"))
 
 
 BROAD_PATTERN = re.compile(
@@ -197,7 +195,6 @@ class QuestionPolicy:
     kind_follow_up_max_words: int = 4  # "Et pour 2020 ?" after a broad question is broad too
     follow_up_start: re.Pattern[str] = FOLLOW_UP_START
     follow_up_words: frozenset[str] = FOLLOW_UP_WORDS
-    follow_up_max_words: int = 3  # a question this short leans on the one before it
     inverted_pronoun: re.Pattern[str] = INVERTED_PRONOUN
     # The name a document gives itself: its title's one-word head before a separator ("cp - Copier
     # des fichiers…", "at, batch, atq, atrm - Mettre en file…"), or a one-word title. Written in lower

@@ -28,6 +28,9 @@ WORD = re.compile(r"[\w]+", re.UNICODE)
 YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
 CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 FIRST_WORD = re.compile(r"^\W*\w+")
+# A follow-up of this many words or fewer is too short for language identification: it speaks the
+# language of the question it follows (which answers, not which sentences, so no set measures it).
+TOO_FEW_TO_TELL_THE_LANGUAGE = 3
 NAME_TOKEN = re.compile(r"\w(?:[\w.+]*\w)?")
 
 
@@ -107,13 +110,11 @@ def names_past_first_word(text: str) -> list[str]:
 
 
 def is_follow_up(text: str, policy: QuestionPolicy = DEFAULT.question) -> bool:
-    """Does `text` lean on the question before it (very short, "Et…", or a pronoun with nothing to refer to)?
+    """Does `text` lean on the question before it ("Et…", or a pronoun with nothing to refer to)?
 
     A French inverted pronoun ("Twitter a-t-il…") refers to the name the question
     itself gives; without such a name ("Qu'a-t-elle dit ?") it points back.
     """
-    if len(WORD.findall(text)) <= policy.follow_up_max_words:
-        return True
     if policy.follow_up_start.match(text):
         return True
     if names_past_first_word(text):
@@ -149,7 +150,7 @@ def parse_question(raw: object, history: list[str] | None = None, default_langua
     previous = [normalize(h) for h in (history or []) if isinstance(h, str) and normalize(h)]
     if previous and is_follow_up(text, policy):
         context = previous[-1][: policy.max_chars]
-        if len(WORD.findall(text)) <= policy.follow_up_max_words:  # too few words to tell the language
+        if len(WORD.findall(text)) <= TOO_FEW_TO_TELL_THE_LANGUAGE:  # "Et 2020 ?" after an English question
             language = detect_language(context, default=language)
         return Question(text, language, f"{context} {text}", context)
     return Question(text, language, text)

@@ -58,16 +58,12 @@ def _as_candidate(index: IndexReader, sentence: Sentence, like: Candidate) -> Ca
 
 def _in_context(index: IndexReader, chosen: Candidate, policy: SelectionPolicy) -> list[Candidate]:
     """The sentence with what it needs to be read alone: the sentence before it when it opens by
-    pointing back ("C’est le dernier mot…"), the one after it when it announces it ("…tendance :")."""
+    pointing back ("C’est le dernier mot…")."""
     out = [chosen]
     if policy.anaphoric_start.match(chosen.sentence.text):
         previous = _neighbour(index, chosen.sentence, -1)
         if previous is not None:
             out.insert(0, _as_candidate(index, previous, chosen))
-    if policy.lead_in_end.search(chosen.sentence.text):
-        following = _neighbour(index, chosen.sentence, 1)
-        if following is not None:
-            out.append(_as_candidate(index, following, chosen))
     return out
 
 

@@ -1,0 +1,111 @@
+"""Every rule earns its place: the regression table's sets asked once with all rules, then once with each
+rule switched off, question by question.
+
+    python bench/ablate.py --out build/regression/ablation.json
+    python bench/ablate.py --only selection.meaning_runner_up=False
+
+A rule stays only if switching it off loses questions on a held-out set: more of its answers go from right
+to wrong than from wrong to right (the right answer for eval/, the gold span for the SQuAD sets, a refusal
+for eval/'s unanswerable questions). Prints, per switch, the answers lost and gained on each held-out set (then on the
+development halves, which chose the rules, for reference) and the verdict. A regex field is switched off
+with the value `never` (a pattern that matches nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import regression  # noqa: E402  (a sibling script)
+
+# Each rule of the answer stage that a policy can switch off, and the value that switches it off.
+SWITCHES = (
+    "fusion.dense_passage=0", "fusion.lexical_sentence=0", "fusion.lexical_passage=0", "fusion.cognate_weight=0",
+    "fusion.language_lean_weight=0", "fusion.sentence_lean_weight=0", "fusion.title_weight=0",
+    "selection.second_sentence_gap=0", "selection.meaning_runner_up=False", "selection.min_quote_words=0",
+    "selection.shared_word_required=False", "selection.answer_kind_required=False",
+    "selection.anaphoric_start=never", "question.unfamiliar_min_words=1000000", "question.broad=never",
+    "question.compare=never", "question.follow_up_start=never",
+)
+
+
+def outcomes(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str, dict[str, bool]]:
+    """Per set and half, each question's verdict: right (eval/), gold span quoted (SQuAD), refused (eval/'s
+    questions asked of another corpus: `<set>/foreign-held-out` and `<set>/foreign-tune`, by eval/'s half)."""
+    out: dict[str, dict[str, bool]] = {}
+    for key, items in records.items():
+        if key.endswith("/foreign"):
+            for r in items:
+                half = "held-out" if halves.get(r["question"]) == "heldout" else "tune"
+                out.setdefault(f"{key}-{half}", {})[r["question"]] = r["abstained"]
+        else:
+            field = "correct" if "correct" in items[0] else "span"
+            out[key] = {r["question"]: bool(r[field]) for r in items}
+    return out
+
+
+def moved(base: dict[str, dict[str, bool]], other: dict[str, dict[str, bool]]) -> dict[str, tuple[int, int]]:
+    """(lost, gained) per set and half."""
+    return {key: (sum(v and not other[key].get(q, False) for q, v in verdicts.items()),
+                  sum(not v and other[key].get(q, False) for q, v in verdicts.items()))
+            for key, verdicts in base.items()}
+
+
+def run_all(embedder: Any, base: Any, items: list[dict], foreign: list[str]) -> dict[str, list[dict]]:
+    records: dict[str, list[dict]] = {}
+    records.update(regression.seed_rows(embedder, base, items)[1])
+    for corpus in regression.CORPORA:
+        records.update(regression.squad_rows(corpus, embedder, base, foreign)[1])
+    return records
+
+
+def held_out(key: str) -> bool:
+    """The halves that chose nothing."""
+    return key.endswith(("/held-out", "/measure", "/foreign-held-out"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="these switches instead of every one")
+    parser.add_argument("--out", type=Path, help="write every switch's moves as JSON here")
+    args = parser.parse_args()
+
+    from rag.config import Settings
+    from rag.embedding.embedder import Embedder
+    from rag.evaluate.labelled import load_questions, split_of
+
+    base = Settings.resolve()
+    embedder = Embedder(model=base.model, cache_dir=base.cache_dir)
+    items = load_questions(sorted((ROOT / "eval").glob("*.jsonl")))
+    foreign = [item["question"] for item in items]
+    halves = {item["question"]: split_of(item) for item in items}
+    started = time.perf_counter()
+    regression.POLICIES = regression.policies_with([])
+    reference = outcomes(run_all(embedder, base, items, foreign), halves)
+    print(f"model: {embedder.model_id}; all rules: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    report: dict[str, Any] = {"model": embedder.model_id, "switches": {}}
+    for switch in args.only or SWITCHES:
+        regression.POLICIES = regression.policies_with([switch])
+        moves = moved(reference, outcomes(run_all(embedder, base, items, foreign), halves))
+        losing = [key for key, (lost, gained) in moves.items() if held_out(key) and lost > gained]
+        report["switches"][switch] = {key: list(v) for key, v in moves.items()}
+        shown = ", ".join(f"{key} −{lost}+{gained}" for key, (lost, gained) in moves.items() if lost or gained)
+        verdict = f"stays (off, it loses on {', '.join(losing)})" if losing else "goes (off, it loses on no held-out set)"
+        print(f"{switch}: {verdict}\n    {shown or 'nothing moved'}", flush=True)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    print(f"{time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
