@@ -181,7 +181,7 @@ def compose(index: IndexReader, selection: Selection, query: Query) -> Answer:
     quotes, citations = _number_passages(index, ordered)
     # Say so when the quotes are not in the question's language (the documents decide, not a guess).
     quoted = sorted({index.documents[q.doc_id].language for q in quotes if q.doc_id in index.documents} - {language})
-    note = w["quotes_in"].format(languages=", ".join(w["languages"].get(l, l) for l in quoted)) if quoted else ""
+    note = w["quotes_in"].format(languages=", ".join(w["languages"].get(code, code) for code in quoted)) if quoted else ""
     headings: tuple[tuple[str, str], ...] = ()
     source_line = ""
     if selection.broad:
@@ -209,7 +209,7 @@ def _compose_comparison(index: IndexReader, selection: Selection, query: Query) 
                               tuple(range(position, position + len(chosen)))))
         position += len(chosen)
     quoted = sorted({index.documents[q.doc_id].language for q in quotes} - {query.language})
-    note = w["quotes_in"].format(languages=", ".join(w["languages"].get(l, l) for l in quoted)) if quoted else ""
+    note = w["quotes_in"].format(languages=", ".join(w["languages"].get(code, code) for code in quoted)) if quoted else ""
     return _finish(Answer(query.text, query.language, False, "", tuple(quotes), tuple(citations),
                           support=selection.support, lead=w["compare_intro"], note=note,
                           comparison=tuple(columns), silent_label=w["silent"]))

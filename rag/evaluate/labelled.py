@@ -152,7 +152,7 @@ def _table(report: dict[str, Any]) -> str:
     rows = ["hit@1", "hit@3", "answer_accuracy", "abstention_precision", "abstention_recall",
             "wrong_abstention_rate", "faithfulness"]
     lines = [f"{'metric':<24}{'fr':>8}{'en':>8}{'all':>8}"]
-    lines.append(f"{'questions':<24}" + "".join(f"{report[l]['questions']:>8}" for l in ("fr", "en", "all")))
+    lines.append(f"{'questions':<24}" + "".join(f"{report[lang]['questions']:>8}" for lang in ("fr", "en", "all")))
     for row in rows:
         cells = []
         for language in ("fr", "en", "all"):

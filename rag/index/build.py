@@ -28,7 +28,7 @@ from ..config import Settings
 from ..errors import IndexStoreError, RagError
 from ..ingest.clean import furniture_in, repeated_lines
 from ..ingest.files import RawText, discover, read_file
-from ..records import Document, Passage, Sentence, Skipped, Span
+from ..records import Passage, Sentence, Skipped, Span
 from ..digest import text_hash
 from ..text.chunks import Chunk, ChunkSettings, clause_spans
 from ..text.document import SplitDocument, found_by, split_document
