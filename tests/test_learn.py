@@ -198,3 +198,23 @@ def test_the_shipped_adapter_loads_and_its_id_re_embeds_an_index_of_the_base(bas
     assert second.embedded_documents == first.documents == 2
     assert second.index.model_id == tuned.model_id != first.index.model_id
     assert build(docs, tmp_path / "index", tuned).embedded_documents == 0, "unchanged: nothing embedded again"
+
+
+def test_rank_counts_firsts_and_measures_the_cosine_scale():
+    """Two paragraphs of two sentences, three questions with vectors chosen by hand: the figures are
+    known in advance, the cosine scale included (mean and per-question spread of the score matrix)."""
+    from rag.learn.examples import Example, Paragraph
+    from rag.learn.measure import rank
+
+    qa = QASet((Paragraph("c", "a", "fr", ("s0", "s1")), Paragraph("c", "b", "fr", ("s2", "s3"))),
+               (Example("q0", 0, 0, "x"), Example("q1", 0, 1, "x"), Example("q2", 1, 1, "x")))
+    sentences = {"s0": [1, 0, 0], "s1": [0, 1, 0], "s2": [0, 0, 1], "s3": [0.6, 0, 0.8]}
+    questions = {"q0": [1, 0, 0], "q1": [1, 0, 0], "q2": [0, 0, 1]}
+    ranking = rank(qa, lambda texts: np.array([questions[t] for t in texts], float),
+                   lambda texts: np.array([sentences[t] for t in texts], float))
+    # q0: s0 first in its paragraph and overall; q1 wants s1 but gets s0 (right paragraph);
+    # q2 wants s3 but gets s2, which is in its paragraph.
+    assert (ranking.questions, ranking.sentence_first, ranking.paragraph_first) == (3, 1 / 3, 1.0)
+    scores = np.array([[1, 0, 0, 0.6], [1, 0, 0, 0.6], [0, 0, 1, 0.8]])
+    assert ranking.cosine_mean == pytest.approx(scores.mean())
+    assert ranking.cosine_spread == pytest.approx(scores.std(axis=1).mean())

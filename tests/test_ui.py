@@ -57,6 +57,14 @@ def _browser(playwright):
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
+def _opened(playwright, url: str, width: int = 1400, height: int = 1000):
+    """Chromium, and a page of this size on `url`: (browser, page)."""
+    browser = _browser(playwright)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    return browser, page
+
+
 def _ask(page, question: str) -> None:
     """Ask, and wait until the answer has replaced the "being prepared" line."""
     before = page.locator("#rag-chat .message.bot").count()
@@ -215,9 +223,7 @@ def test_browser_narrow_screen_puts_sources_under_the_chat_without_horizontal_sc
     url, _ = app
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(url)
+        browser, page = _opened(playwright, url, width=390, height=844)
         _ask(page, "Que prévoient Kantar et Digimind sur le social commerce ?")
         page.screenshot(path=str(SCREENSHOTS / "narrow-390.png"), full_page=True)
         chat = page.locator("#rag-chat").bounding_box()
@@ -285,9 +291,7 @@ def test_browser_compare_shows_one_column_per_source_and_a_silent_one(app):
 
     url, _ = app
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        browser, page = _opened(playwright, url)
         _ask(page, "Que prévoient Kantar et Digimind sur le social commerce ?")
         columns = page.locator("#rag-sources .rag-column")
         assert columns.count() == 2
@@ -358,9 +362,7 @@ def test_browser_ratings_are_kept_and_the_conversation_exports_as_markdown(app, 
     path = handle.rag_state.settings.feedback_path
     before = len(read(path))
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        browser, page = _opened(playwright, url)
         _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
         _ask(page, "Who calls digital an object of domination?")
         page.locator("#rag-chat button[aria-label='Like']").first.click()

@@ -133,7 +133,7 @@ def test_browser_remove_and_replace_from_the_documents_tab(embedder, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import KANTAR, seeds_server
-    from tests.test_ui import _answer_text, _ask, _browser
+    from tests.test_ui import _answer_text, _ask, _opened
 
     new = tmp_path / "upload" / "podcasts.txt"
     new.parent.mkdir()
@@ -142,9 +142,7 @@ def test_browser_remove_and_replace_from_the_documents_tab(embedder, tmp_path):
     podcasts = {"podcasts.txt": "Les podcasts en 2024\nLes podcasts deviendront un canal publicitaire majeur pour "
                                 "les marques de luxe.\n"}
     with seeds_server(embedder, tmp_path, documents=podcasts) as handle, sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(handle.url)
+        browser, page = _opened(playwright, handle.url)
         page.get_by_role("tab", name="Documents").click()
         _choose_document(page, "podcasts.txt")
         page.locator("#rag-replacement input[type=file]").set_input_files(str(new))
@@ -248,13 +246,11 @@ def test_markdown_escapes_only_what_markdown_reads(text, clean):
 def test_browser_blank_and_overlong_questions_add_nothing_and_say_why(app):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_ui import _browser
+    from tests.test_ui import _opened
 
     url, _ = app
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        browser, page = _opened(playwright, url)
         page.wait_for_selector("#rag-question textarea")
         before = page.locator("#rag-chat .message").count()
         page.fill("#rag-question textarea", "   ")
@@ -276,14 +272,12 @@ def test_browser_a_refusal_heads_its_passages_as_closest_and_a_flag_writes_one_l
     from playwright.sync_api import sync_playwright
 
     from rag.evaluate.feedback import read
-    from tests.test_ui import _answer_text, _ask, _browser
+    from tests.test_ui import _answer_text, _ask, _opened
 
     url, handle = app
     path = handle.rag_state.settings.feedback_path
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        browser, page = _opened(playwright, url)
         _ask(page, "Quelle est la recette de la tarte tatin ?")
         bubble = _answer_text(page)
         panel = page.locator("#rag-sources").inner_text()
@@ -348,7 +342,7 @@ def test_browser_two_collections_side_by_side(embedder, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import seeds_server
-    from tests.test_ui import _add_in_page, _answer_text, _ask, _browser
+    from tests.test_ui import _add_in_page, _answer_text, _ask, _opened
 
     note = tmp_path / "upload" / "reglement.txt"
     note.parent.mkdir()
@@ -356,9 +350,7 @@ def test_browser_two_collections_side_by_side(embedder, tmp_path):
                     "trois semaines, renouvelables une fois.\n", encoding="utf-8")
     with seeds_server(embedder, tmp_path, collections_dir=tmp_path / "collections") as handle, \
             sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(handle.url)
+        browser, page = _opened(playwright, handle.url)
         page.fill("#rag-new-collection textarea", "mediatheque")
         page.click("#rag-create")
         page.wait_for_selector("text=Collection « mediatheque » créée", timeout=60_000)
@@ -480,15 +472,13 @@ def test_browser_a_pdf_citation_says_its_page(embedder, tmp_path):
     from playwright.sync_api import sync_playwright
 
     from tests.conftest import seeds_server
-    from tests.test_ui import _add_in_page, _answer_text, _ask, _browser
+    from tests.test_ui import _add_in_page, _answer_text, _ask, _opened
 
     pdf = tmp_path / "upload" / "rapport.pdf"
     pdf.parent.mkdir()
     pdf.write_bytes(make_pdf_pages(REPORT))
     with seeds_server(embedder, tmp_path) as handle, sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(handle.url)
+        browser, page = _opened(playwright, handle.url)
         _add_in_page(page, pdf, timeout=120_000)
         page.get_by_role("tab", name="Discussion").click()
         _ask(page, "Quel canal publicitaire les podcasts deviendront-ils ?")
@@ -502,13 +492,11 @@ def test_browser_a_pdf_citation_says_its_page(embedder, tmp_path):
 def test_browser_the_answer_the_panel_shows_is_marked(app):
     from playwright.sync_api import sync_playwright
 
-    from tests.test_ui import _ask, _browser
+    from tests.test_ui import _ask, _opened
 
     url, _ = app
     with sync_playwright() as playwright:
-        browser = _browser(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url)
+        browser, page = _opened(playwright, url)
         _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
         _ask(page, "Who calls digital an object of domination?")
         bots = page.locator("#rag-chat .message.bot")

@@ -45,9 +45,10 @@ class TrainSettings:
     batch_size: int = 16
     paragraph_negatives: int = 1
     mined_negatives: int = 1
-    # multilingual-e5 was trained at 0.01, which packs its cosines into about [0.7, 1]; every margin
-    # and weight of the answer stage is written in that scale. At 0.05 the model spreads them 4.4
-    # times (mean 0.75 → 0.07 on train/), and those numbers no longer mean what they were measured as.
+    # multilingual-e5 was trained at 0.01, which packs its cosines into a narrow band; every margin
+    # and weight of the answer stage is written in that scale. At 0.05 the model spread them 4.2
+    # times (train/'s held-out half: mean 0.75 → 0.08; bench/cosine_scale.py), and those numbers no
+    # longer meant what they were measured as.
     temperature: float = 0.01
     max_tokens: int = 128
     warmup: float = 0.1  # share of the steps
