@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
 
 from rag.errors import ModelError
-from rag.learn.examples import QASet, half_of, read_squad
-from rag.learn.trainer import mine_negatives
+from rag.learn.examples import Paragraph, QASet, half_of, read_squad
+from rag.learn.trainer import Triple, batches, mine_negatives
 
 SQUAD = {"data": [
     {"title": "Lyon", "paragraphs": [{
@@ -61,6 +62,31 @@ def test_mined_negatives_come_from_other_paragraphs_and_never_hold_the_answer(qa
     own = set(qa.paragraphs[qa.examples[0].paragraph].sentences)
     assert mined[0] and not own & set(mined[0])
     assert all(qa.examples[i].answer.lower() not in s.lower() for i, m in enumerate(mined) for s in m)
+
+
+def test_mined_negatives_stay_in_the_questions_language(qa):
+    english = QASet((Paragraph("demo", "London", "en", ("London is a city.", "The Thames crosses it.")),), ())
+    both = qa + english
+    sentences = [s for p in both.paragraphs for s in p.sentences]
+    questions = np.ones((len(both.examples), 4), dtype=np.float32)
+    vectors = np.zeros((len(sentences), 4), dtype=np.float32)
+    vectors[-2:] = 1.0  # the English sentences are the closest to every (French) question
+    mined = mine_negatives(both, questions, vectors, 1)
+    assert all(m and not set(m) & set(english.paragraphs[0].sentences) for m in mined)
+    mixed = mine_negatives(both, questions, vectors, 1, same_language=False)
+    assert all(set(m) <= set(english.paragraphs[0].sentences) for m in mixed)
+
+
+def test_batches_hold_one_language_and_every_triple_once():
+    fresh = [Triple(f"q{i}", f"p{i}", ()) for i in range(11)]
+    languages = ["fr"] * 7 + ["en"] * 4
+    made = batches(list(fresh), languages, 3, True, random.Random(0))
+    assert sorted(t.question for b in made for t in b) == sorted(t.question for t in fresh)
+    by_question = dict(zip((t.question for t in fresh), languages))
+    assert all(len({by_question[t.question] for t in b}) == 1 and len(b) <= 3 for b in made)
+    assert made == batches(list(fresh), languages, 3, True, random.Random(0)), "the seed fixes the order"
+    mixed = batches(list(fresh), languages, 11, False, random.Random(0))
+    assert len(mixed) == 1 and {by_question[t.question] for t in mixed[0]} == {"fr", "en"}
 
 
 def test_the_loss_never_counts_a_copy_of_the_answer_as_a_negative():
@@ -218,3 +244,20 @@ def test_rank_counts_firsts_and_measures_the_cosine_scale():
     scores = np.array([[1, 0, 0, 0.6], [1, 0, 0, 0.6], [0, 0, 1, 0.8]])
     assert ranking.cosine_mean == pytest.approx(scores.mean())
     assert ranking.cosine_spread == pytest.approx(scores.std(axis=1).mean())
+    assert ranking.language_gap == 0.0, "one language: nothing to compare"
+
+
+def test_the_language_gap_is_the_other_languages_best_minus_unrelated_own_language_best():
+    from rag.learn.examples import Example, Paragraph
+    from rag.learn.measure import rank
+
+    qa = QASet((Paragraph("piaf", "a", "fr", ("s0", "s1")), Paragraph("piaf", "b", "fr", ("s2", "s3")),
+                Paragraph("xquad", "c", "en", ("s4", "s5"))),
+               (Example("q0", 0, 0, "x"), Example("q1", 2, 0, "x")))
+    sentences = {"s0": [1, 0], "s1": [0, 1], "s2": [0.8, 0.6], "s3": [0, 1], "s4": [0.6, 0.8], "s5": [0, 1]}
+    questions = {"q0": [1, 0], "q1": [0, 1]}
+    ranking = rank(qa, lambda texts: np.array([questions[t] for t in texts], float),
+                   lambda texts: np.array([sentences[t] for t in texts], float))
+    # q0 (French, article a): other language best s4 0.6; own language outside article a: s2 0.8 → -0.2.
+    # q1 (English, article c): French best 1.0 (s1, s3); no English sentence outside article c: not counted.
+    assert ranking.language_gap == pytest.approx(-0.2)

@@ -7,7 +7,12 @@ Two figures, the ones the training record and BENCHMARKS report:
   right document among all of them, each judged by its best sentence);
 - `cosine_mean`, `cosine_spread`: the mean cosine of a question with the set's sentences, and the mean
   of each question's standard deviation over them: the scale every margin of the answer stage is
-  written in, which a trained model must keep.
+  written in, which a trained model must keep;
+- `language_gap`: how much the model prefers a question's own language, by the language alone: the
+  question's best cosine with sentences in the other language minus its best cosine with sentences of
+  its own language from other articles, averaged over questions (all of those sentences unrelated to
+  it). An English question over French documents has its evidence held against unrelated text of
+  both languages; a gap that grows turns its answers into refusals. 0 when the set has one language.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ class Ranking:
     paragraph_first: float
     cosine_mean: float = 0.0
     cosine_spread: float = 0.0
+    language_gap: float = 0.0
 
     def as_dict(self) -> dict[str, float | int]:
         return {"questions": self.questions, "sentence_first": round(self.sentence_first, 4),
                 "paragraph_first": round(self.paragraph_first, 4), "cosine_mean": round(self.cosine_mean, 4),
-                "cosine_spread": round(self.cosine_spread, 4)}
+                "cosine_spread": round(self.cosine_spread, 4), "language_gap": round(self.language_gap, 4)}
 
 
 def rank(qa: QASet, encode_queries: Encode, encode_passages: Encode) -> Ranking:
@@ -51,4 +57,21 @@ def rank(qa: QASet, encode_queries: Encode, encode_passages: Encode) -> Ranking:
         first_sentence += int(np.argmax(inside)) == example.positive
         first_paragraph += int(owners[int(np.argmax(row))]) == example.paragraph
     n = len(qa.examples)
-    return Ranking(n, first_sentence / n, first_paragraph / n, float(scores.mean()), float(scores.std(axis=1).mean()))
+    return Ranking(n, first_sentence / n, first_paragraph / n, float(scores.mean()), float(scores.std(axis=1).mean()),
+                   language_gap(qa, scores, owners))
+
+
+def language_gap(qa: QASet, scores: np.ndarray, owners: np.ndarray) -> float:
+    """Mean over questions of (best cosine in the other language) − (best cosine in its own language,
+    its own article left out); 0 unless the set has two languages. `scores`: questions × sentences."""
+    languages = np.array([p.language for p in qa.paragraphs])[owners]
+    articles = np.array([f"{p.corpus} {p.article}" for p in qa.paragraphs])[owners]
+    if len(set(languages.tolist())) < 2:
+        return 0.0
+    gaps = []
+    for row, example in zip(scores, qa.examples):
+        own = qa.paragraphs[example.paragraph]
+        same = (languages == own.language) & (articles != f"{own.corpus} {own.article}")
+        if same.any() and (~(languages == own.language)).any():
+            gaps.append(float(row[languages != own.language].max() - row[same].max()))
+    return float(np.mean(gaps)) if gaps else 0.0
