@@ -190,13 +190,16 @@ class Engine:
         self.background()
         self.ask("Qu'est-ce que Kantar prévoit ?")
 
-    def _retrieve(self, index: IndexReader, query: Query, timings: dict[str, float]) -> tuple[Retrieval, np.ndarray]:
+    def _retrieve(self, index: IndexReader, query: Query, timings: dict[str, float]
+                  ) -> tuple[Retrieval, np.ndarray, dict[str, float]]:
+        """The ranked candidates, the question's vector, and its lean towards each language's centroid."""
         mark = time.perf_counter()
         vector = self.embedder.encode_queries(list(query.views)).mean(axis=0)
         timings["embed"] = (time.perf_counter() - mark) * 1000
-        retrieval = retrieve(index, vector, query, self.policies.fusion, language_lean=language_lean(index, vector))
+        lean = language_lean(index, vector)
+        retrieval = retrieve(index, vector, query, self.policies.fusion, language_lean=lean)
         timings.update(retrieval.timings_ms)
-        return retrieval, vector
+        return retrieval, vector, lean
 
     def retrieve(self, question: str, history: list[str] | None = None) -> Retrieval:
         """The ranked candidates for a question, without choosing or wording an answer (for tuning)."""
@@ -211,7 +214,7 @@ class Engine:
         index = self.index
         query = understand(parse_question(question, history, policy=self.policies.question), index,
                            self.policies.question)
-        retrieval, vector = self._retrieve(index, query, {})
+        retrieval, vector, _ = self._retrieve(index, query, {})
         best = max((c.dense for c in retrieval.candidates[:3]), default=0.0)
         return support_measures(best, self.background() @ vector, index.sentence_sample @ vector)
 
@@ -233,13 +236,12 @@ class Engine:
         timings["understand"] = (time.perf_counter() - started) * 1000
         background = self.background()
 
-        retrieval, vector = self._retrieve(index, query, timings)
+        retrieval, vector, lean = self._retrieve(index, query, timings)
 
         mark = time.perf_counter()
         threshold = self.calibration.margin_threshold if threshold is None else threshold
         background_max = float((background @ vector).max()) if len(background) else 0.0
         if query.compare:
-            lean = language_lean(index, vector)
             per_document = {doc_id: retrieve(index, vector, replace(query, documents=frozenset({doc_id})),
                                              self.policies.fusion, language_lean=lean)
                             for doc_id in compared_documents(index, query, retrieval, self.policies.selection)}

@@ -271,6 +271,13 @@ def test_changing_the_cleaning_rules_rebuilds_the_index(tmp_path):
     assert not any("SellingLe" in t for t in quoted["boilerplate,header,tooltips"])
 
 
+class _Index:
+    """The little of an index the shared-word check reads (a class: the per-index memo keeps a weak reference)."""
+
+    def __init__(self, documents):
+        self.documents = documents
+
+
 @pytest.mark.parametrize("question, language, passage, doc_language, shares", [
     ("Quel est le meilleur smartphone de 2020 ?", "fr", "Les marques contournent les plates-formes sociales.", "fr", False),
     ("Quelles plateformes les marques contournent-elles ?", "fr", "Les marques contournent les plates-formes.", "fr", True),
@@ -290,8 +297,10 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
-    index = SimpleNamespace(documents={"a": SimpleNamespace(language=doc_language, title="")})
-    query = SimpleNamespace(language=language, lexical=question, documents=frozenset(), by_title=())
+    from rag.index.lexical import analyze
+
+    index = _Index({"a": SimpleNamespace(language=doc_language, title="")})
+    query = SimpleNamespace(language=language, terms=tuple(analyze(question, language)), documents=frozenset(), by_title=())
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
     assert _shares_a_word(index, query, chosen) is shares
 
@@ -314,12 +323,14 @@ def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, c
     from rag.answer.query import title_name_keys
 
     passage = "« now » est un alias pour +0, c'est-à-dire un arrêt immédiat."
-    index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr", title=title)})
+    from rag.index.lexical import analyze
+
+    index = _Index({"a": SimpleNamespace(language="fr", title=title)})
     # What find_names hands over: the question's words that are the page's title name.
     by_title = tuple((name, frozenset({"a"})) for name in title_name_keys(title) if name in question.lower()) \
         if chosen_by_name else ()
-    query = SimpleNamespace(language="fr", lexical=question, documents=frozenset({"a"} if chosen_by_name else ()),
-                            by_title=by_title)
+    query = SimpleNamespace(language="fr", terms=tuple(analyze(question, "fr")),
+                            documents=frozenset({"a"} if chosen_by_name else ()), by_title=by_title)
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
     assert _shares_a_word(index, query, chosen) is shares
 
@@ -327,16 +338,17 @@ def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, c
 def test_a_follow_up_shares_words_through_the_question_it_follows():
     from types import SimpleNamespace
 
+    from rag.index.lexical import analyze
     from rag.answer.retrieve import Candidate
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
     passage = "Camille Jourdain (p22) nous parle de l’influence B2B."
-    index = SimpleNamespace(documents={"a": SimpleNamespace(language="fr", title="")})
+    index = _Index({"a": SimpleNamespace(language="fr", title="")})
     chosen = [Candidate(Sentence(0, "a", 0, 0, len(passage), passage), SimpleNamespace(text=passage), 0.8, 0.8, 0.0, 1.0)]
-    alone = SimpleNamespace(language="fr", lexical="À quelle page ?", documents=frozenset(), by_title=())
-    followed = SimpleNamespace(language="fr", lexical="Qui parle d'influence B2B ? À quelle page ?", documents=frozenset(),
-                               by_title=())
+    alone = SimpleNamespace(language="fr", terms=tuple(analyze("À quelle page ?", "fr")), documents=frozenset(), by_title=())
+    followed = SimpleNamespace(language="fr", terms=tuple(analyze("Qui parle d'influence B2B ? À quelle page ?", "fr")),
+                               documents=frozenset(), by_title=())
     assert not _shares_a_word(index, alone, chosen) and _shares_a_word(index, followed, chosen)
 
 
@@ -363,10 +375,12 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     ("Qu'est-ce que Kantar prévoit pour le social commerce ?", ""),
 ])
 def test_what_kind_of_answer_a_question_asks_for(question, kind):
+    from rag.answer.query import asked_kinds
     from rag.answer.select import missing_kind
 
     # Quotes with nothing countable nor dated: the kind asked, if any, is missing.
-    assert missing_kind(question, ["Les marques contournent les plates-formes sociales."]) == (kind and f"a {kind}")
+    assert missing_kind(asked_kinds(question), ["Les marques contournent les plates-formes sociales."]) \
+        == (kind and f"a {kind}")
 
 
 @pytest.mark.parametrize("question, quote, answers", [
@@ -380,9 +394,10 @@ def test_what_kind_of_answer_a_question_asks_for(question, kind):
     ("Quand l'alliance a-t-elle été annoncée ?", "Snap est cité pour son alliance avec Twitch.", False),
 ])
 def test_a_quote_answers_a_kind_only_when_it_holds_one(question, quote, answers):
+    from rag.answer.query import asked_kinds
     from rag.answer.select import missing_kind
 
-    assert (missing_kind(question, [quote]) == "") is answers
+    assert (missing_kind(asked_kinds(question), [quote]) == "") is answers
 
 
 def test_a_question_for_a_quantity_abstains_on_quotes_without_one(tmp_path):
@@ -486,6 +501,9 @@ def test_the_collections_furniture_is_never_indexed_and_the_rule_is_an_option(tm
 
 
 def test_words_that_open_alike_bridge_the_two_languages():
+    from types import SimpleNamespace
+
+    from rag.answer.query import cognate_words
     from rag.answer.retrieve import cognate_keys, cognate_scores
     from rag.records import Sentence
 
@@ -495,14 +513,16 @@ def test_words_that_open_alike_bridge_the_two_languages():
              "The applause meter is English here."]  # same language as the question: not scored
     sentences = [Sentence(i, "a", 0, 0, len(t), t) for i, t in enumerate(texts)]
     cross = np.array([True, True, False])
-    scores = cognate_scores("Which network wins the applause meter?", sentences, cross, FusionPolicy())
+    asked = SimpleNamespace(cognate_words=cognate_words("Which network wins the applause meter?"))
+    scores = cognate_scores(asked, sentences, cross, FusionPolicy())
     assert scores[0] > scores[1] == 0.0 and scores[2] == 0.0
-    assert not cognate_scores("?", sentences, cross, FusionPolicy()).any()
+    assert not cognate_scores(SimpleNamespace(cognate_words=cognate_words("?")), sentences, cross, FusionPolicy()).any()
 
 
 def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
     from types import SimpleNamespace
 
+    from rag.answer.query import asked_kinds
     from rag.answer.select import answering, missing_kind
 
     def quote(doc, number, text):
@@ -514,7 +534,7 @@ def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
     other_document = quote("b", 11, "Il coûte 20 euros.")
     quotes = answering([lead_in, best, elsewhere, other_document], best)
     assert quotes == [lead_in, best]
-    question = "Combien coûte le rapport de Digimind ?"
+    question = asked_kinds("Combien coûte le rapport de Digimind ?")
     assert missing_kind(question, [q.sentence.text for q in quotes]) == ""  # "gratuit" is an amount
     assert missing_kind(question, [elsewhere.sentence.text]) == ""
     silent = quote("a", 10, "Le rapport de Digimind est publié sur le blog.")

@@ -102,7 +102,6 @@ ASKS_TIME = re.compile(
 INTERROGATIVE = re.compile(
     r"\b(?:comment|pourquoi|que|qu[’']|quoi|qui|quel(?:le)?s?|lequel|où|how|why|what|which|who|whom|where)\b",
     re.IGNORECASE)
-YEAR_ALONE = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 QUANTITY = re.compile(
     r"\d|%|\b(?:deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|quinze|vingt|trente|quarante|cinquante|"
     r"soixante|cents?|mille|millions?|milliards?|dizaines?|douzaines?|centaines?|milliers?|moitié|tiers|quart|"
@@ -153,9 +152,6 @@ class SelectionPolicy:
     # sentence about the right subject without it ("Kantar Media perçoit…" to "Quel est le chiffre
     # d'affaires de Kantar ?") does not answer. A year alone is a time, not a quantity.
     answer_kind_required: bool = True
-    asks_quantity: re.Pattern[str] = ASKS_QUANTITY
-    asks_time: re.Pattern[str] = ASKS_TIME
-    interrogative: re.Pattern[str] = INTERROGATIVE  # another question word before the kind's: it asks something else
     quantity: re.Pattern[str] = QUANTITY
     time: re.Pattern[str] = TIME
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
@@ -192,6 +188,9 @@ class QuestionPolicy:
     # "Que prévoient Kantar et Digimind…": two names that each choose documents, joined by and/et.
     # What may stand between two such names: a conjunction and up to three words ("et les experts de").
     joined_names: re.Pattern[str] = re.compile(r"(?:et|and|ou|or|vs\.?|&)(?:\s+[\w’'-]+){0,3}", re.IGNORECASE)
+    asks_quantity: re.Pattern[str] = ASKS_QUANTITY
+    asks_time: re.Pattern[str] = ASKS_TIME
+    interrogative: re.Pattern[str] = INTERROGATIVE  # another question word before the kind's: it asks something else
     kind_follow_up_max_words: int = 4  # "Et pour 2020 ?" after a broad question is broad too
     follow_up_start: re.Pattern[str] = FOLLOW_UP_START
     follow_up_words: frozenset[str] = FOLLOW_UP_WORDS

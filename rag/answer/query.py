@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import QuestionError
 from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of, word_tokens
 from ..index.store import IndexReader, per_index
+from ..ingest.clean import YEAR
 from ..text.language import detect_language
 from .policy import DEFAULT, QuestionPolicy
 
@@ -25,7 +26,6 @@ _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"\s+")
 WORD = re.compile(r"[\w]+", re.UNICODE)
-YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
 CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*[a-z]\w*|\b[A-Z]{2,}\b")
 FIRST_WORD = re.compile(r"^\W*\w+")
 # A follow-up of this many words or fewer is too short for language identification: it speaks the
@@ -72,6 +72,14 @@ class Query:
     topic: str = ""  # the question without the names that chose sources and the words that ask to compare
     by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # words that chose documents as their titles' names
     unfamiliar_words: tuple[str, ...] = ()  # when the collection uses too few of the question's words: those it never does
+    # The words, analysed once here: no later stage reads `text` again.
+    terms: tuple[str, ...] = ()  # `lexical`'s terms in the question's language
+    other_terms: tuple[str, ...] = ()  # … and as the other language would analyse them (names, borrowings)
+    years: tuple[str, ...] = ()  # the years `lexical` names
+    qualifier_terms: frozenset[str] = frozenset()  # terms of the names that chose documents and of the years
+    topic_terms: frozenset[str] = frozenset()  # `topic`'s terms, in both languages' analysis
+    asks: tuple[str, ...] = ()  # the kinds of answer its form asks for: "a quantity", "a time"
+    cognate_words: tuple[str, ...] = ()  # `lexical`'s content words, folded: matched to another language's by their openings
 
 
 def normalize(raw: str) -> str:
@@ -285,6 +293,23 @@ def query_views(question: Question, selector_words: tuple[str, ...]) -> tuple[st
     return tuple(views)
 
 
+def asked_kinds(text: str, policy: QuestionPolicy = DEFAULT.question) -> tuple[str, ...]:
+    """"a quantity" and/or "a time" when the question's form asks for one ("Combien…", "Quand…")."""
+    kinds = (("a quantity", policy.asks_quantity), ("a time", policy.asks_time))
+    return tuple(kind for kind, pattern in kinds if _asks(pattern, text, policy))
+
+
+def _asks(kind: re.Pattern[str], question: str, policy: QuestionPolicy) -> bool:
+    """Whether `kind` is what the question asks: its words come before any other interrogative
+    ("How can uniq count how many times…" asks for a way, not a number)."""
+    found = kind.search(question)
+    return found is not None and not policy.interrogative.search(question[: found.start()])
+
+
+def other_language(language: str) -> str:
+    return "fr" if language == "en" else "en"
+
+
 def understand(question: Question, index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> Query:
     """The `Query` for a parsed question: its names and years looked up in `index`."""
     names = find_names(index, question.text, question.language, policy)
@@ -302,12 +327,28 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
         broad = broad or is_broad(question.context, policy)
         compare = compare or is_comparison(question.context, earlier, policy)
     topic = policy.compare.sub(" ", without_words(question.text, words)) if compare else ""
+    years = tuple(YEAR.findall(lexical))
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
         views=query_views(question, words), lexical=lexical, broad=broad, compare=compare, topic=topic,
         by_title=by_title, unfamiliar_words=unfamiliar_words(index, question.text, question.language, policy),
+        terms=tuple(analyze(lexical, question.language)),
+        other_terms=tuple(analyze(lexical, other_language(question.language))), years=years,
+        qualifier_terms=frozenset(t for w in words + years for t in analyze(w, question.language) + analyze(w, "fr")),
+        topic_terms=frozenset(analyze(topic, "fr")) | frozenset(analyze(topic, "en")),
+        asks=asked_kinds(question.text, policy), cognate_words=cognate_words(lexical),
     )
+
+
+COGNATE_WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def cognate_words(text: str) -> tuple[str, ...]:
+    """A text's content words of four letters or more, accents folded (what cognates are told by)."""
+    stops = stop_words()
+    folded = (fold_accents(w) for w in COGNATE_WORD.findall(text.lower()))
+    return tuple(dict.fromkeys(w for w in folded if w not in stops))
 
 
 def content_words(text: str) -> list[str]:

@@ -3,18 +3,17 @@ fused by calibrated weights, with a preference for the documents a question name
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..index.lexical import analyze, fold_accents, stop_words
+from ..index.lexical import analyze
 from ..index.store import IndexReader, per_index
 from ..records import Passage, Sentence
 from .policy import DEFAULT, FusionPolicy
-from .query import YEAR, Query
+from .query import Query, cognate_words
 
 # Two stages: the passage index (exact or approximate) proposes passages; every sentence
 # of those passages, and every clause of those sentences, is then scored exactly.
@@ -70,21 +69,16 @@ def context_scores(index: IndexReader, sentence_ids: np.ndarray, query: np.ndarr
     return np.where(has_previous, scores, -np.inf).astype(np.float32)
 
 
-COGNATE_WORD = re.compile(r"[^\W\d_]{4,}")
-
-
 def cognate_keys(text: str, prefix: int) -> set[str]:
     """The openings of a text's content words (accents folded): across French and English, words that
     open alike are often one word ("applause"/"applaudimètre", "influencers"/"influenceurs", "blocks"/"blocs")."""
-    stops = stop_words()
-    folded = (fold_accents(w) for w in COGNATE_WORD.findall(text.lower()))
-    return {w[:prefix] for w in folded if w not in stops}
+    return {w[:prefix] for w in cognate_words(text)}
 
 
-def cognate_scores(question: str, sentences: Sequence[Sentence], cross: np.ndarray, policy: FusionPolicy) -> np.ndarray:
+def cognate_scores(query: Query, sentences: Sequence[Sentence], cross: np.ndarray, policy: FusionPolicy) -> np.ndarray:
     """For the sentences in another language than the question's: the share of the question's content
     words whose opening one of the sentence's words shares, each weighted by how few sentences share it."""
-    asked = sorted(cognate_keys(question, policy.cognate_prefix))
+    asked = sorted({w[:policy.cognate_prefix] for w in query.cognate_words})
     out = np.zeros(len(sentences), dtype=np.float32)
     rows = np.flatnonzero(cross)
     if not asked or len(rows) == 0:
@@ -220,12 +214,11 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
     started = time.perf_counter()
     preferred = query.documents
     language = query.language
-    words = query.lexical
-    terms = list(dict.fromkeys(analyze(words, language) + analyze(words, "fr" if language == "en" else "en")))
+    terms = list(dict.fromkeys(query.terms + query.other_terms))
     # A name that chose the document, or a year, and that recurs across sentences ("Kantar",
     # "2019") says nothing about which sentence answers; a rare one ("Jourdain") still does.
     # A name in the title of the chosen document is its subject, not a clue to the sentence.
-    qualifiers = {t for w in query.selector_words + tuple(YEAR.findall(words)) for t in analyze(w, language) + analyze(w, "fr")}
+    qualifiers = query.qualifier_terms
     title_terms = {t for d in query.documents for t in analyze(index.documents[d].title, "fr")}
     sentence_terms = index.lexical("sentences", terms)
     frequency = {t: sentence_terms.frequency(t) for t in terms}
@@ -283,7 +276,7 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
         voted = policy.title_weight * votes[[numbers[s.doc_id] for s in sentences]]
         fused = fused + voted
     if policy.cognate_weight and cross.any():  # zero for the sentences in the question's language
-        fused = fused + policy.cognate_weight * cognate_scores(words, sentences, cross, policy)
+        fused = fused + policy.cognate_weight * cognate_scores(query, sentences, cross, policy)
     uncorrected = None
     if (policy.language_lean_weight or policy.sentence_lean_weight) and language_lean:
         # Only the leading sentences can be reordered by a lean of hundredths: detect only theirs.

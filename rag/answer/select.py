@@ -17,9 +17,10 @@ from functools import lru_cache
 from ..index.lexical import analyze
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
-from .policy import DEFAULT, YEAR_ALONE, SelectionPolicy
+from ..ingest.clean import YEAR
+from .policy import DEFAULT, SelectionPolicy
 from .query import Query
-from .retrieve import Candidate, Retrieval
+from .retrieve import Candidate, Retrieval, sentence_languages
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _select(index: IndexReader, retrieval: Retrieval, query: Query, background_m
     if policy.shared_word_required and not _shares_a_word(index, query, chosen):
         return Selection(True, (), closest, support, False,
                          "the closest passages, in the question's language, share none of its words")
-    missing = missing_kind(query.text, [c.sentence.text for c in answering(chosen, best)], policy)
+    missing = missing_kind(query.asks, [c.sentence.text for c in answering(chosen, best)], policy)
     if policy.answer_kind_required and missing:
         return Selection(True, (), closest, support, False, f"the question asks for {missing}; no quote holds one")
     return Selection(False, tuple(_once_each(chosen)), closest, support, False)
@@ -138,21 +139,13 @@ def answering(chosen: Sequence[Candidate], best: Candidate) -> list[Candidate]:
             and abs(c.sentence.sentence_id - best.sentence.sentence_id) <= 1]
 
 
-def missing_kind(question: str, quotes: Sequence[str], policy: SelectionPolicy = DEFAULT.selection) -> str:
-    """"a quantity" or "a time" when the question asks for one and none of `quotes` holds one, else ""."""
+def missing_kind(asks: Sequence[str], quotes: Sequence[str], policy: SelectionPolicy = DEFAULT.selection) -> str:
+    """The first kind the question `asks` for ("a quantity", "a time": `Query.asks`) that none of
+    `quotes` holds, else "". A year alone is no quantity."""
     text = " ".join(quotes)
-    if _asks(policy.asks_quantity, question, policy) and not policy.quantity.search(YEAR_ALONE.sub(" ", text)):
-        return "a quantity"
-    if _asks(policy.asks_time, question, policy) and not policy.time.search(text):
-        return "a time"
-    return ""
-
-
-def _asks(kind: re.Pattern[str], question: str, policy: SelectionPolicy) -> bool:
-    """Whether `kind` is what the question asks: its words come before any other interrogative
-    ("How can uniq count how many times…" asks for a way, not a number)."""
-    found = kind.search(question)
-    return found is not None and not policy.interrogative.search(question[: found.start()])
+    holds = {"a quantity": lambda: bool(policy.quantity.search(YEAR.sub(" ", text))),
+             "a time": lambda: bool(policy.time.search(text))}
+    return next((kind for kind in asks if not holds[kind]()), "")
 
 
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -185,13 +178,11 @@ def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) ->
     """Whether a passage quoted shares a content word (stemmed) with the question and its context.
     Only asked of quotes written in the question's language, whatever their document's (an English
     copyright line in a French manual page is English): across languages the words differ anyway."""
-    from ..text.language import detect_language
-
-    same_language = [c for c in chosen if query.language == detect_language(
-        c.sentence.text, default=index.documents[c.sentence.doc_id].language)]
+    same_language = [c for c, language in zip(chosen, sentence_languages(index, [c.sentence for c in chosen]))
+                     if language == query.language]
     if not same_language:
         return True
-    asked = set(analyze(query.lexical, query.language))
+    asked = set(query.terms)
 
     def words_of(c: Candidate) -> set[str]:
         # A document the question chose by the name its title gives it is about that name ("Que
@@ -244,9 +235,8 @@ def _select_broad(index: IndexReader, candidates: tuple[Candidate, ...], floor: 
 def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
     """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
     without the terms most sentences contain."""
-    from ..index.lexical import analyze
 
-    terms = set(analyze(query.topic, "fr")) | set(analyze(query.topic, "en"))
+    terms = query.topic_terms
     common = policy.compare_common_share * max(index.sentence_count, 1)
     scores = index.lexical("sentences", sorted(terms))
     return {t for t in terms if scores.frequency(t) <= common}

@@ -21,7 +21,8 @@ from ..config import CLEANING_RULES
 from ..records import Definition, Span
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)+$")
-YEAR = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)(?!\d)")
+# A year, as documents are dated by it and questions choose documents by it (the one definition).
+YEAR = re.compile(r"(?<!\d)(?:19[5-9]\d|20\d\d)(?!\d)")
 TERMINAL = tuple(".!?…:;»\"”)")
 # A glossary tooltip starts where a lower-case letter runs straight into an
 # article with no space: "SellingLe social selling …", "blancLe livre blanc …".
