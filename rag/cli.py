@@ -247,7 +247,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    learning_rate=args.learning_rate or (3e-4 if args.method == "lora" else 3e-5),
                                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                    max_steps=args.max_steps, temperature=args.temperature,
-                                   one_language_batches=args.one_language_batches,
                                    paragraph_negatives=args.paragraph_negatives, mined_negatives=args.mined_negatives)
     extra = feedback_examples(Path(args.feedback)) if args.feedback else None
     out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "adapter"
@@ -358,8 +357,6 @@ def parser() -> argparse.ArgumentParser:
                     help="sentences of other paragraphs the base model ranks highest, per question (default 1)")
     tr.add_argument("--temperature", type=float, default=0.01,
                     help="of the contrastive loss (default 0.01, the base model's own: its cosines keep their scale)")
-    tr.add_argument("--one-language-batches", action="store_true",
-                    help="each batch of one language, its mined negatives too (default: mixed, as the shipped run)")
     tr.add_argument("--seed", type=int, default=0, help="the seed of the order, the negatives and torch (default 0)")
     tr.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (default: the epochs')")
     tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
 
 from rag.errors import ModelError
-from rag.learn.examples import Paragraph, QASet, half_of, read_squad
-from rag.learn.trainer import Triple, batches, mine_negatives
+from rag.learn.examples import QASet, half_of, read_squad
+from rag.learn.trainer import mine_negatives
 
 SQUAD = {"data": [
     {"title": "Lyon", "paragraphs": [{
@@ -62,31 +61,6 @@ def test_mined_negatives_come_from_other_paragraphs_and_never_hold_the_answer(qa
     own = set(qa.paragraphs[qa.examples[0].paragraph].sentences)
     assert mined[0] and not own & set(mined[0])
     assert all(qa.examples[i].answer.lower() not in s.lower() for i, m in enumerate(mined) for s in m)
-
-
-def test_mined_negatives_stay_in_the_questions_language(qa):
-    english = QASet((Paragraph("demo", "London", "en", ("London is a city.", "The Thames crosses it.")),), ())
-    both = qa + english
-    sentences = [s for p in both.paragraphs for s in p.sentences]
-    questions = np.ones((len(both.examples), 4), dtype=np.float32)
-    vectors = np.zeros((len(sentences), 4), dtype=np.float32)
-    vectors[-2:] = 1.0  # the English sentences are the closest to every (French) question
-    mined = mine_negatives(both, questions, vectors, 1)
-    assert all(m and not set(m) & set(english.paragraphs[0].sentences) for m in mined)
-    mixed = mine_negatives(both, questions, vectors, 1, same_language=False)
-    assert all(set(m) <= set(english.paragraphs[0].sentences) for m in mixed)
-
-
-def test_batches_hold_one_language_and_every_triple_once():
-    fresh = [Triple(f"q{i}", f"p{i}", ()) for i in range(11)]
-    languages = ["fr"] * 7 + ["en"] * 4
-    made = batches(list(fresh), languages, 3, True, random.Random(0))
-    assert sorted(t.question for b in made for t in b) == sorted(t.question for t in fresh)
-    by_question = dict(zip((t.question for t in fresh), languages))
-    assert all(len({by_question[t.question] for t in b}) == 1 and len(b) <= 3 for b in made)
-    assert made == batches(list(fresh), languages, 3, True, random.Random(0)), "the seed fixes the order"
-    mixed = batches(list(fresh), languages, 11, False, random.Random(0))
-    assert len(mixed) == 1 and {by_question[t.question] for t in mixed[0]} == {"fr", "en"}
 
 
 def test_the_loss_never_counts_a_copy_of_the_answer_as_a_negative():

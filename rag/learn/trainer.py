@@ -6,10 +6,6 @@ sentence of the batch: the other questions' answers, its paragraph's other sente
 of other paragraphs the base model ranks highest (mined once, before training, with the answer's text
 kept out). A sentence that is another question's answer *and* equal to this one's is not a negative.
 
-With `one_language_batches`, a batch holds one language: with French and English mixed, half of
-each question's negatives are in the other language, and the cheapest thing to learn is "the other
-language is wrong" — which is what an English question over French documents then meets.
-
 Deterministic for a seed on one machine: the order, the sampled negatives and torch's generator all
 come from it. torch, transformers and peft are imported here, only when training.
 """
@@ -54,7 +50,6 @@ class TrainSettings:
     # times (train/'s held-out half: mean 0.75 → 0.08; bench/cosine_scale.py), and those numbers no
     # longer meant what they were measured as.
     temperature: float = 0.01
-    one_language_batches: bool = False
     max_tokens: int = 128
     warmup: float = 0.1  # share of the steps
     seed: int = 0
@@ -127,21 +122,17 @@ def encoder(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 512, batc
     return encode
 
 
-def mine_negatives(qa: QASet, question_vectors: np.ndarray, sentence_vectors: np.ndarray, count: int,
-                   same_language: bool = True) -> list[tuple[str, ...]]:
+def mine_negatives(qa: QASet, question_vectors: np.ndarray, sentence_vectors: np.ndarray, count: int
+                   ) -> list[tuple[str, ...]]:
     """For each example, the `count` sentences of *other* paragraphs closest to its question that do not
-    contain its answer's text (a sentence elsewhere that states the answer is no negative), in its
-    paragraph's language when `same_language`. Pure."""
+    contain its answer's text (a sentence elsewhere that states the answer is no negative). Pure."""
     if count == 0:
         return [() for _ in qa.examples]
     texts = [s for p in qa.paragraphs for s in p.sentences]
     owners = np.array([i for i, p in enumerate(qa.paragraphs) for _ in p.sentences])
-    languages = np.array([qa.paragraphs[i].language for i in owners])
     scores = question_vectors @ sentence_vectors.T
     mined = []
     for row, example in zip(scores, qa.examples):
-        if same_language:
-            row = np.where(languages == qa.paragraphs[example.paragraph].language, row, -np.inf)
         picked: list[str] = []
         for j in np.argsort(-row)[: 20 + count]:
             if owners[j] != example.paragraph and example.answer.lower() not in texts[j].lower():
@@ -160,22 +151,6 @@ def triples(qa: QASet, mined: list[tuple[str, ...]], paragraph_negatives: int, r
         others = [s for i, s in enumerate(sentences) if i != example.positive]
         near = tuple(rng.sample(others, min(paragraph_negatives, len(others))))
         out.append(Triple(example.question, sentences[example.positive], near + far))
-    return out
-
-
-def batches(fresh: list[Triple], languages: Sequence[str], size: int, one_language: bool, rng: random.Random
-            ) -> list[list[Triple]]:
-    """`fresh`, shuffled, cut into batches of `size` (the last of each language may be smaller); each
-    batch of one language when `one_language` (`languages[i]` is triple i's)."""
-    groups: dict[str, list[Triple]] = {}
-    for triple, language in zip(fresh, languages):
-        groups.setdefault(language if one_language else "", []).append(triple)
-    out = []
-    for language in sorted(groups):
-        group = groups[language]
-        rng.shuffle(group)
-        out += [group[i:i + size] for i in range(0, len(group), size)]
-    rng.shuffle(out)
     return out
 
 
@@ -234,8 +209,7 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
     sentences = [s for p in qa.paragraphs for s in p.sentences]
     mined = mine_negatives(qa, encoder(model, tokenizer, QUERY_PROMPT)([e.question for e in qa.examples]),
                            encoder(model, tokenizer, PASSAGE_PROMPT, settings.max_tokens)(sentences),
-                           settings.mined_negatives, settings.one_language_batches
-                           ) if settings.mined_negatives else [() for _ in qa.examples]
+                           settings.mined_negatives) if settings.mined_negatives else [() for _ in qa.examples]
     mining_seconds = time.perf_counter() - started
     log(f"mined negatives for {len(qa.examples)} questions over {len(sentences)} sentences "
         f"in {mining_seconds:.0f} s")
@@ -249,17 +223,17 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
 
-    order: list[list[Triple]] = []
-    languages = [qa.paragraphs[e.paragraph].language for e in qa.examples]
+    order: list[Triple] = []
     losses: list[float] = []
     bar = _bar(steps, progress)
     model.train()
     started = time.perf_counter()
     for step in range(steps):
-        if not order:
-            order = batches(triples(qa, mined, settings.paragraph_negatives, rng), languages,
-                            settings.batch_size, settings.one_language_batches, rng)
-        batch = order.pop()
+        if len(order) < settings.batch_size:
+            fresh = triples(qa, mined, settings.paragraph_negatives, rng)
+            rng.shuffle(fresh)
+            order += fresh
+        batch, order = order[: settings.batch_size], order[settings.batch_size :]
         texts = [t.positive for t in batch] + [n for t in batch for n in t.negatives]
         questions = embed(model, tokenizer, [t.question for t in batch], QUERY_PROMPT, settings.max_tokens)
         passages = embed(model, tokenizer, texts, PASSAGE_PROMPT, settings.max_tokens)
