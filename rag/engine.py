@@ -24,8 +24,8 @@ from .answer.background import background_vectors
 from .answer.calibration import Calibration, find_calibration
 from .answer.compose import compose, refusal
 from .answer.policy import DEFAULT, Policies
-from .answer.query import Query, parse_question, understand
-from .answer.retrieve import Retrieval, language_lean, retrieve
+from .answer.query import Query, language_shares, parse_question, title_names, understand
+from .answer.retrieve import Retrieval, language_centroids, language_lean, retrieve
 from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
@@ -37,14 +37,20 @@ from .records import Answer
 log = logging.getLogger(__name__)
 
 
-def ready_for_questions(index: IndexReader) -> IndexReader:
-    """The index with its derived lookups built, so that no question pays for them.
+def ready_for_questions(index: IndexReader, policies: Policies = DEFAULT) -> IndexReader:
+    """The index with its derived lookups built, so that no question pays for them: the store's
+    own, and the collection facts the answer stage reads (the names titles give their documents,
+    the share of each language, each language's centroid). Sentence languages stay lazy: one
+    detection per sentence a question reaches, where a whole collection's would cost seconds.
 
     The index's millions of records live as long as the process: gc.freeze() moves
     them out of the garbage collector's sight, which otherwise walks them all during
     full collections triggered in the middle of answers (+10 ms at 100k passages).
     """
     index.prepare()
+    title_names(index, policies.question)
+    language_shares(index)
+    language_centroids(index)
     gc.unfreeze()  # a version replaced since is released: its records may be collected now
     gc.collect()
     gc.freeze()
@@ -96,7 +102,7 @@ class Engine:
                 self.calibration
                 self._index = ready_for_questions(open_index(
                     docs_dir, self.settings.index_dir, self.embedder,
-                    progress=progress or _no_progress, settings=self.settings))
+                    progress=progress or _no_progress, settings=self.settings), self.policies)
             return self._index
 
     def rebuild(self, progress: Progress | None = None) -> BuildReport:
@@ -109,7 +115,7 @@ class Engine:
         try:
             report = build(self.settings.docs_dir, self.settings.index_dir, self.embedder,
                            progress=progress or _no_progress, settings=self.settings, removing=removing)
-            self._index = ready_for_questions(report.index)  # one assignment: answers in flight keep the old one
+            self._index = ready_for_questions(report.index, self.policies)  # one assignment: answers in flight keep the old one
         finally:
             self._rebuilding.clear()
         return report
@@ -164,7 +170,7 @@ class Engine:
             self._refused.add(str(name))
             log.warning("the new index version %s is not served (%s); answering from %s", name, exc, served.folder.name)
             return False
-        ready = ready_for_questions(new)
+        ready = ready_for_questions(new, self.policies)
         with self._lock:
             if self._index is served:  # not replaced meanwhile by this process's own rebuild
                 self._index = ready

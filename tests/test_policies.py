@@ -660,3 +660,15 @@ def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(t
         lean = language_lean(index, vector)
         assert lean[language] > lean[other], language
     assert language_centroids(index_of(MIN_LANGUAGE_SENTENCES - 1)) == {}  # too few to place: no correction
+
+
+def test_the_collection_facts_are_derived_when_the_index_opens_not_at_the_first_question(tmp_path):
+    from rag.index.store import _PER_INDEX
+    from tests.fakes import fake_engine
+
+    engine = fake_engine(tmp_path, {"a.txt": "sort - Trier les lignes\nLe tri se fait ligne par ligne.\n",
+                                    "b.txt": "Guide\nLe serveur fournit le DHCP.\n"})
+    index = engine.index
+    kept = {key for key, slot in _PER_INDEX if slot == id(index)}
+    assert {"language centroids", "document languages"} <= kept
+    assert any(isinstance(key, tuple) and key[0] == "title names" for key in kept)

@@ -377,10 +377,16 @@ def unfamiliar_words(index: IndexReader, text: str, language: str, policy: Quest
 
 def _mostly_in(index: IndexReader, language: str) -> bool:
     """Whether at least half the collection's documents are written in `language`."""
-    shares = per_index("document languages", index, lambda: _language_shares(index))
-    return shares.get(language, 0.0) >= 0.5
+    return language_shares(index).get(language, 0.0) >= 0.5
+
+
+def language_shares(index: IndexReader) -> dict[str, float]:
+    """The share of the collection's documents written in each language (kept while the index is open)."""
+    return per_index("document languages", index, lambda: _language_shares(index))
 
 
 def _language_shares(index: IndexReader) -> dict[str, float]:
+    if not index.doc_ids:
+        return {}
     languages = [index.documents[d].language for d in index.doc_ids]
     return {language: languages.count(language) / len(languages) for language in set(languages)}
