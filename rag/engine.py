@@ -231,12 +231,18 @@ class Engine:
         Answer with `message` set and the model never called. `threshold` replaces the
         model's calibrated margin (calibration itself asks with -1: abstention off).
         """
+        return self.ask_with_index(question, history, threshold)[0]
+
+    def ask_with_index(self, question: object, history: list[str] | None = None, threshold: float | None = None
+                       ) -> tuple[Answer, IndexReader | None]:
+        """`ask`, and the index version that answered (None for a question refused unread): what
+        shows the answer's passages must read that version, not one a rebuild swapped in since."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         try:
             parsed = parse_question(question, history, policy=self.policies.question)
         except QuestionError as exc:
-            return refusal(question, exc.key, exc.params, str(exc))
+            return refusal(question, exc.key, exc.params, str(exc)), None
         index = self.index  # one version for the whole answer
         query = understand(parsed, index, self.policies.question)
         timings["understand"] = (time.perf_counter() - started) * 1000
@@ -262,4 +268,4 @@ class Engine:
         answer = compose(index, selection, query)
         timings["formatting"] = (time.perf_counter() - mark) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
-        return replace(answer, timings_ms=timings)
+        return replace(answer, timings_ms=timings), index

@@ -470,3 +470,27 @@ def test_the_document_view_highlights_the_span_and_refuses_bad_links():
     assert "caractères 20–44 sur 49" in html
     assert "aucun document" in document_html(reader, "absent", 0, 5)
     assert "rag-focus" not in document_html(reader, "d", 40, 400) and "existe pas" in document_html(reader, "d", 40, 400)
+
+
+def test_an_answer_comes_with_the_index_version_that_answered_it(tmp_path):
+    """What shows an answer's passages reads the version that answered, not the one a rebuild
+    swapped in between the answer and its rendering."""
+    from tests.fakes import fake_engine
+
+    before = "Titre A\nLe marché publicitaire reste stable cette année.\n\nKantar prévoit un essor du social " \
+             "commerce en 2019.\n\nLes marques investissent dans la vidéo courte.\n"
+    engine = fake_engine(tmp_path, {"a.txt": before})
+    answer, answered = engine.ask_with_index("Que prévoit Kantar pour le social commerce ?")
+    assert answered is engine.index and answer.citations
+    (tmp_path / "docs" / "a.txt").write_text(
+        "Titre A\nUn premier paragraphe tout neuf.\n\nUn deuxième paragraphe tout neuf.\n\n"
+        "Un troisième paragraphe tout neuf.\n", encoding="utf-8")
+    engine.rebuild()
+    assert engine.index is not answered
+    context = ("marché publicitaire", "vidéo courte")
+    assert not any(words in sources_html(answer, engine.index) for words in context), \
+        "the version swapped in no longer holds the passages around the quote"
+    panel = sources_html(answer, answered)
+    assert any(words in panel for words in context) and "tout neuf" not in panel
+    refused, none = engine.ask_with_index("   ")
+    assert refused.message and none is None

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -328,9 +329,7 @@ def build_app(state: AppState) -> Any:
         base = collection_address(page_address(request), collection)
         answer = None
         try:
-            engine = state.engine_for(collection)
-            index = engine.index  # the version the panel shows is the one that answered
-            answer = engine.ask(message, asked)
+            answer, index = state.engine_for(collection).ask_with_index(message, asked)
             bubble, panel = answer_markdown(answer, base), sources_html(answer, index, base)
         except RagError as exc:
             bubble, panel = escape_markdown(str(exc)), sources_html(None)
@@ -345,8 +344,11 @@ def build_app(state: AppState) -> Any:
         else:
             history += [{"role": "user", "content": escape_markdown(shown[:MAX_QUESTION_CHARS])}, {"role": "assistant", "content": bubble}]
         if answer is not None:
+            # The version that answered, weakly: its passages show the answer when clicked again
+            # later, without keeping a replaced version's arrays alive for the whole session.
             turns.append({"message": len(history) - 1, "question": shown[:MAX_QUESTION_CHARS], "history": asked[-20:],
-                          "answer": answer, "collection": collection or DEFAULT_COLLECTION})
+                          "answer": answer, "collection": collection or DEFAULT_COLLECTION,
+                          "index": weakref.ref(index) if index is not None else None})
         export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
         copied = answer_for_copying(answer, base) if answer is not None else ""
         return history, panel, (asked + [shown[:MAX_QUESTION_CHARS]])[-20:], turns[-MAX_TURNS:], export, copied
@@ -358,10 +360,13 @@ def build_app(state: AppState) -> Any:
         if turn is None:
             return gr.skip(), gr.skip()
         base = collection_address(page_address(request), turn.get("collection"))
-        try:
-            index = state.engine_for(turn.get("collection")).index
-        except RagError:
-            index = None
+        answered = turn.get("index")
+        index = answered() if answered is not None else None
+        if index is None:  # released since: the version now served shows it
+            try:
+                index = state.engine_for(turn.get("collection")).index
+            except RagError:
+                index = None
         return sources_html(turn["answer"], index, base), answer_for_copying(turn["answer"], base)
 
     def rate(turns: list[Any], request: gr.Request, liked: gr.LikeData) -> None:
