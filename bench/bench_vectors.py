@@ -43,7 +43,7 @@ def perturbed_corpus(base: np.ndarray, n: int, noise: float, seed: int = 0) -> n
 def measure(kind: str, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     import faiss
 
-    from rag.answer.retrieve import DENSE_PASSAGES
+    from rag.retrieve.hybrid import DENSE_PASSAGES
     from rag.index.dense import build_faiss, configure_search, search
 
     started = time.perf_counter()
@@ -81,7 +81,7 @@ def main() -> None:
     import faiss
 
     from rag.config import Settings
-    from rag.answer.retrieve import DENSE_PASSAGES
+    from rag.retrieve.hybrid import DENSE_PASSAGES
     from rag.answer.background import background_sentences
     from rag.engine import Engine
     from rag.evaluate import load_questions

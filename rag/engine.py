@@ -1,7 +1,7 @@
 """The question-answering pipeline, end to end: one object shared by the CLI and the UI.
 
-A question goes down one straight line: understand it (`answer.query`), embed its
-views, retrieve (`answer.retrieve`), select (`answer.select`), word (`answer.compose`).
+A question goes down one straight line: understand it (`query.understand`), embed its
+views, retrieve (`retrieve.hybrid`), select (`answer.select`), word (`answer.compose`).
 
 Thread-safe: the embedder serializes model calls, and the current index is an
 immutable object swapped in one assignment, so every answer comes wholly from
@@ -23,9 +23,9 @@ import numpy as np
 from .answer.background import background_vectors
 from .answer.calibration import Calibration, find_calibration
 from .answer.compose import compose, refusal
-from .answer.policy import DEFAULT, Policies
-from .answer.query import Query, language_shares, parse_question, title_names, understand
-from .answer.retrieve import Retrieval, language_centroids, language_lean, retrieve
+from .policy import DEFAULT, Policies
+from .query.understand import Query, language_shares, parse_question, title_names, understand
+from .retrieve.hybrid import Retrieval, language_centroids, language_lean, retrieve
 from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError

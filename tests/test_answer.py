@@ -417,7 +417,7 @@ def test_an_english_question_is_answered_by_the_french_sentence_not_an_english_l
     answer too: the corrected one alone quotes "Le programme reportbug…" for a white paper."""
     import dataclasses
 
-    from rag.answer.policy import DEFAULT, Policies
+    from rag.policy import DEFAULT, Policies
     from rag.config import Settings
     from rag.engine import Engine
 
@@ -452,7 +452,7 @@ def test_the_model_leans_towards_the_questions_language_and_the_centroids_measur
     """With the real model, a question is closer to the collection's centroid of its own language:
     the lean `retrieve.language_shift` gives back to sentences written unlike the question. A swapped or
     mis-detected centroid would turn the correction into a bonus."""
-    from rag.answer.retrieve import language_centroids, language_lean
+    from rag.retrieve.hybrid import language_centroids, language_lean
     from rag.config import Settings
     from rag.engine import Engine
 

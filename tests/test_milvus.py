@@ -80,8 +80,8 @@ def test_lexical_scores_are_the_project_analyzers_bm25(tmp_path, milvus_uri):
 
 def test_both_stores_know_the_same_words_of_a_question(tmp_path, milvus_uri):
     """The words a collection never uses are read from the store's own term statistics."""
-    from rag.answer.policy import QuestionPolicy
-    from rag.answer.query import unfamiliar_words
+    from rag.policy import QuestionPolicy
+    from rag.query.understand import unfamiliar_words
 
     faiss, milvus = engines(tmp_path, milvus_uri)
     any_size = QuestionPolicy(vocabulary_min_sentences=1)  # the seeds count as a large collection here

@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from rag.answer.policy import DEFAULT, FusionPolicy, Policies, QuestionPolicy, SelectionPolicy
-from rag.answer.query import is_broad, is_follow_up, parse_question
+from rag.policy import DEFAULT, FusionPolicy, Policies, QuestionPolicy, SelectionPolicy
+from rag.query.understand import is_broad, is_follow_up, parse_question
 from rag.ingest.clean import clean, is_heading
 
 
@@ -127,7 +127,7 @@ def test_a_sentence_is_found_through_the_sentence_that_names_its_subject(tmp_pat
     """With context scoring on, "La filiale du groupe WPP…" is found for a question naming Kantar."""
     import dataclasses
 
-    from rag.answer.policy import DEFAULT
+    from rag.policy import DEFAULT
     from rag.config import Settings
     from rag.engine import Engine
     from tests.fakes import FakeEmbedder
@@ -173,13 +173,13 @@ def test_comparison_words(question, compare):
     ("Kantar, Digimind : qui parle de TikTok ?", ("Kantar", "Digimind"), False),
 ])
 def test_two_names_compare_only_when_the_conjunction_joins_them(question, words, compare):
-    from rag.answer.query import Names, is_comparison
+    from rag.query.understand import Names, is_comparison
 
     assert is_comparison(question, Names(frozenset({"a", "b"}), words, ())) is compare
 
 
 def _candidate(sentence_id: int, text: str, fused: float, doc_id: str = "a") -> "object":
-    from rag.answer.retrieve import Candidate
+    from rag.retrieve.hybrid import Candidate
     from rag.records import Sentence
 
     return Candidate(Sentence(sentence_id, doc_id, 0, 0, len(text), text), None, 0.8, 0.8, 0.0, fused)
@@ -293,7 +293,7 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
                                                                      shares):
     from types import SimpleNamespace
 
-    from rag.answer.retrieve import Candidate
+    from rag.retrieve.hybrid import Candidate
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
@@ -316,11 +316,11 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
 def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, chosen_by_name, shares):
     from types import SimpleNamespace
 
-    from rag.answer.retrieve import Candidate
+    from rag.retrieve.hybrid import Candidate
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
-    from rag.answer.query import title_name_keys
+    from rag.query.understand import title_name_keys
 
     passage = "« now » est un alias pour +0, c'est-à-dire un arrêt immédiat."
     from rag.index.lexical import analyze
@@ -339,7 +339,7 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     from types import SimpleNamespace
 
     from rag.index.lexical import analyze
-    from rag.answer.retrieve import Candidate
+    from rag.retrieve.hybrid import Candidate
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
@@ -375,7 +375,7 @@ def test_a_follow_up_shares_words_through_the_question_it_follows():
     ("Qu'est-ce que Kantar prévoit pour le social commerce ?", ""),
 ])
 def test_what_kind_of_answer_a_question_asks_for(question, kind):
-    from rag.answer.query import asked_kinds
+    from rag.query.understand import asked_kinds
     from rag.answer.select import missing_kind
 
     # Quotes with nothing countable nor dated: the kind asked, if any, is missing.
@@ -394,7 +394,7 @@ def test_what_kind_of_answer_a_question_asks_for(question, kind):
     ("Quand l'alliance a-t-elle été annoncée ?", "Snap est cité pour son alliance avec Twitch.", False),
 ])
 def test_a_quote_answers_a_kind_only_when_it_holds_one(question, quote, answers):
-    from rag.answer.query import asked_kinds
+    from rag.query.understand import asked_kinds
     from rag.answer.select import missing_kind
 
     assert (missing_kind(asked_kinds(question), [quote]) == "") is answers
@@ -405,7 +405,7 @@ def test_a_question_for_a_quantity_abstains_on_quotes_without_one(tmp_path):
     and the policy can be turned off."""
     import dataclasses
 
-    from rag.answer.policy import DEFAULT
+    from rag.policy import DEFAULT
     from rag.config import Settings
     from rag.engine import Engine
     from tests.fakes import FakeEmbedder
@@ -503,8 +503,8 @@ def test_the_collections_furniture_is_never_indexed_and_the_rule_is_an_option(tm
 def test_words_that_open_alike_bridge_the_two_languages():
     from types import SimpleNamespace
 
-    from rag.answer.query import cognate_words
-    from rag.answer.retrieve import cognate_keys, cognate_scores
+    from rag.query.understand import cognate_words
+    from rag.retrieve.hybrid import cognate_keys, cognate_scores
     from rag.records import Sentence
 
     assert cognate_keys("Which network wins the applause meter?", 4) == {"netw", "wins", "appl", "mete"}  # no stop words
@@ -522,7 +522,7 @@ def test_words_that_open_alike_bridge_the_two_languages():
 def test_the_kind_asked_for_must_be_in_the_best_quote_or_next_to_it():
     from types import SimpleNamespace
 
-    from rag.answer.query import asked_kinds
+    from rag.query.understand import asked_kinds
     from rag.answer.select import answering, missing_kind
 
     def quote(doc, number, text):
@@ -545,8 +545,8 @@ def test_a_sentence_in_another_language_than_the_questions_loses_the_questions_l
     """A French sentence is owed part of its cosine with an English question to its language alone
     (and an English line to a French question): that part (the lean) is given back to it, and only
     to sentences written unlike the question. The ranking before the correction is kept for selection."""
-    from rag.answer.query import parse_question, understand
-    from rag.answer.retrieve import language_shift, retrieve, sentence_languages
+    from rag.query.understand import parse_question, understand
+    from rag.retrieve.hybrid import language_shift, retrieve, sentence_languages
     from tests.fakes import fake_engine
 
     engine = fake_engine(tmp_path, {"faq.txt": (
@@ -581,7 +581,7 @@ def test_a_sentence_in_another_language_than_the_questions_loses_the_questions_l
 def test_a_sentence_lean_is_its_cosine_with_the_questions_language_over_its_own(tmp_path):
     """With centroids placed, the second part of the correction is the sentence's own lean: its cosine
     with the question's language's centroid less that with its own language's, weighted."""
-    from rag.answer.retrieve import MIN_LANGUAGE_SENTENCES, language_centroids, language_shift, sentence_languages
+    from rag.retrieve.hybrid import MIN_LANGUAGE_SENTENCES, language_centroids, language_shift, sentence_languages
     from tests.fakes import fake_engine
 
     french = " ".join(f"Le paquet numéro {i} est installé avec la commande habituelle du système." for i in range(30))
@@ -613,8 +613,8 @@ def test_an_answer_needs_the_ranking_before_the_language_correction_to_answer_to
     passages of the corrected ranking."""
     from dataclasses import replace
 
-    from rag.answer.query import parse_question, understand
-    from rag.answer.retrieve import retrieve
+    from rag.query.understand import parse_question, understand
+    from rag.retrieve.hybrid import retrieve
     from rag.answer.select import select
     from tests.fakes import fake_engine
 
@@ -641,7 +641,7 @@ def test_an_answer_needs_the_ranking_before_the_language_correction_to_answer_to
 
 
 def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(tmp_path):
-    from rag.answer.retrieve import MIN_LANGUAGE_SENTENCES, language_centroids, language_lean, sentence_languages
+    from rag.retrieve.hybrid import MIN_LANGUAGE_SENTENCES, language_centroids, language_lean, sentence_languages
     from tests.fakes import fake_engine
 
     def index_of(english_lines: int):

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from rag.answer.policy import QuestionPolicy
-from rag.answer.query import content_words, find_names, is_follow_up, parse_question, understand, unfamiliar_words
+from rag.policy import QuestionPolicy
+from rag.query.understand import content_words, find_names, is_follow_up, parse_question, understand, unfamiliar_words
 from rag.errors import QuestionError
 from rag.index.build import build
 from tests.fakes import FakeEmbedder
@@ -70,7 +70,7 @@ def test_the_first_word_is_never_an_unknown_name(index):
     ("2019 - Bilan", []),
 ])
 def test_the_name_a_title_gives_its_document(title, names):
-    from rag.answer.query import title_name_keys
+    from rag.query.understand import title_name_keys
 
     assert title_name_keys(title) == names
 
@@ -199,7 +199,7 @@ def test_absence_says_nothing_in_a_small_collection_or_in_another_language(index
 
 
 def test_the_engine_refuses_an_unfamiliar_question_and_names_the_words(tmp_path):
-    from rag.answer.policy import Policies
+    from rag.policy import Policies
     from tests.fakes import fake_engine
 
     engine = fake_engine(tmp_path, DOCS, policies=Policies(question=SMALL_VOCABULARY))

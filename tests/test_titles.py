@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.answer.policy import FusionPolicy, Policies
-from rag.answer.retrieve import title_votes
+from rag.policy import FusionPolicy, Policies
+from rag.retrieve.hybrid import title_votes
 from tests.fakes import fake_engine
 
 # FAQ pages as a site is scraped: `# the question`, a blank line, one paragraph whose sentences were

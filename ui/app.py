@@ -20,7 +20,7 @@ from typing import Any
 
 from rag.config import DEFAULT_COLLECTION, Settings, check_collection_name
 from rag.errors import IndexStoreError, RagError
-from rag.answer.policy import DEFAULT as DEFAULT_POLICIES
+from rag.policy import DEFAULT as DEFAULT_POLICIES
 from rag.evaluate.feedback import RatingLedger
 from rag.ingest.files import SUPPORTED_SUFFIXES
 

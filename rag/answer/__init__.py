@@ -1,1 +1,1 @@
-"""Stage 5, answer: understand the question, retrieve, select verbatim sentences, word the answer."""
+"""Stage 7, answer: select verbatim sentences or abstain, word the answer, calibrate the abstention."""

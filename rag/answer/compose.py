@@ -12,8 +12,8 @@ from dataclasses import replace
 from ..index.store import IndexReader
 from ..ingest.clean import is_term
 from ..records import Answer, Citation, Column, Passage, Quote, Sentence
-from .query import Query
-from .retrieve import Candidate
+from ..query.understand import Query
+from ..retrieve.hybrid import Candidate
 from .select import Selection
 
 WORDS = {

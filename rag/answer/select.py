@@ -18,9 +18,9 @@ from ..index.lexical import analyze
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from ..ingest.clean import YEAR
-from .policy import DEFAULT, SelectionPolicy
-from .query import Query
-from .retrieve import Candidate, Retrieval, sentence_languages
+from ..policy import DEFAULT, SelectionPolicy
+from ..query.understand import Query
+from ..retrieve.hybrid import Candidate, Retrieval, sentence_languages
 
 
 @dataclass(frozen=True)

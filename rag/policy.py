@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class FusionPolicy:
-    """How dense and lexical evidence add up for a sentence (retrieve.py)."""
+    """How dense and lexical evidence add up for a sentence (retrieve/hybrid.py)."""
 
     # Tuned: cosine of the sentence (or its best clause), cosine of its passage, BM25 scaled to [0, 1]
     # per question. Cosines of this model differ by hundredths, so the lexical weights are small:
@@ -119,7 +119,7 @@ TIME = re.compile(
 
 @dataclass(frozen=True)
 class SelectionPolicy:
-    """Which sentences make the answer (select.py)."""
+    """Which sentences make the answer (answer/select.py)."""
 
     # A runner-up this close to the best is shown too. Tuned: 0.02–0.04 each gained two development
     # spans over 0.01, and 0.03–0.04 one tuning-half answer, once the answer kind is read in the best
@@ -180,7 +180,7 @@ INVERTED_PRONOUN = re.compile(r"\w-(?:t-)?(?:il|elle|ils|elles|on)\b", re.IGNORE
 
 @dataclass(frozen=True)
 class QuestionPolicy:
-    """How a question is read (query.py)."""
+    """How a question is read (query/understand.py)."""
 
     max_chars: int = 2000
     broad: re.Pattern[str] = BROAD_PATTERN  # asks for an overview: several sentences, grouped by source

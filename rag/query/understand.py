@@ -19,7 +19,7 @@ from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of, wo
 from ..index.store import IndexReader, per_index
 from ..ingest.clean import YEAR
 from ..text.language import detect_language
-from .policy import DEFAULT, QuestionPolicy
+from ..policy import DEFAULT, QuestionPolicy
 
 MAX_QUESTION_CHARS = DEFAULT.question.max_chars
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")

@@ -12,8 +12,8 @@ import numpy as np
 from ..index.lexical import analyze
 from ..index.store import IndexReader, per_index
 from ..records import Passage, Sentence
-from .policy import DEFAULT, FusionPolicy
-from .query import Query, cognate_words
+from ..policy import DEFAULT, FusionPolicy
+from ..query.understand import Query, cognate_words
 
 # Two stages: the passage index (exact or approximate) proposes passages; every sentence
 # of those passages, and every clause of those sentences, is then scored exactly.

@@ -1,0 +1,1 @@
+"""Stage 6, retrieve: the question's candidates, dense and lexical scores fused once, per sentence."""
