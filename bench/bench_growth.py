@@ -44,7 +44,8 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 
 def synthetic_index(real, n_passages: int, seed: int = 0):
-    from rag.index.lexical import LexicalIndex, analyze
+    from rag.index.lexical import LexicalIndex
+    from rag.text.analyzer import analyze
     from rag.records import Document, Passage, Sentence
     from rag.index.store import Index
     from rag.index.dense import build_faiss, choose_kind

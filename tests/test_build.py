@@ -301,7 +301,7 @@ def test_a_sentence_is_found_by_the_words_of_its_section_heading(tmp_path):
     scores = index.lexical("sentences", ["skel"])
     found = [index.sentences_by_id([int(i)])[0].text for i in scores.top(5)]
     assert found == ["Quand un nouveau compte est créé, les fichiers de ce répertoire sont copiés."]
-    from rag.index.lexical import analyze
+    from rag.text.analyzer import analyze
 
     title_terms = analyze("Hiérarchie", "fr")
     assert title_terms and index.lexical("sentences", title_terms).top(5).size == 0  # the title's words stay its own

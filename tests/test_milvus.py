@@ -64,7 +64,7 @@ def test_retrieval_is_the_same_on_both_stores(tmp_path, milvus_uri):
 
 
 def test_lexical_scores_are_the_project_analyzers_bm25(tmp_path, milvus_uri):
-    from rag.index.lexical import analyze
+    from rag.text.analyzer import analyze
 
     faiss, milvus = engines(tmp_path, milvus_uri)
     terms = analyze("Les réseaux sociaux et l’influence des marques en 2019, le social commerce", "fr")

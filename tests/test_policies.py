@@ -297,7 +297,7 @@ def test_an_answer_in_the_questions_language_shares_one_of_its_words(question, l
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence
 
-    from rag.index.lexical import analyze
+    from rag.text.analyzer import analyze
 
     index = _Index({"a": SimpleNamespace(language=doc_language, title="")})
     query = SimpleNamespace(language=language, terms=tuple(analyze(question, language)), documents=frozenset(), by_title=())
@@ -323,7 +323,7 @@ def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, c
     from rag.query.understand import title_name_keys
 
     passage = "« now » est un alias pour +0, c'est-à-dire un arrêt immédiat."
-    from rag.index.lexical import analyze
+    from rag.text.analyzer import analyze
 
     index = _Index({"a": SimpleNamespace(language="fr", title=title)})
     # What find_names hands over: the question's words that are the page's title name.
@@ -338,7 +338,7 @@ def test_a_document_chosen_by_its_title_name_shares_that_name(question, title, c
 def test_a_follow_up_shares_words_through_the_question_it_follows():
     from types import SimpleNamespace
 
-    from rag.index.lexical import analyze
+    from rag.text.analyzer import analyze
     from rag.retrieve.hybrid import Candidate
     from rag.answer.select import _shares_a_word
     from rag.records import Sentence

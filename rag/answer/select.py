@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from ..index.lexical import analyze
+from ..text.analyzer import analyze
 from ..index.store import IndexReader
 from ..records import Passage, Sentence
 from ..ingest.clean import YEAR
@@ -252,7 +252,7 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
     sentence (a question in another language shares no words). A source with no such
     sentence is silent: it gets no borrowed quote.
     """
-    from ..index.lexical import analyze
+    from ..text.analyzer import analyze
 
     general = select(index, overall, query, background_max, threshold, policy)
     if general.abstained:

@@ -33,7 +33,8 @@ from ..digest import text_hash
 from ..text.chunks import Chunk, ChunkSettings, clause_spans
 from ..text.document import SplitDocument, found_by, split_document
 from .dense import choose_kind
-from .lexical import LexicalIndex, analyze
+from ..text.analyzer import analyze
+from .lexical import LexicalIndex
 from .manifest import docs_record, manifest_for, recorded_docs, same_docs
 from .store import IndexReader
 from .targets import NewVersion, Target, target_for

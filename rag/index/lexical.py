@@ -1,61 +1,11 @@
-"""Lexical search: a French/English analyzer and a BM25 index (bm25s), saved without pickle."""
+"""Lexical search: a BM25 index (bm25s) over the terms of `text.analyzer`, saved without pickle."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
-ELISION = re.compile(r"\b(?:[ldjmntsc]|qu|jusqu|lorsqu|puisqu|quoiqu)['’]", re.IGNORECASE)
-TOKEN = re.compile(r"\w+", re.UNICODE)
-STEMMER_NAMES = {"fr": "french", "en": "english"}
-
-
-def fold_accents(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
-@lru_cache(maxsize=1)
-def stop_words() -> frozenset[str]:
-    """The stop words of both languages, accents folded."""
-    return stop_words_of("fr") | stop_words_of("en")
-
-
-@lru_cache(maxsize=2)
-def stop_words_of(language: str) -> frozenset[str]:
-    """The stop words of one language ("fr" or "en"), accents folded: "du" is one in French, not in English."""
-    name = "en" if language == "en" else "fr"
-    data = resources.files("rag.data").joinpath(f"stopwords_{name}.txt").read_text(encoding="utf-8")
-    return frozenset(fold_accents(word) for word in data.split())
-
-
-@lru_cache(maxsize=2)
-def _stemmer(language: str) -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer(STEMMER_NAMES.get(language, "french"))
-
-
-def word_tokens(text: str) -> list[str]:
-    """The words of `text` as the analyzer reads them: elisions dropped (l’, d’, qu’), lower case,
-    accents kept (a question's words are shown as written)."""
-    return TOKEN.findall(ELISION.sub(" ", text.lower()))
-
-
-def analyze(text: str, language: str = "fr") -> list[str]:
-    """Text → index terms: `word_tokens`, accents folded, stop words removed, Snowball-stemmed in the
-    text's language."""
-    tokens = [fold_accents(token) for token in word_tokens(text)]
-    stops = stop_words()
-    kept = [token for token in tokens if token not in stops and (len(token) > 1 or token.isdigit())]
-    return _stemmer(language).stemWords(kept) if kept else []
-
 
 class TermScores:
     """BM25 of a query's terms over one index, read column by column from the sparse matrix:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import QuestionError
-from ..index.lexical import analyze, fold_accents, stop_words, stop_words_of, word_tokens
+from ..text.analyzer import analyze, fold_accents, stop_words, stop_words_of, word_tokens
 from ..index.store import IndexReader, per_index
 from ..ingest.clean import YEAR
 from ..text.language import detect_language

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..index.lexical import analyze
+from ..text.analyzer import analyze
 from ..index.store import IndexReader, per_index
 from ..records import Passage, Sentence
 from ..policy import DEFAULT, FusionPolicy
