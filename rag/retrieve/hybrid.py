@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..text.analyzer import analyze
+from ..index.lexical import TermScores
 from ..index.store import IndexReader, per_index
 from ..records import Passage, Sentence
 from ..policy import DEFAULT, FusionPolicy
@@ -193,14 +194,66 @@ def document_numbers(index: IndexReader) -> dict[str, int]:
     return per_index("document numbers", index, lambda: {d: n for n, d in enumerate(index.doc_ids)})
 
 
+@dataclass(frozen=True)
+class LexicalEvidence:
+    """The question's BM25 terms over sentences and passages: rare ones count fully across
+    languages, common ones at `FusionPolicy.cross_lingual_lexical`."""
+
+    sentences: TermScores
+    passages: TermScores
+    rare: list[str]
+    common: list[str]
+
+
+def lexical_evidence(index: IndexReader, query: Query, policy: FusionPolicy) -> LexicalEvidence:
+    """The terms BM25 matches for `query`, without the names that chose its documents when they
+    recur (a name that chose the document, or a year, and that recurs across sentences — "Kantar",
+    "2019" — says nothing about which sentence answers; a rare one, "Jourdain", still does; a name in
+    the chosen document's title is its subject, not a clue to the sentence)."""
+    terms = list(dict.fromkeys(query.terms + query.other_terms))
+    title_terms = {t for d in query.documents for t in analyze(index.documents[d].title, "fr")}
+    sentence_terms = index.lexical("sentences", terms)
+    frequency = {t: sentence_terms.frequency(t) for t in terms}
+    terms = [t for t in terms if t not in query.qualifier_terms
+             or (t not in title_terms and frequency[t] <= policy.common_name_sentences)]
+    # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
+    # good as in one language. A shared common word is often a loose cognate ("social").
+    rare = [t for t in terms if frequency[t] <= policy.rare_term_sentences]
+    common = [t for t in terms if frequency[t] > policy.rare_term_sentences]
+    return LexicalEvidence(sentence_terms.only(terms), index.lexical("passages", terms), rare, common)
+
+
+def candidate_passages(index: IndexReader, query: Query, proposed: set[int], votes: np.ndarray,
+                       policy: FusionPolicy) -> dict[int, Passage]:
+    """The passages whose sentences are ranked: those the dense and lexical searches `proposed`, the
+    leading passages of the documents whose titles the question is closest to, and, when the question
+    named documents, only theirs (read whole when they are few)."""
+    passages = set(proposed)
+    if votes.any():
+        for number in np.argsort(-votes, kind="stable")[: policy.title_candidates]:
+            passages |= set(index.passage_ids_of(index.doc_ids[int(number)])[: policy.preferred_passages])
+    records = {p.passage_id: p for p in index.passages_by_id(sorted(passages))}
+    preferred = query.documents
+    if preferred:
+        named = [p for d in preferred for p in index.passage_ids_of(d)]
+        kept = {p for p, record in records.items() if record.doc_id in preferred}
+        if len(named) <= policy.preferred_passages:
+            kept |= set(named)
+        if kept:
+            missing = sorted(kept - set(records))
+            records = {p: records[p] for p in kept if p in records}
+            records.update((p.passage_id, p) for p in index.passages_by_id(missing))
+    return records
+
+
 def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy: FusionPolicy = DEFAULT.fusion,
              language_lean: Mapping[str, float] | None = None) -> Retrieval:
     """Rank the index's sentences for one question.
 
-    `query_vector` embeds the question's views; `query.lexical` gives the terms
-    for BM25; `query.documents` and `query.selector_words` are the documents the
-    question named and the names that chose them. `language_lean`: the question's cosine
-    with each language's centroid (`language_lean`, `language_shift`); without it, no correction.
+    `query_vector` embeds the question's views; `query`'s terms go to BM25; `query.documents`
+    and `query.selector_words` are the documents the question named and the names that chose
+    them. `language_lean`: the question's cosine with each language's centroid (`language_lean`,
+    `language_shift`); without it, no correction.
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -208,68 +261,47 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
         return Retrieval((), frozenset(), timings)
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     p_scores, p_ids = index.search_passages(q, policy.dense_passages)
-    dense_passage = dict(zip(p_ids.tolist(), p_scores.tolist()))
     timings["dense_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
-    preferred = query.documents
-    language = query.language
-    terms = list(dict.fromkeys(query.terms + query.other_terms))
-    # A name that chose the document, or a year, and that recurs across sentences ("Kantar",
-    # "2019") says nothing about which sentence answers; a rare one ("Jourdain") still does.
-    # A name in the title of the chosen document is its subject, not a clue to the sentence.
-    qualifiers = query.qualifier_terms
-    title_terms = {t for d in query.documents for t in analyze(index.documents[d].title, "fr")}
-    sentence_terms = index.lexical("sentences", terms)
-    frequency = {t: sentence_terms.frequency(t) for t in terms}
-    terms = [t for t in terms if t not in qualifiers
-             or (t not in title_terms and frequency[t] <= policy.common_name_sentences)]
-    # Across languages a shared *rare* word is a name or a borrowing ("hardware", "B2B"): as
-    # good as in one language. A shared common word is often a loose cognate ("social").
-    rare = [t for t in terms if frequency[t] <= policy.rare_term_sentences]
-    common = [t for t in terms if frequency[t] > policy.rare_term_sentences]
-    sentence_terms = sentence_terms.only(terms)
-    passage_terms = index.lexical("passages", terms)
-    top_passages = passage_terms.top(policy.lexical_candidates)
-    top_sentences = sentence_terms.top(policy.lexical_candidates)
+    lexical = lexical_evidence(index, query, policy)
+    top_sentences = lexical.sentences.top(policy.lexical_candidates)
+    proposed = set(p_ids.tolist()) | {int(i) for i in lexical.passages.top(policy.lexical_candidates)}
+    proposed |= {s.passage_id for s in index.sentences_by_id(top_sentences)}
     timings["lexical_search"] = (time.perf_counter() - started) * 1000
 
     started = time.perf_counter()
-    passages = set(dense_passage) | {int(i) for i in top_passages}
-    passages |= {s.passage_id for s in index.sentences_by_id(top_sentences)}
-    votes = title_votes(index, q, policy, language_lean, language) if policy.title_weight \
+    votes = title_votes(index, q, policy, language_lean, query.language) if policy.title_weight \
         else np.zeros(0, dtype=np.float32)
-    if votes.any():
-        for number in np.argsort(-votes, kind="stable")[: policy.title_candidates]:
-            passages |= set(index.passage_ids_of(index.doc_ids[int(number)])[: policy.preferred_passages])
-    records = {p.passage_id: p for p in index.passages_by_id(sorted(passages))}
-    if preferred:
-        named = [p for d in preferred for p in index.passage_ids_of(d)]
-        kept = {p for p, record in records.items() if record.doc_id in preferred}
-        # The named documents are read whole, however large the index, when they are few.
-        if len(named) <= policy.preferred_passages:
-            kept |= set(named)
-        if kept:
-            missing = sorted(kept - set(records))
-            records = {p: records[p] for p in kept if p in records}
-            records.update((p.passage_id, p) for p in index.passages_by_id(missing))
+    records = candidate_passages(index, query, proposed, votes, policy)
     pool = np.asarray(sorted(s for p in records.values() for s in p.sentence_ids), dtype=np.int64)
     if len(pool) == 0:
-        return Retrieval((), preferred, timings)
+        return Retrieval((), query.documents, timings)
+    candidates, uncorrected = fuse(index, q, query, records, pool, lexical, votes, policy, language_lean)
+    timings["fusion"] = (time.perf_counter() - started) * 1000
+    return Retrieval(candidates, query.documents, timings, uncorrected)
+
+
+def fuse(index: IndexReader, q: np.ndarray, query: Query, records: dict[int, Passage], pool: np.ndarray,
+         lexical: LexicalEvidence, votes: np.ndarray, policy: FusionPolicy,
+         language_lean: Mapping[str, float] | None) -> tuple[tuple[Candidate, ...], tuple[Candidate, ...] | None]:
+    """The one fusion: each sentence of `pool` scored by its cosine (or its context's), its passage's,
+    BM25 of both, its document's title vote, cognates across languages and the language correction;
+    the best `max_candidates`, and the ranking before the language correction when it reordered any."""
+    language = query.language
     sentences = index.sentences_by_id(pool)
     dense = index.sentence_similarity(pool, q)
     owners = np.fromiter((s.passage_id for s in sentences), dtype=np.int64, count=len(pool))
     passage_dense = index.passage_similarity(owners, q)
-    # Shared words across languages: rare ones count fully, common ones at policy.cross_lingual_lexical.
     cross = np.fromiter((index.documents[s.doc_id].language != language for s in sentences), dtype=bool, count=len(pool))
     weight = np.where(cross, policy.cross_lingual_lexical, 1.0).astype(np.float32)
-    lexical = sentence_terms.at(pool, rare) + weight * sentence_terms.at(pool, common)
-    lexical_p = passage_terms.at(owners, rare) + weight * passage_terms.at(owners, common)
-    lexical = lexical / lexical.max() if lexical.max() > 0 else np.zeros_like(lexical)
-    lexical_p = lexical_p / lexical_p.max() if lexical_p.max() > 0 else np.zeros_like(lexical_p)
+    words = lexical.sentences.at(pool, lexical.rare) + weight * lexical.sentences.at(pool, lexical.common)
+    words_p = lexical.passages.at(owners, lexical.rare) + weight * lexical.passages.at(owners, lexical.common)
+    words = words / words.max() if words.max() > 0 else np.zeros_like(words)
+    words_p = words_p / words_p.max() if words_p.max() > 0 else np.zeros_like(words_p)
     in_context = np.maximum(dense, context_scores(index, pool, q, policy))
     fused = (policy.dense_sentence * in_context + policy.dense_passage * passage_dense
-             + policy.lexical_sentence * lexical + policy.lexical_passage * lexical_p)
+             + policy.lexical_sentence * words + policy.lexical_passage * words_p)
     voted = np.zeros(len(pool), dtype=np.float32)
     if votes.any():
         numbers = document_numbers(index)
@@ -288,9 +320,7 @@ def retrieve(index: IndexReader, query_vector: np.ndarray, query: Query, policy:
 
     def ranked(scores: np.ndarray) -> tuple[Candidate, ...]:
         return tuple(Candidate(sentences[i], records[int(owners[i])], float(dense[i]), float(passage_dense[i]),
-                               float(lexical[i]), float(scores[i]), float(lexical_p[i]), float(voted[i]))
+                               float(words[i]), float(scores[i]), float(words_p[i]), float(voted[i]))
                      for i in np.lexsort((pool, -scores))[: policy.max_candidates])
 
-    candidates = ranked(fused)
-    timings["fusion"] = (time.perf_counter() - started) * 1000
-    return Retrieval(candidates, preferred, timings, None if uncorrected is None else ranked(uncorrected))
+    return ranked(fused), None if uncorrected is None else ranked(uncorrected)
