@@ -205,7 +205,7 @@ KILLED_BUILD = """
 import os, sys
 from pathlib import Path
 from rag.config import Settings
-from rag.index import milvus
+from rag.index.milvus import write as milvus
 from rag.index.build import build
 from tests.fakes import FakeEmbedder
 
@@ -227,8 +227,9 @@ def test_shards_and_replicas_reach_milvus(tmp_path, milvus_uri, monkeypatch):
     """RAG_MILVUS_SHARDS and RAG_MILVUS_REPLICAS go to every collection a build creates and every load;
     a cluster (RAG_MILVUS_TEST_URI) reports the shards back."""
     from rag.index import milvus
+    from rag.index.milvus import connection
 
-    monkeypatch.setattr(milvus, "_connections", {})
+    monkeypatch.setattr(connection, "_connections", {})
     settings = milvus_settings(milvus_uri, seed_copy(tmp_path), tmp_path / "local")
     settings = settings.replace(milvus_shards=2, milvus_replicas=1 if milvus_uri.startswith("http") else 2)
     seen: list[tuple[str, dict]] = []
