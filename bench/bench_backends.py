@@ -42,7 +42,8 @@ def service_public_folder() -> Path:
 def build_texts(corpus: Path, limit: int) -> tuple[list[str], list[str]]:
     """(texts a build embeds, lines of the documents), from the first `limit` documents of `corpus`."""
     from rag.config import Settings
-    from rag.index.build import plan_documents, read_folder
+    from rag.index.build import read_folder
+    from rag.index.plan import plan_documents
     from rag.text.chunks import ChunkSettings
 
     settings = Settings.resolve(docs_dir=corpus)

@@ -37,7 +37,8 @@ def progress(stage, done, total):
 started = time.perf_counter()
 settings = Settings.resolve(docs_dir=docs, index_dir=index)
 if split_only:
-    from rag.index.build import chunk_settings, plan_documents, read_folder
+    from rag.index.build import read_folder
+    from rag.index.plan import chunk_settings, plan_documents
     raws, skipped = read_folder(docs, settings, progress)
     planned = plan_documents(raws, chunk_settings(settings), "bench", skipped, progress)
     marks["embedding"] = time.perf_counter()

@@ -47,7 +47,7 @@ def synthetic_index(real, n_passages: int, seed: int = 0):
     from rag.index.lexical import LexicalIndex
     from rag.text.analyzer import analyze
     from rag.records import Document, Passage, Sentence
-    from rag.index.store import Index
+    from rag.index.reader import Index
     from rag.index.dense import build_faiss, choose_kind
 
     rng = np.random.default_rng(seed)

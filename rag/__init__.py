@@ -28,7 +28,7 @@ _EXPORTS = {
     "build": "rag.index.build",
     "open_index": "rag.index.build",
     "BuildReport": "rag.index.build",
-    "Index": "rag.index.store",
+    "Index": "rag.index.reader",
     "load": "rag.index.store",
     "Answer": "rag.records",
     "Citation": "rag.records",

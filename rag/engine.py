@@ -30,7 +30,8 @@ from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
 from .index.build import BuildReport, Progress, build, documents_folder, open_index
-from .index.store import IndexReader, load_version, read_pointer
+from .index.reader import IndexReader
+from .index.store import load_version, read_pointer
 from .ingest.files import document_path, replace_file
 from .records import Answer
 

@@ -98,16 +98,16 @@ def test_property_chunks_cover_sentences_inside_their_block(body, language):
 # ------------------------------------------------------------------ one document's failure
 
 def test_a_document_that_fails_to_split_is_skipped_with_its_reason(tmp_path, monkeypatch):
-    import rag.index.build as building
+    import rag.index.plan as planning
 
-    real = building.split_document
+    real = planning.split_document
 
     def fragile(raw, chunking, repeated=frozenset()):
         if raw.source == "b.txt":
             raise ValueError("segmenter exploded")
         return real(raw, chunking, repeated)
 
-    monkeypatch.setattr(building, "split_document", fragile)
+    monkeypatch.setattr(planning, "split_document", fragile)
     report = build(_folder(tmp_path, GOOD), tmp_path / "index", FakeEmbedder())
     assert report.documents == 2
     assert [(s.source, "segmenter exploded" in s.reason) for s in report.skipped] == [("b.txt", True)]
@@ -152,7 +152,7 @@ def _many_documents(tmp_path, count: int):
 
 
 def test_an_interrupted_build_resumes_without_embedding_again(tmp_path, monkeypatch):
-    import rag.index.build as building
+    import rag.index.embed as building
 
     monkeypatch.setattr(building, "ROUND_TEXTS", 4)  # several rounds on small documents
     docs = _many_documents(tmp_path, 12)
@@ -170,7 +170,7 @@ def test_an_interrupted_build_resumes_without_embedding_again(tmp_path, monkeypa
 
 
 def test_resumed_vectors_equal_freshly_computed_ones(tmp_path, monkeypatch):
-    import rag.index.build as building
+    import rag.index.embed as building
 
     monkeypatch.setattr(building, "ROUND_TEXTS", 4)
     docs = _many_documents(tmp_path, 6)
@@ -183,7 +183,7 @@ def test_resumed_vectors_equal_freshly_computed_ones(tmp_path, monkeypatch):
 
 
 def test_a_damaged_cache_entry_is_computed_again(tmp_path, monkeypatch):
-    import rag.index.build as building
+    import rag.index.embed as building
 
     monkeypatch.setattr(building, "ROUND_TEXTS", 4)
     docs = _many_documents(tmp_path, 6)
@@ -197,7 +197,7 @@ def test_a_damaged_cache_entry_is_computed_again(tmp_path, monkeypatch):
 
 
 def test_a_cache_entry_of_another_model_is_never_used(tmp_path, monkeypatch):
-    import rag.index.build as building
+    import rag.index.embed as building
 
     class OtherModel(FakeEmbedder):
         model_id = "another-model"
@@ -228,16 +228,17 @@ def test_broken_documents_among_good_ones_with_the_real_model(embedder, tmp_path
 RESUMABLE_BUILDER = """
 import sys
 from pathlib import Path
-import rag.index.build as building
+import rag.index.embed as embedding
 from rag.embedding.embedder import Embedder
+from rag.index.build import build
 
-building.ROUND_TEXTS = 20  # many small rounds, so that half-way is a real place to stop
+embedding.ROUND_TEXTS = 20  # many small rounds, so that half-way is a real place to stop
 
 
 def progress(stage, done, total):
     print(stage, done, total, flush=True)
 
-building.build(Path(sys.argv[1]), Path(sys.argv[2]), Embedder(), progress=progress)
+build(Path(sys.argv[1]), Path(sys.argv[2]), Embedder(), progress=progress)
 """
 
 

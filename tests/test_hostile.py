@@ -555,7 +555,7 @@ def test_hidden_files_and_folders_are_said_not_read(tmp_path):
 
 def test_an_unchanged_document_is_not_split_again_and_its_records_are_the_same(built, tmp_path, monkeypatch):
     """Case 1: splits were not cached, so every later build paid again (52–64 s instead of 14 s)."""
-    import rag.index.build as build_module
+    import rag.index.plan as build_module
     from rag.config import Settings
     from rag.index.build import build
     from tests.fakes import FakeEmbedder
@@ -575,7 +575,7 @@ def test_an_unchanged_document_is_not_split_again_and_its_records_are_the_same(b
 
 def test_a_change_of_furniture_splits_a_document_again(tmp_path, monkeypatch):
     """A line that becomes furniture (most pages now repeat it) changes how the pages holding it split."""
-    import rag.index.build as build_module
+    import rag.index.plan as build_module
     from rag.config import Settings
     from rag.index.build import build
     from tests.fakes import FakeEmbedder
@@ -635,7 +635,7 @@ def test_nothing_the_model_reads_grows_with_a_one_line_file():
     import random
 
     from rag.config import Settings
-    from rag.index.build import chunk_settings, plan_document
+    from rag.index.plan import chunk_settings, plan_document
     from rag.ingest.files import RawText
     from rag.text.document import split_document
 

@@ -663,7 +663,7 @@ def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(t
 
 
 def test_the_collection_facts_are_derived_when_the_index_opens_not_at_the_first_question(tmp_path):
-    from rag.index.store import _PER_INDEX
+    from rag.index.reader import _PER_INDEX
     from tests.fakes import fake_engine
 
     engine = fake_engine(tmp_path, {"a.txt": "sort - Trier les lignes\nLe tri se fait ligne par ligne.\n",

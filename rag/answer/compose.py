@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from ..index.store import IndexReader
+from ..index.reader import IndexReader
 from ..ingest.clean import is_term
 from ..records import Answer, Citation, Column, Passage, Quote, Sentence
 from ..query.understand import Query

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from ..text.analyzer import analyze
-from ..index.store import IndexReader
+from ..index.reader import IndexReader
 from ..records import Passage, Sentence
 from ..ingest.clean import YEAR
 from ..policy import DEFAULT, SelectionPolicy

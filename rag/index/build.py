@@ -8,10 +8,10 @@ computed by an interrupted build are taken back from the vector cache, so a
 build never embeds the same text twice.
 """
 
+
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import hashlib
 import logging
@@ -20,33 +20,27 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from ..config import Settings
-from ..errors import IndexStoreError, RagError
-from ..ingest.clean import furniture_in, repeated_lines
+from ..errors import IndexStoreError
 from ..ingest.files import RawText, discover, read_file
-from ..records import Passage, Sentence, Skipped, Span
-from ..digest import text_hash
-from ..text.chunks import Chunk, ChunkSettings, clause_spans
-from ..text.document import SplitDocument, found_by, split_document
-from .dense import choose_kind
+from ..records import Passage, Sentence, Skipped
 from ..text.analyzer import analyze
+from ..text.chunks import ChunkSettings
+from ..text.document import found_by
+from .dense import choose_kind
+from .embed import embed_documents
 from .lexical import LexicalIndex
 from .manifest import docs_record, manifest_for, recorded_docs, same_docs
-from .store import IndexReader
-from .targets import NewVersion, Target, target_for
-from .vector_cache import DocumentVectors, VectorCache, entry_key
+from .plan import Planned, Progress, chunk_settings, no_progress, plan_documents, records_of, skip
+from .reader import IndexReader
+from .targets import NewVersion, target_for
+from .vector_cache import DocumentVectors, VectorCache
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None]
-"""progress(stage, done, total): stages are "reading", "splitting", "embedding", "writing"."""
-
-ROUND_TEXTS = 512  # texts per model call across documents: large batches, and resumable at this grain
-
 
 @dataclass(frozen=True)
 class BuildReport:
@@ -62,38 +56,8 @@ class BuildReport:
     embedded_texts: int = 0  # distinct texts given to the model
 
 
-@dataclass(frozen=True)
-class Planned:
-    """One document, split, with the texts to embed and their records (ids from 0)."""
-
-    split: SplitDocument
-    passages: tuple[Passage, ...]
-    sentences: tuple[Sentence, ...]
-    clauses: tuple[tuple[int, str], ...]  # (sentence number within the document, clause text)
-    key: str  # the vector cache entry: model + every text embedded
-    split_key: str = ""  # what the split depends on (`split_key`): equal keys, equal splits
-
-    @property
-    def titles(self) -> list[str]:
-        """The title to embed: the document's own, when it states one (a page's `# question`, its <title>)."""
-        document = self.split.document
-        return [document.title] if document.title_stated and document.title.strip() else []
-
-    @property
-    def counts(self) -> tuple[int, int, int, int]:
-        return len(self.passages), len(self.sentences), len(self.clauses), len(self.titles)
-
-    def texts(self) -> list[str]:
-        return [p.text for p in self.passages] + [s.text for s in self.sentences] + [t for _, t in self.clauses] \
-            + self.titles
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    return None
-
-
 @contextlib.contextmanager
-def build_lock(index_dir: Path, progress: Progress = _no_progress) -> Iterator[None]:
+def build_lock(index_dir: Path, progress: Progress = no_progress) -> Iterator[None]:
     """One builder at a time per index folder: a second one says it waits, then waits.
 
     Holding the lock, nothing else writes here: a `.building-*` folder left is a killed
@@ -126,11 +90,6 @@ def store_error(index_dir: Path, exc: OSError) -> IndexStoreError:
                            "untouched; free some space or make the folder writable, or choose another with --index.")
 
 
-def _skip(skipped: list[Skipped], source: str, reason: str) -> None:
-    log.info("skipped %s: %s", source, reason)
-    skipped.append(Skipped(source, reason))
-
-
 def candidates(docs_dir: Path, max_files: int, removing: frozenset[str] = frozenset()
                ) -> tuple[list[Path], list[Skipped]]:
     """The folder's candidate files (`discover`) but those `removing` names, and the skipped ones."""
@@ -138,7 +97,7 @@ def candidates(docs_dir: Path, max_files: int, removing: frozenset[str] = frozen
     return [path for path in paths if path.relative_to(docs_dir).as_posix() not in removing], skipped
 
 
-def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_progress,
+def read_folder(docs_dir: Path, settings: Settings, progress: Progress = no_progress,
                 removing: frozenset[str] = frozenset()) -> tuple[list[RawText], list[Skipped]]:
     """Every readable document once (but those `removing` names): the same text under two names is
     indexed once."""
@@ -156,11 +115,11 @@ def read_folder(docs_dir: Path, settings: Settings, progress: Progress = _no_pro
             log.exception("reading %s failed", source)
             result = Skipped(source, f"could not be read ({type(exc).__name__}: {exc})")
         if isinstance(result, Skipped):
-            _skip(skipped, result.source, result.reason)
+            skip(skipped, result.source, result.reason)
             continue
         key = result.text.strip()
         if key in seen:
-            _skip(skipped, result.source, f"same content as {seen[key]}")
+            skip(skipped, result.source, f"same content as {seen[key]}")
             continue
         seen[key] = result.source
         raws.append(result)
@@ -178,11 +137,6 @@ def folder_fingerprint(docs_dir: Path, max_files: int, removing: frozenset[str] 
     for item in skipped:
         digest.update(f"skipped\0{item.source}\n".encode())
     return digest.hexdigest()
-
-
-def chunk_settings(settings: Settings) -> ChunkSettings:
-    """How documents split, as the settings say (RAG_CLEANING); part of the manifest, so a change rebuilds."""
-    return ChunkSettings(cleaning=settings.cleaning)
 
 
 def documents_folder(settings: Settings, rebuild: bool = False) -> Path:
@@ -210,7 +164,7 @@ def check_same_documents(manifest: dict[str, Any] | None, docs_dir: Path, index_
         f"folder, or replace its documents on purpose with: rag build --docs {docs_dir} --index {index_dir} --rebuild")
 
 
-def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = _no_progress,
+def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progress = no_progress,
                settings: Settings | None = None) -> IndexReader:
     """The index for `docs_dir`, built or brought up to date first when needed.
 
@@ -240,183 +194,8 @@ def open_index(docs_dir: Path, index_dir: Path, embedder: Any, progress: Progres
     return build(docs_dir, index_dir, embedder, progress=progress, settings=settings).index
 
 
-def plan_document(split: SplitDocument, model_id: str, split_key: str = "") -> Planned:
-    """The records and texts of one document. Raises ValueError on a span that cannot be."""
-    passages, sentences = _records(split, 0, 0)
-    text = split.document.text
-    clauses = tuple((number, text[c.start : c.end]) for number, s in enumerate(sentences)
-                    for c in clause_spans(text, Span(s.start, s.end)))
-    planned = Planned(split, tuple(passages), tuple(sentences), clauses, "")
-    # Separators between the kinds, so the same texts in other roles make another key.
-    texts, start = [], 0
-    for count in planned.counts:
-        texts += planned.texts()[start : start + count] + ["\x01"]
-        start += count
-    return Planned(split, tuple(passages), tuple(sentences), clauses, entry_key(model_id, texts), split_key)
-
-
-def split_key(raw: RawText, furniture: frozenset[str]) -> str:
-    """Everything a document's split depends on besides the chunking settings: its name, its text,
-    and the collection's furniture lines it holds (the rule "repeated" drops them)."""
-    digest = hashlib.sha256(f"{raw.source}\0{raw.sha256}\0{text_hash(raw.text)}".encode("utf-8", "surrogatepass"))
-    for line in sorted(furniture):
-        digest.update(b"\0" + line.encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()[:32]
-
-
-def reusable_splits(old: IndexReader | None, chunking: ChunkSettings) -> dict[str, str]:
-    """The served version's documents by their split key (key → doc_id), when it was split the same
-    way: a document whose key is unchanged is read back, not split again (a 16 MB page costs a
-    minute). Only the documents that match are read back, when they are planned."""
-    if old is None or old.manifest.get("chunking") != chunking.as_dict():
-        return {}
-    return {entry["split_key"]: entry["doc_id"] for entry in old.manifest.get("documents", [])
-            if entry.get("split_key") and entry.get("doc_id") in old.documents}
-
-
-def split_from_index(index: IndexReader, doc_id: str) -> SplitDocument:
-    """A document's split as an index version holds it: its passages, each with its sentences."""
-    document = index.documents[doc_id]
-    text = index.document_text(doc_id)
-    if document.text != text:  # a store that keeps texts apart from the metadata (Milvus)
-        document = dataclasses.replace(document, text=text)
-    passages = index.passages_by_id(index.passage_ids_of(doc_id))
-    sentences = {s.sentence_id: s for s in index.sentences_by_id([i for p in passages for i in p.sentence_ids])}
-    chunks = tuple(Chunk(Span(p.start, p.end), tuple(Span(sentences[i].start, sentences[i].end) for i in p.sentence_ids))
-                   for p in passages)
-    return SplitDocument(document, chunks)
-
-
-def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, skipped: list[Skipped],
-                   progress: Progress = _no_progress, served: IndexReader | None = None) -> list[Planned]:
-    """Each document split (or read back from `served`, the version being replaced, when its split
-    key is unchanged) and planned."""
-    planned = []
-    known = reusable_splits(served, chunking)
-    # Furniture is a property of the collection: a line most pages repeat says nothing of any one.
-    repeated = repeated_lines(raw.text for raw in raws) if "repeated" in chunking.cleaning else frozenset()
-    for number, raw in enumerate(raws, 1):
-        progress("splitting", number, len(raws))
-        key = split_key(raw, furniture_in(raw.text, repeated))
-        try:
-            split = split_from_index(served, known[key]) if served is not None and key in known \
-                else split_document(raw, chunking, repeated)
-            item = plan_document(split, model_id, key)
-        except Exception as exc:  # cleaning and segmentation are pure: a failure is this document's alone
-            log.exception("splitting %s failed", raw.source)
-            _skip(skipped, raw.source, f"could not be split into sentences ({type(exc).__name__}: {exc})")
-            continue
-        if not item.passages:
-            _skip(skipped, raw.source, "no sentences left after cleaning")
-            continue
-        planned.append(item)
-    return planned
-
-
-def _split_vectors(vectors: np.ndarray, item: Planned) -> DocumentVectors:
-    p, s, c, _ = item.counts
-    return DocumentVectors(vectors[:p], vectors[p : p + s], vectors[p + s : p + s + c], vectors[p + s + c :])
-
-
-def _rounds(items: list[Planned]) -> Iterator[list[Planned]]:
-    batch: list[Planned] = []
-    size = 0
-    for item in items:
-        batch.append(item)
-        size += sum(item.counts)
-        if size >= ROUND_TEXTS:
-            yield batch
-            batch, size = [], 0
-    if batch:
-        yield batch
-
-
-def _encode_together(embedder: Any, batch: list[Planned]) -> dict[str, DocumentVectors]:
-    texts = [t for item in batch for t in item.texts()]
-    # A one-sentence passage is also its sentence: each distinct text goes to the model once.
-    unique = list(dict.fromkeys(texts))
-    row = {text: number for number, text in enumerate(unique)}
-    vectors = embedder.encode_passages(unique)[[row[text] for text in texts]]
-    out, start = {}, 0
-    for item in batch:
-        size = sum(item.counts)
-        out[item.key] = _split_vectors(vectors[start : start + size], item)
-        start += size
-    return out
-
-
-def _encode_round(embedder: Any, batch: list[Planned], skipped: list[Skipped]) -> dict[str, DocumentVectors]:
-    """One model call for the whole round; if it fails, each document alone, skipping those that fail.
-
-    A RagError (the model cannot load) is nobody's document's fault and stops the build;
-    so does a round where every document fails (the vectors of earlier rounds are kept).
-    """
-    try:
-        return _encode_together(embedder, batch)
-    except RagError:
-        raise
-    except Exception as exc:
-        first_error = exc
-    if len(batch) == 1:
-        _skip_unembeddable(skipped, batch[0], first_error)
-        return {}
-    out: dict[str, DocumentVectors] = {}
-    for item in batch:
-        try:
-            out.update(_encode_together(embedder, [item]))
-        except RagError:
-            raise
-        except Exception as exc:
-            _skip_unembeddable(skipped, item, exc)
-    if not out:
-        raise RagError(f"the embedding model failed on all {len(batch)} documents of a batch "
-                       f"({type(first_error).__name__}: {first_error})") from first_error
-    return out
-
-
-def _skip_unembeddable(skipped: list[Skipped], item: Planned, exc: Exception) -> None:
-    _skip(skipped, item.split.document.source, f"could not be embedded ({type(exc).__name__}: {exc})")
-
-
-def embed_documents(planned: list[Planned], embedder: Any, index_dir: Path, chunking: ChunkSettings,
-                    skipped: list[Skipped], target: Target, progress: Progress = _no_progress,
-                    served: IndexReader | None = None) -> tuple[list[tuple[Planned, DocumentVectors]], dict[str, int]]:
-    """Vectors for every document: reused from the served index, resumed from the cache
-    (in `index_dir`), or embedded in large rounds."""
-    reusable = target.reusable_vectors(embedder.model_id, chunking.as_dict(), served)
-    cache = VectorCache(index_dir)
-    found: dict[str, DocumentVectors] = {}
-    counts = {"reused": 0, "resumed": 0, "embedded": 0, "texts": 0}
-    pending = []
-    for item in planned:
-        doc = item.split.document
-        vectors = reusable.get(f"{doc.doc_id}:{doc.source}")
-        if vectors is not None and vectors.counts() == item.counts:
-            found[item.key], counts["reused"] = vectors, counts["reused"] + 1
-            continue
-        vectors = cache.get(item.key, item.counts, embedder.dim)
-        if vectors is not None:
-            found[item.key], counts["resumed"] = vectors, counts["resumed"] + 1
-            continue
-        pending.append(item)
-    if counts["resumed"]:
-        log.info("resuming an interrupted build: %d documents' vectors were already computed", counts["resumed"])
-    total_texts = sum(sum(item.counts) for item in pending)
-    done = 0
-    progress("embedding", 0, total_texts)
-    for batch in _rounds(pending):
-        for key, vectors in _encode_round(embedder, batch, skipped).items():
-            cache.put(key, vectors)
-            found[key] = vectors
-            counts["embedded"] += 1
-        done += sum(sum(item.counts) for item in batch)
-        counts["texts"] += len({t for item in batch for t in item.texts()})  # what the model was given
-        progress("embedding", done, total_texts)
-    return [(item, found[item.key]) for item in planned if item.key in found], counts
-
-
 def build(docs_dir: Path, index_dir: Path, embedder: Any, chunking: ChunkSettings | None = None,
-          progress: Progress = _no_progress, settings: Settings | None = None, rebuild: bool = False,
+          progress: Progress = no_progress, settings: Settings | None = None, rebuild: bool = False,
           removing: frozenset[str] = frozenset()) -> BuildReport:
     """Index every document of `docs_dir` into `index_dir`; returns the loaded new index and counts.
 
@@ -479,7 +258,7 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
     sentences: list[Sentence] = []
     clause_sentence: list[int] = []
     for item, _ in embedded:
-        doc_passages, doc_sentences = _records(item.split, len(passages), len(sentences))
+        doc_passages, doc_sentences = records_of(item.split, len(passages), len(sentences))
         clause_sentence.extend(doc_sentences[number].sentence_id for number, _ in item.clauses)
         passages.extend(doc_passages)
         sentences.extend(doc_sentences)
@@ -509,24 +288,3 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
 
     return NewVersion(manifest, documents, passages, sentences, p_matrix, stack("sentences"), stack("clauses"),
                       c_owner, bm25(passages), bm25(sentences), faiss_kind, t_matrix)
-
-
-def _records(split: SplitDocument, first_passage: int, first_sentence: int) -> tuple[list[Passage], list[Sentence]]:
-    doc = split.document
-    definitions = {(d.start, d.end) for d in doc.definitions}
-    passages, sentences = [], []
-    for position, chunk in enumerate(split.chunks):
-        passage_id = first_passage + position
-        ids = []
-        for span in chunk.sentences:
-            sentence_id = first_sentence + len(sentences)
-            sentences.append(Sentence(sentence_id, doc.doc_id, passage_id, span.start, span.end,
-                                      doc.text[span.start : span.end]))
-            ids.append(sentence_id)
-        is_definition = any(s <= chunk.span.start and chunk.span.end <= e for s, e in definitions)
-        passages.append(Passage(
-            passage_id=passage_id, doc_id=doc.doc_id, source=doc.source, title=doc.title, year=doc.year,
-            start=chunk.span.start, end=chunk.span.end, text=doc.text[chunk.span.start : chunk.span.end],
-            sentence_ids=tuple(ids), position=position, kind="definition" if is_definition else "body",
-        ))
-    return passages, sentences

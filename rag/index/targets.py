@@ -21,7 +21,8 @@ from ..errors import IndexStoreError
 from ..records import Document, Passage, Sentence
 from .dense import build_faiss, write_faiss
 from .lexical import LexicalIndex
-from .store import IndexReader, document_to_json, exists, load, served_manifest, write_jsonl, write_version
+from .reader import IndexReader
+from .store import document_to_json, exists, load, served_manifest, write_jsonl, write_version
 from .vector_cache import DocumentVectors
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import QuestionError
 from ..text.analyzer import analyze, fold_accents, stop_words, stop_words_of, word_tokens
-from ..index.store import IndexReader, per_index
+from ..index.reader import IndexReader, per_index
 from ..ingest.clean import YEAR
 from ..text.language import detect_language
 from ..policy import DEFAULT, QuestionPolicy

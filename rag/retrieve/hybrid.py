@@ -11,7 +11,7 @@ import numpy as np
 
 from ..text.analyzer import analyze
 from ..index.lexical import TermScores
-from ..index.store import IndexReader, per_index
+from ..index.reader import IndexReader, per_index
 from ..records import Passage, Sentence
 from ..policy import DEFAULT, FusionPolicy
 from ..query.understand import Query, cognate_words

@@ -1,4 +1,4 @@
-"""Milvus: reading the served version, with the interface answering reads (`store.IndexReader`)."""
+"""Milvus: reading the served version, with the interface answering reads (`reader.IndexReader`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import numpy as np
 from ...errors import IndexStoreError
 from ...records import Document, Passage, Sentence
 from ..manifest import FORMAT_VERSION
-from ..store import document_from_json, documents_by_year
+from ..reader import documents_by_year
+from ..store import document_from_json
 
 
 from .connection import ALIAS_CHECK_SECONDS, CACHE_ROWS, FETCH_IDS, INSERT_ROWS, PARTS, Connection, term_key
