@@ -16,7 +16,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from rag.answer.compose import on_one_line
-from rag.index.store import IndexReader
+from rag.index.reader import IndexReader
 from rag.records import Answer, Citation, Quote
 
 INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u00ad]")

@@ -184,69 +184,57 @@ def _document_layout(data: NewVersion) -> dict[str, dict[str, int]]:
     return layout
 
 
-def write_version(connection: Connection, data: NewVersion, kind: str = "auto") -> str:
-    """Write a complete version, then point the alias at it. Returns the version served.
+class _Rows:
+    """The rows of one version's collections, made as they are inserted. Texts too long for a
+    VARCHAR field are kept aside as they pass (`long_texts`) and written with the meta rows."""
 
-    Until the alias moves, readers keep the version before; a build that dies half-way
-    leaves only collections that no alias names, dropped by a later build.
-    """
-    dim = int(data.manifest["model"]["dim"])
-    version = new_version()
-    _create(connection, version, dim, len(data.passages), kind)
-    layout = _document_layout(data)
-    long_texts: list[tuple[str, str]] = []
+    def __init__(self, data: NewVersion) -> None:
+        self.data = data
+        self.documents = {doc.doc_id: doc for doc in data.documents}
+        self.long_texts: list[tuple[str, str]] = []
+        self.passage_sparse = sparse_rows(data.passage_lexical)
+        self.sentence_sparse = sparse_rows(data.sentence_lexical)
+        # A sentence's clauses are consecutive rows: it names them by range, read by primary key.
+        self.clause_bounds = np.searchsorted(data.clause_sentence, np.arange(len(data.sentences) + 1), side="left")
 
-    def text_of(kind_: str, number: int, text: str) -> tuple[str, bool]:
+    def text_of(self, kind: str, number: int, text: str) -> tuple[str, bool]:
         field, long = text_field(text)
         if long:
-            long_texts.append((f"text:{kind_}:{number}", text))
+            self.long_texts.append((f"text:{kind}:{number}", text))
         return field, long
 
-    documents = {doc.doc_id: doc for doc in data.documents}
-
-    def where(doc_id: str, start: int) -> dict[str, Any]:
-        doc = documents[doc_id]
+    def where(self, doc_id: str, start: int) -> dict[str, Any]:
+        doc = self.documents[doc_id]
         return {"source": clip(doc.source, 1024), "title": clip(doc.title, 2048), "year": doc.year,
                 "language": doc.language, "section": clip(doc.section_at(start), 2048)}
 
-    p_sparse = sparse_rows(data.passage_lexical)
-    s_sparse = sparse_rows(data.sentence_lexical)
-
-    def passage_rows() -> Iterable[dict[str, Any]]:
-        for p in data.passages:
-            text, long = text_of("p", p.passage_id, p.text)
-            yield {"id": p.passage_id, "doc_id": p.doc_id, **where(p.doc_id, p.start), "start": p.start, "end": p.end, "position": p.position,
-                   "kind": p.kind, "text": text, "long_text": long,
+    def passages(self) -> Iterable[dict[str, Any]]:
+        for p in self.data.passages:
+            text, long = self.text_of("p", p.passage_id, p.text)
+            yield {"id": p.passage_id, "doc_id": p.doc_id, **self.where(p.doc_id, p.start), "start": p.start,
+                   "end": p.end, "position": p.position, "kind": p.kind, "text": text, "long_text": long,
                    "first_sentence": p.sentence_ids[0] if p.sentence_ids else -1, "sentences": len(p.sentence_ids),
-                   "dense": data.passage_vectors[p.passage_id], "sparse": p_sparse[p.passage_id]}
+                   "dense": self.data.passage_vectors[p.passage_id], "sparse": self.passage_sparse[p.passage_id]}
 
-    # A sentence's clauses are consecutive rows: it names them by range, read by primary key.
-    clause_bounds = np.searchsorted(data.clause_sentence, np.arange(len(data.sentences) + 1), side="left")
+    def sentences(self) -> Iterable[dict[str, Any]]:
+        bounds = self.clause_bounds
+        for s in self.data.sentences:
+            text, long = self.text_of("s", s.sentence_id, s.text)
+            yield {"id": s.sentence_id, "doc_id": s.doc_id, **self.where(s.doc_id, s.start), "passage_id": s.passage_id,
+                   "start": s.start, "end": s.end, "text": text, "long_text": long,
+                   "first_clause": int(bounds[s.sentence_id]),
+                   "clauses": int(bounds[s.sentence_id + 1] - bounds[s.sentence_id]),
+                   "dense": self.data.sentence_vectors[s.sentence_id], "sparse": self.sentence_sparse[s.sentence_id]}
 
-    def sentence_rows() -> Iterable[dict[str, Any]]:
-        for s in data.sentences:
-            text, long = text_of("s", s.sentence_id, s.text)
-            yield {"id": s.sentence_id, "doc_id": s.doc_id, **where(s.doc_id, s.start), "passage_id": s.passage_id,
-                   "start": s.start,
-                   "end": s.end, "text": text, "long_text": long,
-                   "first_clause": int(clause_bounds[s.sentence_id]),
-                   "clauses": int(clause_bounds[s.sentence_id + 1] - clause_bounds[s.sentence_id]),
-                   "dense": data.sentence_vectors[s.sentence_id],
-                   "sparse": s_sparse[s.sentence_id]}
+    def clauses(self) -> Iterable[dict[str, Any]]:
+        sentences = self.data.sentences
+        for row, owner in enumerate(self.data.clause_sentence.tolist()):
+            yield {"id": row, "sentence_id": owner, "passage_id": sentences[owner].passage_id,
+                   "doc_id": sentences[owner].doc_id, "dense": self.data.clause_vectors[row]}
 
-    def clause_rows() -> Iterable[dict[str, Any]]:
-        for row, owner in enumerate(data.clause_sentence.tolist()):
-            yield {"id": row, "sentence_id": owner, "passage_id": data.sentences[owner].passage_id,
-                   "doc_id": data.sentences[owner].doc_id,
-                   "dense": data.clause_vectors[row]}
-
-    _insert(connection, connection.name(version, "passages"), passage_rows())
-    _insert(connection, connection.name(version, "sentences"), sentence_rows())
-    _insert(connection, connection.name(version, "clauses"), clause_rows())
-    _insert(connection, connection.name(version, "terms"), _term_rows(data))
-
-    def meta_rows() -> Iterable[dict[str, Any]]:
-        next_id = 0
+    def meta(self, version: str, layout: dict[str, dict[str, int]]) -> Iterable[dict[str, Any]]:
+        """The manifest, each document's metadata and text, and the long texts met so far, as blobs."""
+        data = self.data
         manifest = {**data.manifest, "store": "milvus", "version": version,
                     "doc_order": [d.doc_id for d in data.documents], "layout": layout}
         blobs = [("manifest", json.dumps(manifest, ensure_ascii=False))]
@@ -258,13 +246,29 @@ def write_version(connection: Connection, data: NewVersion, kind: str = "auto") 
             meta["title_vector"] = [float(x) for x in data.title_vectors[number]] if doc.title_stated else None
             blobs.append((f"doc:{doc.doc_id}", json.dumps(meta, ensure_ascii=False)))
             blobs.append((f"text:d:{doc.doc_id}", text))
-        blobs.extend(long_texts)
+        blobs.extend(self.long_texts)
+        next_id = 0
         for key, content in blobs:
             rows = blob_rows(key, content, next_id)
             next_id += len(rows)
             yield from rows
 
-    _insert(connection, connection.name(version, "meta"), meta_rows())
+
+def write_version(connection: Connection, data: NewVersion, kind: str = "auto") -> str:
+    """Write a complete version, then point the alias at it. Returns the version served.
+
+    Until the alias moves, readers keep the version before; a build that dies half-way
+    leaves only collections that no alias names, dropped by a later build.
+    """
+    version = new_version()
+    _create(connection, version, int(data.manifest["model"]["dim"]), len(data.passages), kind)
+    layout = _document_layout(data)
+    rows = _Rows(data)
+    _insert(connection, connection.name(version, "passages"), rows.passages())
+    _insert(connection, connection.name(version, "sentences"), rows.sentences())
+    _insert(connection, connection.name(version, "clauses"), rows.clauses())
+    _insert(connection, connection.name(version, "terms"), _term_rows(data))
+    _insert(connection, connection.name(version, "meta"), rows.meta(version, layout))  # after: long texts met
     for part in PARTS:
         name = connection.name(version, part)
         connection.call(f"flushing {name}", "flush", collection_name=name)
