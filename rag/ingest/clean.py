@@ -13,7 +13,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 
@@ -229,85 +229,115 @@ def guess_year(*texts: str) -> int | None:
     return None
 
 
+@dataclass
+class _Page:
+    """What `clean` has read of one page so far, line by line."""
+
+    text: str
+    rules: Collection[str]
+    repeated: Collection[str]
+    title: str
+    metadata: list[tuple[str, str]] = field(default_factory=list)
+    dropped: list[tuple[str, int, int]] = field(default_factory=list)
+    blocks: list[Span] = field(default_factory=list)
+    headings: list[Span] = field(default_factory=list)
+    definitions: list[Definition] = field(default_factory=list)
+    in_header: bool = True  # until the first line of body text
+    previous: str = ""  # the last body line, which may announce a list
+    in_list: bool = False  # the last body line was an item of a list
+    open_list: Span | None = None  # the last block, when its line announces or continues a list
+    title_next: bool = False  # the first line was a section label: the heading after it names the page
+    after_term: bool = False  # the last line was a term: this one defines it
+
+    def read(self, index: int, line: Span) -> None:
+        content = self.text[line.start : line.end]
+        if self._names_the_page(index, line, content) or self._header_furniture(index, line, content):
+            return
+        item = is_list_item(content, self.previous, self.in_list)
+        if not self._heading_or_furniture(line, content, item):
+            self._body(line, content, item)
+
+    def _names_the_page(self, index: int, line: Span, content: str) -> bool:
+        if index == 0 and is_heading(content):
+            # A section label ("NOM", "SOMMAIRE") names a part of the page, not the page: the title
+            # is then the next line (a manual page's "shred - Écrire par dessus un fichier…").
+            self.title_next = not self.title and is_section_label(content)
+            self.title = self.title or ("" if self.title_next else content)
+            self.headings.append(line)
+            return True
+        if self.title_next and is_heading(content) and not is_list_item(content, ""):
+            self.title, self.title_next = content, False  # "NOM" then "cp - Copier des fichiers et des répertoires"
+            self.headings.append(line)
+            return True
+        self.title_next = False
+        return False
+
+    def _header_furniture(self, index: int, line: Span, content: str) -> bool:
+        if self.in_header and index > 0 and "header" in self.rules:
+            furniture = is_header_furniture(content)
+            if furniture:
+                self.metadata.append((furniture, content))
+                self.dropped.append((furniture, line.start, line.end))
+                return True
+        self.in_header = False
+        return False
+
+    def _heading_or_furniture(self, line: Span, content: str, item: bool) -> bool:
+        if "boilerplate" in self.rules and is_boilerplate(content):
+            self.dropped.append(("boilerplate", line.start, line.end))
+            self.open_list = None
+            return True
+        if is_heading(content) and not item and not is_definition(content, self.after_term):
+            self.headings.append(line)
+            self.previous, self.open_list, self.in_list = "", None, False
+            self.after_term = is_term(content)
+            return True
+        self.after_term = False
+        if "repeated" in self.rules and self.open_list is None and content in self.repeated:
+            self.dropped.append(("repeated", line.start, line.end))  # a heading stays: it names this page's parts
+            self.previous, self.in_list = "", False
+            return True
+        return False
+
+    def _body(self, line: Span, content: str, item: bool) -> None:
+        text = self.text
+        self.previous, self.in_list = content, item and not content.rstrip().endswith(SENTENCE_END)
+        glued = find_glued_definitions(text, line) if "tooltips" in self.rules else []
+        if self.open_list is not None and not glued and line.end - self.open_list.start <= MAX_LIST_CHARS:
+            # An item of the list its lead-in announced ("… dans le cadre :" / "d'un CDD d'insertion,"):
+            # one statement with it, quoted whole, since an item alone says nothing.
+            self.blocks[-1] = self.open_list = Span(self.open_list.start, line.end)  # the open list is the last block
+            self.open_list = None if content.rstrip().endswith(SENTENCE_END) else self.open_list
+            return
+        for definition, hole in glued:
+            self.definitions.append(definition)
+            self.dropped.append(("tooltip", hole.start, hole.end))
+            self.blocks.append(hole)  # quotable on its own, never inside the sentence it interrupted
+        pieces = split_around(text, line, [hole for _, hole in glued])
+        self.blocks.extend(pieces)
+        announces = not glued and len(pieces) == 1 and content.rstrip().endswith(CONTINUES)
+        self.open_list = pieces[0] if announces else None
+
+    def cleaned(self) -> "Cleaned":
+        text, blocks, title = self.text, sorted(self.blocks, key=lambda span: span.start), self.title
+        stated = bool(title)
+        if not title:
+            first = text[blocks[0].start : blocks[0].end] if blocks else ""
+            title = first[:80] if len(first) <= 80 else first[:80].rsplit(" ", 1)[0] + "…"
+        title = title.lstrip("#").strip() or title  # a Markdown heading's marks are not part of its title
+        body = " ".join(text[b.start : b.end] for b in blocks[:3])
+        year = guess_year(title, " ".join(value for _, value in self.metadata), body)
+        return Cleaned(title, tuple(blocks), tuple(self.metadata), tuple(self.definitions), tuple(self.dropped),
+                       tuple(self.headings), year, stated)
+
+
 def clean(text: str, title_hint: str = "", rules: Collection[str] = CLEANING_RULES,
           repeated: Collection[str] = frozenset()) -> Cleaned:
     """Split `text` into body blocks, headings, metadata, definitions and dropped furniture.
     `rules` (RAG_CLEANING) says which of the scraped-page rules apply; headings and the title
     are always recognized, since no site makes a heading an answer. `repeated`: the collection's
     furniture lines (`repeated_lines`), dropped from the body under the rule "repeated"."""
-    lines = line_spans(text)
-    metadata: list[tuple[str, str]] = []
-    dropped: list[tuple[str, int, int]] = []
-    blocks: list[Span] = []
-    headings: list[Span] = []
-    definitions: list[Definition] = []
-    title = title_hint.strip()
-    in_header = True  # until the first line of body text
-    previous = ""  # the last body line, which may announce a list
-    in_list = False  # the last body line was an item of a list
-    open_list: Span | None = None  # the last block, when its line announces or continues a list
-    title_next = False  # the first line was a section label: the heading after it names the page
-    after_term = False  # the last line was a term: this one defines it
-    for index, line in enumerate(lines):
-        content = text[line.start : line.end]
-        if index == 0 and is_heading(content):
-            # A section label ("NOM", "SOMMAIRE") names a part of the page, not the page: the title
-            # is then the next line (a manual page's "shred - Écrire par dessus un fichier…").
-            title_next = not title and is_section_label(content)
-            title = title or ("" if title_next else content)
-            headings.append(line)
-            continue
-        if title_next and is_heading(content) and not is_list_item(content, ""):
-            title, title_next = content, False  # "NOM" then "cp - Copier des fichiers et des répertoires"
-            headings.append(line)
-            continue
-        title_next = False
-        if in_header and index > 0 and "header" in rules:
-            furniture = is_header_furniture(content)
-            if furniture:
-                metadata.append((furniture, content))
-                dropped.append((furniture, line.start, line.end))
-                continue
-        in_header = False
-        if "boilerplate" in rules and is_boilerplate(content):
-            dropped.append(("boilerplate", line.start, line.end))
-            open_list = None
-            continue
-        item = is_list_item(content, previous, in_list)
-        defines = is_definition(content, after_term)
-        if is_heading(content) and not item and not defines:
-            headings.append(line)
-            previous, open_list, in_list = "", None, False
-            after_term = is_term(content)
-            continue
-        after_term = False
-        if "repeated" in rules and open_list is None and content in repeated:
-            dropped.append(("repeated", line.start, line.end))  # a heading stays: it names this page's parts
-            previous, in_list = "", False
-            continue
-        previous, in_list = content, item and not content.rstrip().endswith(SENTENCE_END)
-        glued = find_glued_definitions(text, line) if "tooltips" in rules else []
-        if open_list is not None and not glued and line.end - open_list.start <= MAX_LIST_CHARS:
-            # An item of the list its lead-in announced ("… dans le cadre :" / "d'un CDD d'insertion,"):
-            # one statement with it, quoted whole, since an item alone says nothing.
-            blocks[-1] = open_list = Span(open_list.start, line.end)  # the open list is the last block
-            open_list = None if content.rstrip().endswith(SENTENCE_END) else open_list
-            continue
-        for definition, hole in glued:
-            definitions.append(definition)
-            dropped.append(("tooltip", hole.start, hole.end))
-            blocks.append(hole)  # quotable on its own, never inside the sentence it interrupted
-        pieces = split_around(text, line, [hole for _, hole in glued])
-        blocks.extend(pieces)
-        announces = not glued and len(pieces) == 1 and content.rstrip().endswith(CONTINUES)
-        open_list = pieces[0] if announces else None
-    blocks.sort(key=lambda span: span.start)
-    stated = bool(title)
-    if not title:
-        first = text[blocks[0].start : blocks[0].end] if blocks else ""
-        title = first[:80] if len(first) <= 80 else first[:80].rsplit(" ", 1)[0] + "…"
-    title = title.lstrip("#").strip() or title  # a Markdown heading's marks are not part of its title
-    body = " ".join(text[b.start : b.end] for b in blocks[:3])
-    year = guess_year(title, " ".join(value for _, value in metadata), body)
-    return Cleaned(title, tuple(blocks), tuple(metadata), tuple(definitions), tuple(dropped), tuple(headings), year,
-                   stated)
+    page = _Page(text, rules, repeated, title_hint.strip())
+    for index, line in enumerate(line_spans(text)):
+        page.read(index, line)
+    return page.cleaned()
