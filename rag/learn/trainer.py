@@ -206,22 +206,14 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
     tokenizer, model = load_base(base_folder)
 
     started = time.perf_counter()
-    sentences = [s for p in qa.paragraphs for s in p.sentences]
-    mined = mine_negatives(qa, encoder(model, tokenizer, QUERY_PROMPT)([e.question for e in qa.examples]),
-                           encoder(model, tokenizer, PASSAGE_PROMPT, settings.max_tokens)(sentences),
-                           settings.mined_negatives) if settings.mined_negatives else [() for _ in qa.examples]
+    mined = _mined(qa, model, tokenizer, settings)
     mining_seconds = time.perf_counter() - started
-    log(f"mined negatives for {len(qa.examples)} questions over {len(sentences)} sentences "
-        f"in {mining_seconds:.0f} s")
+    log(f"mined negatives for {len(qa.examples)} questions in {mining_seconds:.0f} s")
 
     model = prepare_model(model, settings)
     parameters = [p for p in model.parameters() if p.requires_grad]
-    per_epoch = math.ceil(len(qa.examples) / settings.batch_size)
-    steps = settings.max_steps or max(1, round(per_epoch * settings.epochs))
-    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
-    warmup = max(1, round(steps * settings.warmup))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+    steps = settings.max_steps or max(1, round(math.ceil(len(qa.examples) / settings.batch_size) * settings.epochs))
+    optimizer, schedule = _optimizer(parameters, settings, steps)
 
     order: list[Triple] = []
     losses: list[float] = []
@@ -258,6 +250,27 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
         "loss_curve": [round(float(np.mean(losses[i:i + 10])), 4) for i in range(0, len(losses), 10)],
     }
     return Trained(model, tokenizer, record)
+
+
+def _optimizer(parameters: list[Any], settings: TrainSettings, steps: int) -> tuple[Any, Any]:
+    """AdamW, and a learning rate that warms up linearly over `settings.warmup` of the steps, then decays to 0."""
+    import torch
+
+    optimizer = torch.optim.AdamW(parameters, lr=settings.learning_rate, weight_decay=0.01)
+    warmup = max(1, round(steps * settings.warmup))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+    return optimizer, schedule
+
+
+def _mined(qa: QASet, model: Any, tokenizer: Any, settings: TrainSettings) -> list[tuple[str, ...]]:
+    """`mine_negatives` with the base model's vectors, before any step."""
+    if not settings.mined_negatives:
+        return [() for _ in qa.examples]
+    sentences = [s for p in qa.paragraphs for s in p.sentences]
+    return mine_negatives(qa, encoder(model, tokenizer, QUERY_PROMPT)([e.question for e in qa.examples]),
+                          encoder(model, tokenizer, PASSAGE_PROMPT, settings.max_tokens)(sentences),
+                          settings.mined_negatives)
 
 
 def _bar(total: int, enabled: bool) -> Any:
