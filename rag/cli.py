@@ -281,32 +281,42 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="rag", description="Bilingual (French/English) extractive answers with exact citations.")
     sub = top.add_subparsers(dest="command", required=True)
+    _question_commands(sub)
+    _document_commands(sub)
+    _train_command(sub)
+    _serve_command(sub)
+    return top
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--docs", help="documents folder (default: the one the index was built from, else seeds/; or RAG_DOCS_DIR)")
-        p.add_argument("--index", help="index folder (default: index/, or RAG_INDEX_DIR)")
-        p.add_argument("--collection", help="a named collection (its documents and index under RAG_COLLECTIONS_DIR, "
-                       "collections/ by default); name its documents folder with --docs on its first build")
-        p.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL or multilingual-e5-small)")
-        p.add_argument("--store", choices=("faiss", "milvus"), default=None,
-                       help="where the index lives (default: faiss, or RAG_STORE); milvus reads RAG_MILVUS_URI")
 
+def _common(p: argparse.ArgumentParser) -> None:
+    """The options every command over one collection takes."""
+    p.add_argument("--docs", help="documents folder (default: the one the index was built from, else seeds/; or RAG_DOCS_DIR)")
+    p.add_argument("--index", help="index folder (default: index/, or RAG_INDEX_DIR)")
+    p.add_argument("--collection", help="a named collection (its documents and index under RAG_COLLECTIONS_DIR, "
+                   "collections/ by default); name its documents folder with --docs on its first build")
+    p.add_argument("--model", help="sentence-transformers model name or folder (default: RAG_EMBED_MODEL or multilingual-e5-small)")
+    p.add_argument("--store", choices=("faiss", "milvus"), default=None,
+                   help="where the index lives (default: faiss, or RAG_STORE); milvus reads RAG_MILVUS_URI")
+
+
+def _question_commands(sub: Any) -> None:
+    """build, ask, eval, calibrate."""
     build = sub.add_parser("build", help="build or update the index from the documents folder")
-    common(build)
+    _common(build)
     build.add_argument("--rebuild", action="store_true",
                        help="replace the index's documents by those of --docs (an index built from another folder "
                        "is otherwise refused)")
     build.set_defaults(run=cmd_build)
 
     ask = sub.add_parser("ask", help="answer a question (built index first if missing)")
-    common(ask)
+    _common(ask)
     ask.add_argument("question", nargs="?", help="the question, in French or English")
     ask.add_argument("--json", action="store_true", help="print the JSON answer object")
     ask.add_argument("--jsonl", action="store_true", help="read one question per line on stdin, write one JSON object per line")
     ask.set_defaults(run=cmd_ask)
 
     ev = sub.add_parser("eval", help="measure retrieval, answers, abstention and latency on labelled questions")
-    common(ev)
+    _common(ev)
     ev.add_argument("files", nargs="*", help="JSONL files in the format of eval/dev.jsonl (with --squad: "
                     "questions about something else, asked of the SQuAD corpus; they should abstain)")
     ev.add_argument("--squad", help="a SQuAD-format JSON file: its contexts are indexed as documents, its questions asked")
@@ -323,24 +333,29 @@ def parser() -> argparse.ArgumentParser:
     cal.add_argument("files", nargs="*", help="labelled questions (default: eval/*.jsonl, about seeds/)")
     cal.set_defaults(run=cmd_calibrate)
 
+
+def _document_commands(sub: Any) -> None:
+    """feedback, remove, replace."""
     feedback = sub.add_parser("feedback", help="readers' ratings of answers")
-    common(feedback)
+    _common(feedback)
     feedback.add_argument("action", choices=["export"], help="export: write the ratings as eval questions")
     feedback.add_argument("--out", default="build/feedback-eval.jsonl",
                           help="the eval JSONL to write (default build/feedback-eval.jsonl)")
     feedback.set_defaults(run=cmd_feedback)
 
     remove = sub.add_parser("remove", help="take a document out of the index and delete its file")
-    common(remove)
+    _common(remove)
     remove.add_argument("file", help="the document as citations name it (path inside the documents folder)")
     remove.set_defaults(run=cmd_remove)
 
     swap = sub.add_parser("replace", help="put a new file in place of a document and re-index it")
-    common(swap)
+    _common(swap)
     swap.add_argument("file", help="the document as citations name it (path inside the documents folder)")
     swap.add_argument("new", help="the file whose content replaces it")
     swap.set_defaults(run=cmd_replace)
 
+
+def _train_command(sub: Any) -> None:
     tr = sub.add_parser("train", help="fine-tune the embedding model on train/ (LoRA) and write the adapter")
     tr.add_argument("--method", choices=("lora", "full"), default="lora",
                     help="lora (the adapter), or full: every transformer layer, embeddings frozen (a reference, not saved)")
@@ -365,13 +380,14 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--dry-run", action="store_true", help="train and measure, write nothing")
     tr.set_defaults(run=cmd_train)
 
+
+def _serve_command(sub: Any) -> None:
     serve = sub.add_parser("serve", help="start the chat in the browser")
-    common(serve)
+    _common(serve)
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1, or RAG_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (default 7860, or RAG_PORT)")
     serve.add_argument("--root-path", default=None, help="URL prefix behind a reverse proxy (or RAG_ROOT_PATH)")
     serve.set_defaults(run=cmd_serve)
-    return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
