@@ -32,7 +32,7 @@ from .errors import IndexStoreError, QuestionError
 from .index.build import BuildReport, Progress, build, documents_folder, open_index
 from .index.reader import IndexReader
 from .index.store import load_version, read_pointer
-from .ingest.files import document_path, replace_file
+from .ingest.files import Placed, add_files, document_path, replace_file
 from .records import Answer
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,14 @@ class Engine:
         self.open()
         document_path(self.settings.docs_dir, source)  # a name outside the folder or of no file: one sentence
         return self._rebuild(progress, removing=frozenset({source}))
+
+    def add(self, files: list[tuple[Path, str]], folder: str = "uploads", progress: Progress | None = None
+            ) -> tuple[BuildReport, list[Placed]]:
+        """Copy `files` (each a path and the name it was given) into the documents folder's `folder`
+        under plain, unused names, and re-index. The report's skipped list says which could not be read."""
+        self.open()
+        placed = add_files(self.settings.docs_dir / folder, files)
+        return self._rebuild(progress), placed
 
     def replace(self, source: str, new_file: Path, progress: Progress | None = None) -> BuildReport:
         """Put `new_file` in place of the document `source` and re-index. A replacement that cannot be

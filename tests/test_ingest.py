@@ -334,3 +334,19 @@ def test_a_definition_list_is_body_text_under_its_terms():
     # A section heading (capitalized) is not a term: the short line under it stays a heading.
     plain = "Titre\nUne phrase.\nConditions\nDurée du contrat\nElle ne peut excéder un mois.\n"
     assert "Durée du contrat" in [plain[h.start : h.end] for h in clean(plain).headings]
+
+
+def test_added_files_get_plain_unused_names_and_unread_kinds_are_refused(tmp_path):
+    from rag.ingest.files import Placed, add_files
+
+    given = tmp_path / "given"
+    given.mkdir()
+    note, binary = given / "a", given / "b"
+    note.write_text("Titre\nUne phrase.\n", encoding="utf-8")
+    binary.write_bytes(b"\x00\x01")
+    folder = tmp_path / "docs" / "uploads"
+    first = add_files(folder, [(note, "../../Rapport 2020.md"), (binary, "outil.exe")])
+    again = add_files(folder, [(note, "Rapport 2020.md")])
+    assert first == [Placed("Rapport 2020.md"), Placed("outil.exe", "format")]
+    assert again == [Placed("Rapport 2020-1.md")]
+    assert sorted(p.name for p in folder.iterdir()) == ["Rapport 2020-1.md", "Rapport 2020.md"]

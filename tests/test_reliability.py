@@ -209,7 +209,7 @@ def test_memory_hungry_pdf_is_stopped_by_the_memory_cap(tmp_path, monkeypatch):
 ])
 def test_upload_names_cannot_escape_the_upload_folder(name, expected):
     """Case 24."""
-    from ui.app import safe_name
+    from rag.ingest.files import safe_name
 
     assert safe_name(name) == expected
 

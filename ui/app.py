@@ -9,8 +9,6 @@ traceback shown, and no `allowed_paths` (documents are never served as files).
 
 import logging
 import os
-import re
-import shutil
 import tempfile
 import threading
 import time
@@ -22,7 +20,7 @@ from rag.config import DEFAULT_COLLECTION, Settings, check_collection_name
 from rag.errors import IndexStoreError, RagError
 from rag.policy import DEFAULT as DEFAULT_POLICIES
 from rag.evaluate.feedback import RatingLedger
-from rag.ingest.files import SUPPORTED_SUFFIXES
+from rag.ingest.files import SUPPORTED_SUFFIXES, safe_name
 
 log = logging.getLogger("rag.ui")
 MAX_QUESTION_CHARS = DEFAULT_POLICIES.question.max_chars  # the engine refuses longer ones too
@@ -231,13 +229,6 @@ def is_uploaded_file(path: Path) -> bool:
     return real.is_file() and real.is_relative_to(upload_root()) and not path.is_symlink()
 
 
-def safe_name(name: str) -> str:
-    """A plain file name: no folders, no dots in front, only ordinary characters."""
-    base = os.path.basename(name.replace("\\", "/"))
-    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .") or "document"
-    return base[:120]
-
-
 PREPARING = {"fr": "Réponse en préparation…", "en": "Preparing the answer…"}
 PLACEHOLDER = "Posez votre question… (ask in French or English)"
 EMPTY_QUESTION = "Écrivez d'abord une question. (Type a question first.)"
@@ -421,36 +412,30 @@ def build_app(state: AppState) -> Any:
             return documents_html(_index_or_none(collection)), None, gr.skip()
         if len(files) > MAX_UPLOAD_FILES:
             return f"<p>⚠️ Trop de fichiers : {MAX_UPLOAD_FILES} au plus par envoi (too many files).</p>", None, gr.skip()
-        statuses: list[tuple[str, str]] = []
         with state.upload_lock:
             try:
                 engine = state.engine_for(collection)
             except RagError as exc:
                 return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
-            folder = engine.settings.docs_dir / UPLOAD_FOLDER
-            folder.mkdir(parents=True, exist_ok=True)
+            given, forged = [], []
             for item in files:
                 source = Path(item if isinstance(item, str) else getattr(item, "name", ""))
-                name = safe_name(getattr(item, "orig_name", None) or source.name)
-                if not is_uploaded_file(source):  # a forged path in the request, not an upload
-                    statuses.append((name, "refusé : ce fichier n'a pas été envoyé par ce navigateur"))
-                    continue
-                if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-                    statuses.append((name, "refusé : format non pris en charge"))
-                    continue
-                target = folder / name
-                stem, suffix, n = target.stem, target.suffix, 1
-                while target.exists():
-                    target, n = folder / f"{stem}-{n}{suffix}", n + 1
-                shutil.copyfile(source, target)
-                statuses.append((target.name, "reçu"))
+                name = getattr(item, "orig_name", None) or source.name
+                if is_uploaded_file(source):
+                    given.append((source, name))
+                else:  # a forged path in the request, not an upload
+                    forged.append(safe_name(name))
             try:
-                report = engine.rebuild(progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
+                report, placed = engine.add(given, UPLOAD_FOLDER,
+                                            progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
             except RagError as exc:
                 return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
-            skipped = {s.source: s.reason for s in report.skipped}
-            statuses = [(name, f"ignoré : {skipped[f'{UPLOAD_FOLDER}/{name}']}" if f"{UPLOAD_FOLDER}/{name}" in skipped
-                         else status if status.startswith("refusé") else "indexé") for name, status in statuses]
+        skipped = {s.source: s.reason for s in report.skipped}
+        statuses = [(name, "refusé : ce fichier n'a pas été envoyé par ce navigateur") for name in forged]
+        for file in placed:
+            stored = f"{UPLOAD_FOLDER}/{file.name}"
+            statuses.append((file.name, "refusé : format non pris en charge" if file.refused
+                             else f"ignoré : {skipped[stored]}" if stored in skipped else "indexé"))
         return documents_html(report.index, statuses), None, document_choices(collection)
 
     def document_choices(collection: str) -> Any:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import IngestError
@@ -247,3 +249,39 @@ def replace_file(docs_dir: Path, source: str, new_file: Path, max_bytes: int = M
         os.replace(staged, target)
     finally:
         staged.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """One file given to a collection: the name it is stored under (relative to its folder), or why
+    it was refused."""
+
+    name: str
+    refused: str = ""  # "format": a kind of file the collection does not read
+
+
+def safe_name(name: str) -> str:
+    """A plain file name: no folders, no dots in front, only ordinary characters."""
+    base = os.path.basename(name.replace("\\", "/"))
+    base = re.sub(r"[^\w.\- ]", "_", base).strip(" .") or "document"
+    return base[:120]
+
+
+def add_files(folder: Path, files: Sequence[tuple[Path, str]]) -> list[Placed]:
+    """Copy each (file, the name it was given) into `folder` under a plain name no file there has
+    (`safe_name`, then "-1", "-2"…). A kind of file that is not read is refused, and nothing copied."""
+    folder.mkdir(parents=True, exist_ok=True)
+    placed = []
+    for source, given in files:
+        name = safe_name(given)
+        if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+            placed.append(Placed(name, "format"))
+            continue
+        target = folder / name
+        stem, suffix, n = target.stem, target.suffix, 1
+        while target.exists():
+            target, n = folder / f"{stem}-{n}{suffix}", n + 1
+        shutil.copyfile(source, target)
+        placed.append(Placed(target.name))
+    return placed
+
