@@ -12,15 +12,14 @@ import os
 import tempfile
 import threading
 import time
-import weakref
 from pathlib import Path
 from typing import Any
 
 from rag.config import DEFAULT_COLLECTION, Settings, check_collection_name
-from rag.errors import IndexStoreError, RagError
+from rag.errors import RagError
 from rag.policy import DEFAULT as DEFAULT_POLICIES
 from rag.evaluate.feedback import RatingLedger
-from rag.ingest.files import SUPPORTED_SUFFIXES, safe_name
+from rag.ingest.files import SUPPORTED_SUFFIXES
 
 log = logging.getLogger("rag.ui")
 MAX_QUESTION_CHARS = DEFAULT_POLICIES.question.max_chars  # the engine refuses longer ones too
@@ -283,224 +282,94 @@ def conversation_file(turns: list[tuple[str, Any]], base: str) -> str | None:
     return str(path)
 
 
+def _chat_tab(gr: Any, chat: Any, collection: Any) -> tuple[Any, ...]:
+    """The Discussion tab: the conversation, the question box, the sources panel and what they
+    share; (chatbot, sources, asked, turns, export, clipboard, examples)."""
+    from rag.evaluate.feedback import OPTIONS
+
+    from .render import sources_html
+
+    with gr.Row():
+        with gr.Column(scale=3):
+            chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
+                                 sanitize_html=True, allow_tags=False, feedback_options=OPTIONS,
+                                 buttons=["copy", "copy_all"])
+            # No max_length: the browser would cut a pasted question silently; it is refused
+            # with the limit named instead (Conversation.start_turn), and the server checks it again.
+            question = gr.Textbox(placeholder=PLACEHOLDER, show_label=False, elem_id="rag-question",
+                                  submit_btn="Envoyer")
+            with gr.Row():
+                clear = gr.Button("Effacer la discussion", variant="secondary", size="sm", elem_id="rag-clear")
+                copy = gr.Button("Copier la réponse avec ses citations", size="sm",
+                                 variant="secondary", elem_id="rag-copy")
+                export = gr.DownloadButton("Exporter la discussion (Markdown)", value=None, size="sm",
+                                           variant="secondary", elem_id="rag-export")
+            examples = gr.Examples(EXAMPLES, inputs=question, label="Exemples")
+        with gr.Column(scale=2):
+            sources = gr.HTML(sources_html(None), elem_id="rag-sources")
+    asked = gr.State([])  # the raw questions of this conversation, for follow-ups
+    turns = gr.State([])  # each answer with the index of its message: its sources stay openable
+    pending = gr.State("")
+    # The shown answer as plain text with its citations written out. A hidden textbox, not a
+    # State: the copy runs in the browser, which never holds a State's value.
+    clipboard = gr.Textbox("", visible=False, elem_id="rag-clipboard")
+    question.submit(chat.warn_if_too_long, question, None, api_visibility="private")
+    question.submit(chat.start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
+                    queue=False).then(
+        chat.respond, [pending, chatbot, asked, turns, collection],
+        [chatbot, sources, asked, turns, export, clipboard], api_visibility="private")
+    chatbot.select(chat.show_selected, [turns], [sources, clipboard], api_visibility="private", queue=False)
+    copy.click(None, [clipboard], None, js="(text) => { if (text) navigator.clipboard.writeText(text); }")
+    chatbot.like(chat.rate, [turns], None, api_visibility="private", queue=False)
+    clear.click(lambda: ([], sources_html(None), [], [], None, ""),
+                outputs=[chatbot, sources, asked, turns, export, clipboard],
+                api_visibility="private", queue=False)
+    return chatbot, sources, asked, turns, export, clipboard, examples
+
+
+def _documents_tab(gr: Any, demo: Any, library: Any, collection: Any) -> tuple[Any, Any]:
+    """The Documents tab: add files, list what is indexed, remove or replace one; (listing, chosen)."""
+    from .render import documents_html
+
+    gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
+                f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
+    uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers",
+                      elem_id="rag-upload")
+    add = gr.Button("Ajouter à l'index", variant="primary", elem_id="rag-add")
+    listing = gr.HTML(documents_html(None), elem_id="rag-documents")
+    gr.Markdown("**Retirer ou remplacer un document** *(remove or replace a document)*")
+    with gr.Row():
+        chosen = gr.Dropdown(choices=[], label="Document à retirer ou remplacer", elem_id="rag-chosen",
+                             scale=3)
+        replacement = gr.File(file_count="single", file_types=list(SUPPORTED_SUFFIXES),
+                              label="Nouveau fichier (pour remplacer)", elem_id="rag-replacement", scale=2,
+                              height=110)
+    with gr.Row():
+        remove = gr.Button("Retirer ce document", variant="stop", size="sm", elem_id="rag-remove")
+        swap = gr.Button("Remplacer par le nouveau fichier", size="sm", elem_id="rag-replace")
+    add.click(library.add_documents, inputs=[uploads, collection], outputs=[listing, uploads, chosen],
+              api_visibility="private", concurrency_limit=1, concurrency_id="documents")
+    remove.click(lambda source, name, progress=gr.Progress():
+                 library.change_document("remove", source, None, name, progress),
+                 inputs=[chosen, collection], outputs=[listing, chosen, replacement],
+                 api_visibility="private", concurrency_limit=1, concurrency_id="documents")
+    swap.click(lambda source, new, name, progress=gr.Progress():
+               library.change_document("replace", source, new, name, progress),
+               inputs=[chosen, replacement, collection], outputs=[listing, chosen, replacement],
+               api_visibility="private", concurrency_limit=1, concurrency_id="documents")
+    demo.load(lambda: (documents_html(library.index_or_none()), library.document_choices(DEFAULT_COLLECTION),
+                       library.collection_choices()), outputs=[listing, chosen, collection],
+              api_visibility="private")
+    return listing, chosen
+
+
 def build_app(state: AppState) -> Any:
+    """The page: the collection bar, then the Discussion, Document and Documents tabs."""
     import gradio as gr
 
-    from rag.evaluate.feedback import OPTIONS, Rating, rating_of, record
-    from rag.text.language import detect_language
+    from .handlers import Conversation, Library
 
-    from .render import (answer_for_copying, answer_markdown, document_html, documents_html, escape_html,
-                         escape_markdown, sources_html)
-
-    def start_turn(message: str, history: list[Any]) -> tuple[Any, Any, str]:
-        """Show the question at once, with a line saying the answer is on its way. A blank one adds
-        nothing to the conversation: the input says what to do instead; so does one over the limit,
-        which stays in the input to be shortened rather than being cut."""
-        shown = message if isinstance(message, str) else ""
-        if not shown.strip():
-            return gr.skip(), gr.update(value="", placeholder=EMPTY_QUESTION), ""
-        if len(shown) > MAX_QUESTION_CHARS:
-            return gr.skip(), gr.update(value=shown, placeholder=PLACEHOLDER), ""
-        waiting = PREPARING["en" if detect_language(shown, default="fr") == "en" else "fr"]
-        # The question is shown escaped (a pasted image link must not load); the raw text is
-        # kept apart for the follow-ups.
-        history = list(history or []) + [{"role": "user", "content": escape_markdown(shown)},
-                                         {"role": "assistant", "content": f"*{waiting}*"}]
-        return history, gr.update(value="", placeholder=PLACEHOLDER), shown
-
-    def warn_if_too_long(message: str) -> None:
-        if isinstance(message, str) and len(message) > MAX_QUESTION_CHARS:
-            gr.Warning(TOO_LONG.format(count=len(message), limit=MAX_QUESTION_CHARS))
-
-    def respond(message: str, history: list[Any], asked: list[str], turns: list[Any], collection: str,
-                request: gr.Request) -> tuple[Any, ...]:
-        if not isinstance(message, str) or not message.strip():  # start_turn refused it: nothing to answer
-            return (gr.skip(),) * 6
-        history, asked, turns = list(history or []), list(asked or []), list(turns or [])
-        base = collection_address(page_address(request), collection)
-        answer = None
-        try:
-            answer, index = state.engine_for(collection).ask_with_index(message, asked)
-            bubble, panel = answer_markdown(answer, base), sources_html(answer, index, base)
-        except RagError as exc:
-            bubble, panel = escape_markdown(str(exc)), sources_html(None)
-            if isinstance(exc, IndexStoreError):  # the store went away: say so where the page shows its state
-                state.status = f"⚠️ {exc}"
-        except Exception:
-            log.exception("answering failed")
-            bubble, panel = INTERNAL_ERROR, sources_html(None)
-        shown = message if isinstance(message, str) else ""
-        if history and history[-1].get("role") == "assistant":
-            history[-1] = {"role": "assistant", "content": bubble}
-        else:
-            history += [{"role": "user", "content": escape_markdown(shown[:MAX_QUESTION_CHARS])}, {"role": "assistant", "content": bubble}]
-        if answer is not None:
-            # The version that answered, weakly: its passages show the answer when clicked again
-            # later, without keeping a replaced version's arrays alive for the whole session.
-            turns.append({"message": len(history) - 1, "question": shown[:MAX_QUESTION_CHARS], "history": asked[-20:],
-                          "answer": answer, "collection": collection or DEFAULT_COLLECTION,
-                          "index": weakref.ref(index) if index is not None else None})
-        export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
-        copied = answer_for_copying(answer, base) if answer is not None else ""
-        return history, panel, (asked + [shown[:MAX_QUESTION_CHARS]])[-20:], turns[-MAX_TURNS:], export, copied
-
-    def show_selected(turns: list[Any], request: gr.Request, selected: gr.SelectData) -> tuple[Any, Any]:
-        """The sources of the answer a reader clicks, however far up the conversation (and what
-        "Copier" copies then)."""
-        turn = _turn_at(turns, selected.index)
-        if turn is None:
-            return gr.skip(), gr.skip()
-        base = collection_address(page_address(request), turn.get("collection"))
-        answered = turn.get("index")
-        index = answered() if answered is not None else None
-        if index is None:  # released since: the version now served shows it
-            try:
-                index = state.engine_for(turn.get("collection")).index
-            except RagError:
-                index = None
-        return sources_html(turn["answer"], index, base), answer_for_copying(turn["answer"], base)
-
-    def rate(turns: list[Any], request: gr.Request, liked: gr.LikeData) -> None:
-        turn = _turn_at(turns, liked.index)
-        if turn is None:
-            return
-        try:
-            value = rating_of(liked.liked)
-        except RagError as exc:
-            log.warning("a rating was refused: %s", exc)
-            return
-        if not state.ratings.admit(f"{getattr(request, 'session_hash', '')}:{turn['message']}", value):
-            return
-        try:
-            record(state.engine_for(turn.get("collection")).settings.feedback_path,
-                   Rating(turn["question"], tuple(turn["history"]), value, turn["answer"].to_json()))
-        except (OSError, RagError) as exc:
-            log.warning("a rating could not be recorded (%s)", exc)
-
-    def open_permalink(request: gr.Request) -> tuple[str, Any]:
-        """`?doc=…&start=…&end=…`: the document view at that span, in its tab."""
-        params = dict(request.query_params) if request is not None else {}
-        if "doc" not in params:
-            return gr.skip(), gr.skip()
-        state.ready.wait(120)
-        try:
-            index = state.engine_for(params.get("collection")).index if state.ready.is_set() else None
-        except RagError:
-            index = None
-        return document_html(index, params["doc"], _int(params.get("start")), _int(params.get("end"))), \
-            gr.Tabs(selected="document")
-
-    def ask_api(question: str, history: list[str] | None = None, collection: str = "") -> dict:
-        """Answer a question; returns the same JSON object as `rag ask --json`.
-
-        question: the question, in French or English.
-        history: earlier questions of the conversation, oldest first (optional).
-        collection: the collection to ask (optional; the default one when empty).
-        """
-        try:
-            engine = state.engine_for(collection if isinstance(collection, str) else "")
-            return engine.ask(question, history if isinstance(history, list) else None).to_json()
-        except RagError as exc:
-            return {"question": str(question)[:200], "error": str(exc), "abstained": True}
-        except Exception:
-            log.exception("API answer failed")
-            return {"question": str(question)[:200], "error": INTERNAL_ERROR, "abstained": True}
-
-    def add_documents(files: list[Any] | None, collection: str, progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
-        files = files or []
-        if not files:
-            return documents_html(_index_or_none(collection)), None, gr.skip()
-        if len(files) > MAX_UPLOAD_FILES:
-            return f"<p>⚠️ Trop de fichiers : {MAX_UPLOAD_FILES} au plus par envoi (too many files).</p>", None, gr.skip()
-        with state.upload_lock:
-            try:
-                engine = state.engine_for(collection)
-            except RagError as exc:
-                return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
-            given, forged = [], []
-            for item in files:
-                source = Path(item if isinstance(item, str) else getattr(item, "name", ""))
-                name = getattr(item, "orig_name", None) or source.name
-                if is_uploaded_file(source):
-                    given.append((source, name))
-                else:  # a forged path in the request, not an upload
-                    forged.append(safe_name(name))
-            try:
-                report, placed = engine.add(given, UPLOAD_FOLDER,
-                                            progress=lambda stage, done, total: progress(done / max(total, 1), desc=stage))
-            except RagError as exc:
-                return f"<p>⚠️ {escape_html(str(exc))}</p>", None, gr.skip()
-        skipped = {s.source: s.reason for s in report.skipped}
-        statuses = [(name, "refusé : ce fichier n'a pas été envoyé par ce navigateur") for name in forged]
-        for file in placed:
-            stored = f"{UPLOAD_FOLDER}/{file.name}"
-            statuses.append((file.name, "refusé : format non pris en charge" if file.refused
-                             else f"ignoré : {skipped[stored]}" if stored in skipped else "indexé"))
-        return documents_html(report.index, statuses), None, document_choices(collection)
-
-    def document_choices(collection: str) -> Any:
-        index = _index_or_none(collection)
-        names = sorted(d.source for d in index.documents.values()) if index is not None else []
-        return gr.Dropdown(choices=names, value=None)
-
-    def change_document(action: str, source: str | None, new_file: Any, collection: str,
-                        progress: Any = gr.Progress()) -> tuple[str, Any, Any]:
-        """Remove the chosen document, or replace it by the file given: the new version is swapped in
-        whole, then the listing says what changed (or why nothing did)."""
-        if not source:
-            return documents_html(_index_or_none(collection), [("—", "choisissez d'abord un document (choose a "
-                                                                     "document)")]), gr.skip(), gr.skip()
-        track = lambda stage, done, total: progress(done / max(total, 1), desc=stage)  # noqa: E731
-        with state.upload_lock:
-            try:
-                engine = state.engine_for(collection)
-                if action == "remove":
-                    report = engine.remove(source, progress=track)
-                    status = "retiré de l'index et du dossier (removed)"
-                else:
-                    path = Path(new_file if isinstance(new_file, str) else getattr(new_file, "name", "") or "")
-                    if not new_file or not is_uploaded_file(path):
-                        return documents_html(_index_or_none(collection), [
-                            (source, "choisissez le fichier qui le remplace (choose the new file)")]), gr.skip(), gr.skip()
-                    report = engine.replace(source, path, progress=track)
-                    status = "remplacé et réindexé (replaced)"
-            except RagError as exc:
-                return documents_html(_index_or_none(collection), [(source, f"inchangé : {exc}")]), gr.skip(), gr.skip()
-        return documents_html(report.index, [(source, status)]), document_choices(collection), None
-
-    def _index_or_none(collection: str | None = None) -> Any:
-        if not state.ready.is_set() or state.error:
-            return None
-        try:
-            return state.engine_for(collection).index
-        except RagError:
-            return None
-
-    def collection_choices(selected: str = DEFAULT_COLLECTION) -> Any:
-        names = state.collections()
-        return gr.Dropdown(choices=[(COLLECTION_LABELS.get(n, n), n) for n in names],
-                           value=selected if selected in names else DEFAULT_COLLECTION)
-
-    def switch_collection(collection: str) -> tuple[Any, ...]:
-        """A conversation belongs to one collection: switching starts a new one, the Documents tab
-        shows the collection chosen, and the examples (questions about the seeds) show with the
-        default collection only."""
-        return ([], sources_html(None), [], [], None, "", documents_html(_index_or_none(collection)),
-                document_choices(collection), gr.Dataset(visible=collection in ("", DEFAULT_COLLECTION)))
-
-    def new_collection(name: str) -> tuple[Any, Any, str]:
-        from rag.index.collections import create_collection
-
-        name = (name or "").strip().lower()
-        try:
-            create_collection(state.settings, name)
-        except RagError as exc:
-            return gr.skip(), gr.update(value=name), f"⚠️ {exc}"
-        return collection_choices(name), gr.update(value=""), f"Collection « {name} » créée : ajoutez-y des documents."
-
-    def status_tick() -> tuple[str, Any]:
-        done = state.ready.is_set()
-        return state.shown_status(), gr.Timer(active=not done)
+    chat, library = Conversation(state), Library(state)
 
     # Uploaded files live in Gradio's cache; anything older than an hour is deleted every hour.
     with gr.Blocks(title="Questions aux documents — rag-chat", delete_cache=(3600, 3600)) as demo:
@@ -516,89 +385,27 @@ def build_app(state: AppState) -> Any:
             create = gr.Button("Créer la collection", size="sm", elem_id="rag-create", scale=1)
         created = gr.Markdown("", elem_id="rag-created")
         timer = gr.Timer(1.0)
-        timer.tick(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
+        timer.tick(library.status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         with gr.Tabs(selected="chat") as tabs:
             with gr.Tab("Discussion", id="chat"):
-                with gr.Row():
-                    with gr.Column(scale=3):
-                        chatbot = gr.Chatbot(label="Discussion", elem_id="rag-chat", height=520, render_markdown=True,
-                                             sanitize_html=True, allow_tags=False, feedback_options=OPTIONS,
-                                             buttons=["copy", "copy_all"])
-                        # No max_length: the browser would cut a pasted question silently; it is refused
-                        # with the limit named instead (start_turn), and the server checks it again.
-                        question = gr.Textbox(placeholder=PLACEHOLDER, show_label=False, elem_id="rag-question",
-                                              submit_btn="Envoyer")
-                        with gr.Row():
-                            clear = gr.Button("Effacer la discussion", variant="secondary", size="sm", elem_id="rag-clear")
-                            copy = gr.Button("Copier la réponse avec ses citations", size="sm",
-                                             variant="secondary", elem_id="rag-copy")
-                            export = gr.DownloadButton("Exporter la discussion (Markdown)", value=None, size="sm",
-                                                       variant="secondary", elem_id="rag-export")
-                        examples = gr.Examples(EXAMPLES, inputs=question, label="Exemples")
-                    with gr.Column(scale=2):
-                        sources = gr.HTML(sources_html(None), elem_id="rag-sources")
-                asked = gr.State([])  # the raw questions of this conversation, for follow-ups
-                turns = gr.State([])  # each answer with the index of its message: its sources stay openable
-                pending = gr.State("")
-                # The shown answer as plain text with its citations written out. A hidden textbox, not a
-                # State: the copy runs in the browser, which never holds a State's value.
-                clipboard = gr.Textbox("", visible=False, elem_id="rag-clipboard")
-                question.submit(warn_if_too_long, question, None, api_visibility="private")
-                question.submit(start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
-                                queue=False).then(
-                    respond, [pending, chatbot, asked, turns, collection],
-                    [chatbot, sources, asked, turns, export, clipboard], api_visibility="private")
-                chatbot.select(show_selected, [turns], [sources, clipboard], api_visibility="private", queue=False)
-                copy.click(None, [clipboard], None, js="(text) => { if (text) navigator.clipboard.writeText(text); }")
-                chatbot.like(rate, [turns], None, api_visibility="private", queue=False)
-                clear.click(lambda: ([], sources_html(None), [], [], None, ""),
-                            outputs=[chatbot, sources, asked, turns, export, clipboard],
-                            api_visibility="private", queue=False)
+                chatbot, sources, asked, turns, export, clipboard, examples = _chat_tab(gr, chat, collection)
             with gr.Tab("Document", id="document"):
                 reader = gr.HTML(f'<p class="rag-meta">{DOCUMENT_HINT}</p>', elem_id="rag-document-view")
             with gr.Tab("Documents", id="documents"):
-                gr.Markdown(f"Ajoutez des fichiers `.txt`, `.md`, `.html` ou `.pdf` ({MAX_UPLOAD_FILES} au plus, "
-                            f"{MAX_UPLOAD_MB} Mo chacun). *Add documents; they are indexed at once.*")
-                uploads = gr.File(file_count="multiple", file_types=list(SUPPORTED_SUFFIXES), label="Fichiers",
-                                  elem_id="rag-upload")
-                add = gr.Button("Ajouter à l'index", variant="primary", elem_id="rag-add")
-                listing = gr.HTML(documents_html(None), elem_id="rag-documents")
-                gr.Markdown("**Retirer ou remplacer un document** *(remove or replace a document)*")
-                with gr.Row():
-                    chosen = gr.Dropdown(choices=[], label="Document à retirer ou remplacer", elem_id="rag-chosen",
-                                         scale=3)
-                    replacement = gr.File(file_count="single", file_types=list(SUPPORTED_SUFFIXES),
-                                          label="Nouveau fichier (pour remplacer)", elem_id="rag-replacement", scale=2,
-                                          height=110)
-                with gr.Row():
-                    remove = gr.Button("Retirer ce document", variant="stop", size="sm", elem_id="rag-remove")
-                    swap = gr.Button("Remplacer par le nouveau fichier", size="sm", elem_id="rag-replace")
-                add.click(add_documents, inputs=[uploads, collection], outputs=[listing, uploads, chosen],
-                          api_visibility="private", concurrency_limit=1, concurrency_id="documents")
-                remove.click(lambda source, name, progress=gr.Progress():
-                             change_document("remove", source, None, name, progress),
-                             inputs=[chosen, collection], outputs=[listing, chosen, replacement],
-                             api_visibility="private", concurrency_limit=1, concurrency_id="documents")
-                swap.click(lambda source, new, name, progress=gr.Progress():
-                           change_document("replace", source, new, name, progress),
-                           inputs=[chosen, replacement, collection], outputs=[listing, chosen, replacement],
-                           api_visibility="private", concurrency_limit=1, concurrency_id="documents")
-                demo.load(lambda: (documents_html(_index_or_none()), document_choices(DEFAULT_COLLECTION),
-                                   collection_choices()), outputs=[listing, chosen, collection],
-                          api_visibility="private")
-        collection.input(switch_collection, inputs=collection,
+                listing, chosen = _documents_tab(gr, demo, library, collection)
+        collection.input(library.switch_collection, inputs=collection,
                          outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset],
                          api_visibility="private")
-        create.click(new_collection, inputs=new_name, outputs=[collection, new_name, created],
+        create.click(library.new_collection, inputs=new_name, outputs=[collection, new_name, created],
                      api_visibility="private", concurrency_id="documents").then(
-            switch_collection, inputs=collection,
+            library.switch_collection, inputs=collection,
             outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset], api_visibility="private")
-        demo.load(status_tick, outputs=[status, timer], api_visibility="private", queue=False)
-        demo.load(open_permalink, outputs=[reader, tabs], api_visibility="private").then(
+        demo.load(library.status_tick, outputs=[status, timer], api_visibility="private", queue=False)
+        demo.load(chat.open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")
         # The answer whose sources the panel shows is outlined: the newest, until a reader clicks another.
         demo.load(None, js=MARK_SELECTED_ANSWER)
-        gr.api(ask_api, api_name="ask")
+        gr.api(chat.ask_api, api_name="ask")
     return demo
 
 
