@@ -494,3 +494,28 @@ def test_an_answer_comes_with_the_index_version_that_answered_it(tmp_path):
     assert any(words in panel for words in context) and "tout neuf" not in panel
     refused, none = engine.ask_with_index("   ")
     assert refused.message and none is None
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)> " \' & \u202eevil\u200b'
+
+
+def test_every_template_escapes_what_a_document_or_a_reader_wrote():
+    """Titles, sources, sections, passages, skipped reasons and upload names reach the page
+    through the templates only as text: no tag forms, invisible characters show as codes."""
+    from types import SimpleNamespace
+
+    from rag.records import Column, Document
+    from ui.render import document_html, documents_html
+
+    citation = Citation(1, "d1", HOSTILE, HOSTILE, None, 0, len(HOSTILE), HOSTILE, 0.5, 0, section=HOSTILE)
+    answer = Answer(HOSTILE, "fr", False, "", (Quote(HOSTILE[:20], 1, 0, 20, "d1"),), (citation,),
+                    comparison=(Column("d1", HOSTILE, HOSTILE, None, HOSTILE, (0,)),))
+    document = Document("d1", HOSTILE, HOSTILE, HOSTILE, "txt", "fr", None, "0", ())
+    index = SimpleNamespace(documents={"d1": document}, document_text=lambda _: HOSTILE, passage_ids_of=lambda _: (),
+                            passages_by_id=lambda ids: [],
+                            manifest={"documents": [{"title": HOSTILE, "source": HOSTILE}],
+                                      "skipped": [{"source": HOSTILE, "reason": HOSTILE}]})
+    pages = [sources_html(answer), document_html(index, "d1", 0, 5), documents_html(index, [(HOSTILE, HOSTILE)])]
+    for page in pages:
+        assert "<script" not in page and "<img" not in page
+        assert "\u202e" not in page and "\u200b" not in page and "&lt;U+202E&gt;" in page

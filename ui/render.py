@@ -2,7 +2,9 @@
 
 Documents may contain HTML, Markdown, image beacons or bidirectional tricks, so
 every piece of document text is escaped here, on the server, before any
-browser-side sanitizer sees it: HTML special characters become entities,
+browser-side sanitizer sees it. The HTML comes from the templates of `ui/templates/`
+(Jinja2, autoescaped: no value reaches the page as markup unless built here as
+`Markup`, as a passage with its quotes marked is); HTML special characters become entities,
 Markdown punctuation is backslash-escaped (no link, image or emphasis can
 form), and invisible or direction-changing characters are shown as visible
 codes instead of acting on the page.
@@ -13,6 +15,9 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from rag.answer.compose import on_one_line
@@ -65,6 +70,24 @@ def visible(text: str) -> str:
 
 def escape_html(text: str) -> str:
     return html.escape(visible(text), quote=True)
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Any:
+    """The page's HTML templates (`ui/templates/`): every value autoescaped, and every string made
+    `visible` first; a fragment built here (a passage with its quotes marked) comes in as Markup."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+    from markupsafe import Markup
+
+    def shown(value: Any) -> Any:
+        return visible(value) if isinstance(value, str) and not isinstance(value, Markup) else value
+
+    return Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True,
+                       finalize=shown, undefined=StrictUndefined)
+
+
+def _render(template: str, **values: Any) -> str:
+    return str(_templates().get_template(template).render(**values))
 
 
 def escape_markdown(text: str) -> str:
@@ -228,32 +251,26 @@ def comparison_html(answer: Answer) -> str:
     if not answer.comparison:
         return ""
     words = labels(answer.language)
-    columns = []
-    for column in answer.comparison:
-        quotes = "".join(f'<li><span class="rag-n">[{answer.sentences[i].citation}]</span> '
-                         f'{escape_html(on_one_line(answer.sentences[i].text))}</li>' for i in column.quotes)
-        body = f"<ul>{quotes}</ul>" if quotes else f'<p class="rag-silent">{escape_html(words["silent"])}</p>'
-        year = str(column.year) if column.year else words["no_year"]
-        columns.append(f'<section class="rag-column" data-doc="{escape_html(column.doc_id)}">'
-                       f'<h4>{escape_html(column.title)} <span class="rag-meta">({escape_html(year)})</span></h4>'
-                       f"{body}</section>")
-    return (f'<div class="rag-compare"><h3>{escape_html(words["compare"])}</h3>'
-            f'<div class="rag-columns">{"".join(columns)}</div></div>')
+    columns = [{"doc_id": column.doc_id, "title": column.title, "year": str(column.year) if column.year else words["no_year"],
+                "quotes": [(answer.sentences[i].citation, on_one_line(answer.sentences[i].text)) for i in column.quotes]}
+               for column in answer.comparison]
+    return _render("comparison.html", words=words, columns=columns)
 
 
 def document_html(index: IndexReader | None, doc_id: str, start: int | None = None, end: int | None = None,
                   language: str = "fr", window: int = 60_000) -> str:
     """The whole document (cleaned text as read), with the span `start:end` highlighted and
     scrolled to; very long documents are shown around the span. Everything escaped."""
+    from markupsafe import Markup
+
     words = labels(language)
     if index is None or doc_id not in index.documents:
-        return f'<div class="rag-document rag-missing"><p>{escape_html(words["bad_link"])}</p></div>'
+        return _render("document.html", missing=True, words=words)
     document = index.documents[doc_id]
     text = index.document_text(doc_id)
-    note = ""
+    bad_span = False
     if start is None or end is None or not (0 <= start < end <= len(text)):
-        if start is not None or end is not None:
-            note = f'<p class="rag-note">{escape_html(words["bad_span"])}</p>'
+        bad_span = start is not None or end is not None
         start = end = None
     ids = index.passage_ids_of(doc_id)
     position = ""
@@ -261,15 +278,14 @@ def document_html(index: IndexReader | None, doc_id: str, start: int | None = No
         inside = [p for p in index.passages_by_id(ids) if p.start <= start < p.end] if len(ids) <= 5000 else []
         position = f' · {words["passage"]} {inside[0].position + 1}/{len(ids)}' if inside else ""
     year = str(document.year) if document.year else words["no_year"]
-    meta = (f'{escape_html(document.source)} · {escape_html(year)}'
-            + (f' · {words["position"]} {start}–{end} {words["of"]} {len(text)}{position}' if start is not None else ""))
+    meta = f"{document.source} · {year}" + (
+        f' · {words["position"]} {start}–{end} {words["of"]} {len(text)}{position}' if start is not None else "")
     lo, hi = (0, min(len(text), window)) if start is None else \
         (max(0, start - window // 2), min(len(text), end + window // 2))
     shown = ("…" if lo else "") + _shown_text(text, lo, hi, start, end, document.page_starts, words) \
         + ("…" if hi < len(text) else "")
-    return (f'<div class="rag-document" data-doc="{escape_html(doc_id)}" lang="{escape_html(document.language)}">'
-            f'<h3>{escape_html(document.title)}</h3><p class="rag-meta">{meta}</p>{note}'
-            f'<div class="rag-doc-text">{shown}</div></div>')
+    return _render("document.html", missing=False, words=words, doc_id=doc_id, language=document.language,
+                   title=document.title, meta=meta, bad_span=bad_span, shown=Markup(shown))
 
 
 def _shown_text(text: str, lo: int, hi: int, start: int | None, end: int | None, page_starts: tuple[int, ...],
@@ -297,76 +313,45 @@ def conversation_markdown(turns: list[tuple[str, Answer]], base: str | None = No
     return "\n".join(out).rstrip() + "\n"
 
 
-def _closeness_bar(score: float, best: float, words: dict[str, str]) -> str:
-    """A source's score as a bar relative to the best one of the answer (the raw figure in its tooltip):
-    scores of different answers are not on one scale, so a number would invite a false reading."""
-    share = max(0.0, min(1.0, score / best)) if best > 0 else 0.0
-    return (f'<span class="rag-bar" role="img" aria-label="{escape_html(words["closeness"])} : {share:.0%}" '
-            f'title="{escape_html(words["closeness"])} : {share:.0%} ({words["score"]} {score:.3f})">'
-            f'<span class="rag-fill" style="width:{share * 100:.0f}%"></span></span>')
-
-
 def sources_html(answer: Answer | None, index: IndexReader | None = None, base: str = "") -> str:
     """The sources panel: one collapsible block per citation, the quoted words highlighted
     in their passage, between the passages before and after it in the document."""
+    from markupsafe import Markup
+
     language = answer.language if answer else "fr"
     words = labels(language)
     if answer is None or not answer.citations:
-        return f'<div class="rag-sources rag-empty" lang="{language}"><p>{escape_html(words["empty"])}</p></div>'
-    kind = "rag-closest" if answer.abstained else "rag-supporting"
-    parts = [f'<div class="rag-sources {kind}" lang="{language}">',
-             f'<p class="rag-for">{escape_html(words["for_question"].format(question=answer.question))}</p>'
-             if answer.question else "", comparison_html(answer),
-             f'<h3>{escape_html(words["closest"] if answer.abstained else words["sources"])}</h3>']
+        return _render("sources.html", citations=(), language=language, words=words)
     best = max((c.score for c in answer.citations), default=0.0)
+    citations = []
     for citation in answer.citations:
         before, after, total = _neighbours(index, citation)
-        meta = [escape_html(str(citation.year) if citation.year else words["no_year"]),
-                f'{words["passage"]} {citation.position + 1}' + (f"/{total}" if total else ""),
-                f'{words["chars"]} {citation.start}–{citation.end}',
-                _closeness_bar(citation.score, best, words)]
+        meta: list[Any] = [visible(str(citation.year) if citation.year else words["no_year"]),
+                           f'{words["passage"]} {citation.position + 1}' + (f"/{total}" if total else ""),
+                           f'{words["chars"]} {citation.start}–{citation.end}']
         if citation.section and citation.section != citation.title:
-            meta.insert(1, "§ " + escape_html(citation.section))
+            meta.insert(1, "§ " + visible(citation.section))
         if citation.page is not None:
-            meta.insert(1, escape_html(page_label(citation, words)))
+            meta.insert(1, visible(page_label(citation, words)))
         if citation.kind == "definition":
-            meta.insert(1, escape_html(words["definition"]))
-        opened = " open" if citation.n == 1 else ""
-        parts.append(
-            f'<details class="rag-source" id="rag-cite-{citation.n}" data-n="{citation.n}"{opened}>'
-            f'<summary><span class="rag-n">[{citation.n}]</span> <b>{escape_html(citation.title)}</b>'
-            f' <span class="rag-meta">· {" · ".join(meta)}</span></summary>'
-            f'<div class="rag-context">'
-            + (f'<p class="rag-around">… {escape_html(before[-300:])}</p>' if before else "")
-            + f'<p class="rag-passage">{_marked_passage(citation, answer)}</p>'
-            + (f'<p class="rag-around">{escape_html(after[:300])} …</p>' if after else "")
-            + f'<p class="rag-doc">{escape_html(words["document"])} : {escape_html(citation.document)} · '
-            f'<a class="rag-open" href="{escape_html(_focus_link(base, citation, answer))}" target="_blank" '
-            f'rel="noopener">{escape_html(words["open_document"])} ↗</a></p>'
-            '</div></details>'
-        )
-    parts.append("</div>")
-    return "".join(parts)
+            meta.insert(1, words["definition"])
+        share = max(0.0, min(1.0, citation.score / best)) if best > 0 else 0.0
+        citations.append({"n": citation.n, "title": citation.title, "meta": meta, "share": share,
+                          "score": citation.score, "before": before[-300:],
+                          "after": after[:300], "passage": Markup(_marked_passage(citation, answer)),
+                          "document": citation.document, "link": _focus_link(base, citation, answer)})
+    return _render("sources.html", citations=citations, language=language, words=words, question=answer.question,
+                   kind="rag-closest" if answer.abstained else "rag-supporting", abstained=answer.abstained,
+                   comparison=Markup(comparison_html(answer)))
 
 
 def documents_html(index: IndexReader | None, statuses: list[tuple[str, str]] | None = None) -> str:
     """The indexed documents, and the files that were skipped with their reason."""
     if index is None:
-        return "<p>Index en cours de préparation… (index being prepared)</p>"
-    rows = []
-    for entry in index.manifest.get("documents", []):
-        rows.append("<tr>" + "".join(f"<td>{escape_html(str(entry.get(key) if entry.get(key) is not None else '—'))}</td>"
-                                     for key in ("title", "source", "year", "language", "kind", "passages", "sentences"))
-                    + f"<td>{escape_html(str(entry.get('indexed_at', '—')).replace('T', ' ').rstrip('Z'))}</td></tr>")
-    table = ('<div class="rag-docs-wrap"><table class="rag-docs"><thead><tr><th>Titre</th><th>Fichier</th><th>Année</th><th>Langue</th>'
-             '<th>Format</th><th>Passages</th><th>Phrases</th><th>Indexé le (UTC)</th></tr></thead><tbody>'
-             + "".join(rows) + "</tbody></table></div>")
-    skipped = index.manifest.get("skipped", [])
-    extra = ""
-    if skipped:
-        extra = "<h4>Fichiers ignorés (skipped)</h4><ul>" + "".join(
-            f"<li><code>{escape_html(s['source'])}</code> : {escape_html(s['reason'])}</li>" for s in skipped) + "</ul>"
-    if statuses:
-        extra += "<h4>Dernier ajout (last upload)</h4><ul>" + "".join(
-            f"<li><code>{escape_html(name)}</code> : {escape_html(status)}</li>" for name, status in statuses) + "</ul>"
-    return table + extra
+        return _render("documents.html", ready=False)
+    columns = ("title", "source", "year", "language", "kind", "passages", "sentences")
+    rows = [[str(entry.get(key) if entry.get(key) is not None else "—") for key in columns]
+            + [str(entry.get("indexed_at", "—")).replace("T", " ").rstrip("Z")]
+            for entry in index.manifest.get("documents", [])]
+    return _render("documents.html", ready=True, rows=rows, skipped=index.manifest.get("skipped", []),
+                   statuses=statuses or [])
