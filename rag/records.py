@@ -88,6 +88,9 @@ class Sentence:
     start: int
     end: int
     text: str
+    # The language it is written in, detected when the index is built (a French page may quote English
+    # lines); "" in an index built before it was recorded, where answering detects it on first use.
+    language: str = ""
 
     def __post_init__(self) -> None:
         _check_span(f"Sentence {self.sentence_id}", self.start, self.end, self.text)

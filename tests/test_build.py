@@ -306,3 +306,21 @@ def test_a_sentence_is_found_by_the_words_of_its_section_heading(tmp_path):
 
     title_terms = analyze("Hiérarchie", "fr")
     assert title_terms and index.lexical("sentences", title_terms).top(5).size == 0  # the title's words stay its own
+
+
+def test_each_sentence_records_its_language_when_the_index_is_built(tmp_path):
+    """A French page quoting an English line: the line is English in the index itself, so that no
+    question detects it again; an index built before languages were recorded still answers."""
+    from dataclasses import replace
+
+    from rag.index.store import load
+    from rag.retrieve.hybrid import sentence_languages
+
+    text = ("Guide\nLe serveur principal fournit les adresses du réseau de l'école.\n"
+            "This program is free software; you can redistribute it and modify it.\n")
+    report = build(_folder(tmp_path, {"guide.txt": text}), tmp_path / "index", FakeEmbedder())
+    index = load(tmp_path / "index")
+    languages = {s.text[:8]: s.language for s in index.sentences}
+    assert languages == {"Le serve": "fr", "This pro": "en"} and report.sentences == 2
+    older = [replace(s, language="") for s in index.sentences]  # as read from an index of before
+    assert sentence_languages(index, older) == [s.language for s in index.sentences]

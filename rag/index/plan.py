@@ -18,6 +18,7 @@ from ..records import Passage, Sentence, Skipped, Span
 from ..digest import text_hash
 from ..text.chunks import Chunk, ChunkSettings, clause_spans
 from ..text.document import SplitDocument, split_document
+from ..text.language import detect_language
 from .reader import IndexReader
 from .vector_cache import entry_key
 
@@ -150,8 +151,9 @@ def records_of(split: SplitDocument, first_passage: int, first_sentence: int) ->
         ids = []
         for span in chunk.sentences:
             sentence_id = first_sentence + len(sentences)
-            sentences.append(Sentence(sentence_id, doc.doc_id, passage_id, span.start, span.end,
-                                      doc.text[span.start : span.end]))
+            text = doc.text[span.start : span.end]
+            sentences.append(Sentence(sentence_id, doc.doc_id, passage_id, span.start, span.end, text,
+                                      detect_language(text, default=doc.language)))
             ids.append(sentence_id)
         is_definition = any(s <= chunk.span.start and chunk.span.end <= e for s, e in definitions)
         passages.append(Passage(

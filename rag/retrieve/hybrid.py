@@ -98,15 +98,18 @@ def cognate_scores(query: Query, sentences: Sequence[Sentence], cross: np.ndarra
 
 
 def sentence_languages(index: IndexReader, sentences: Sequence[Sentence]) -> list[str]:
-    """The language each sentence is written in ("fr"/"en"; its document's when too short to tell),
-    detected once per open index: a French page may quote English lines."""
+    """The language each sentence is written in ("fr"/"en"; its document's when too short to tell): a
+    French page may quote English lines. Recorded when the index is built; an index built before that
+    was recorded has it detected here, once per open index."""
+    if all(s.language for s in sentences):
+        return [s.language for s in sentences]
     from ..text.language import detect_language
 
     known: dict[int, str] = per_index("sentence languages", index, dict)
     for s in sentences:
-        if s.sentence_id not in known:
+        if not s.language and s.sentence_id not in known:
             known[s.sentence_id] = detect_language(s.text, default=index.documents[s.doc_id].language)
-    return [known[s.sentence_id] for s in sentences]
+    return [s.language or known[s.sentence_id] for s in sentences]
 
 
 LANGUAGE_SAMPLE = 2000  # sentences read to place each language's centroid

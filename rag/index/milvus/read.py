@@ -178,7 +178,7 @@ class MilvusIndex:
 
     FIELDS = {"passages": ["id", "doc_id", "start", "end", "position", "kind", "text", "long_text", "first_sentence",
                            "sentences", "dense", "sparse"],
-              "sentences": ["id", "doc_id", "passage_id", "start", "end", "text", "long_text", "first_clause",
+              "sentences": ["id", "doc_id", "passage_id", "start", "end", "text", "long_text", "language", "first_clause",
                             "clauses", "dense", "sparse"]}
 
     def _fetch(self, unit: str, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -212,7 +212,10 @@ class MilvusIndex:
         return out
 
     def sentences_by_id(self, ids: Sequence[int]) -> list[Sentence]:
-        return [Sentence(int(r["id"]), r["doc_id"], int(r["passage_id"]), int(r["start"]), int(r["end"]), r["text"])
+        # A version written before sentences had their own language holds their document's there.
+        own = bool(self.manifest.get("sentence_languages"))
+        return [Sentence(int(r["id"]), r["doc_id"], int(r["passage_id"]), int(r["start"]), int(r["end"]), r["text"],
+                         r["language"] if own else "")
                 for r in self._fetch("sentences", ids)]
 
     def passages_by_id(self, ids: Sequence[int]) -> list[Passage]:

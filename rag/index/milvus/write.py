@@ -220,7 +220,8 @@ class _Rows:
         bounds = self.clause_bounds
         for s in self.data.sentences:
             text, long = self.text_of("s", s.sentence_id, s.text)
-            yield {"id": s.sentence_id, "doc_id": s.doc_id, **self.where(s.doc_id, s.start), "passage_id": s.passage_id,
+            yield {"id": s.sentence_id, "doc_id": s.doc_id, **self.where(s.doc_id, s.start), "language": s.language,
+                   "passage_id": s.passage_id,
                    "start": s.start, "end": s.end, "text": text, "long_text": long,
                    "first_clause": int(bounds[s.sentence_id]),
                    "clauses": int(bounds[s.sentence_id + 1] - bounds[s.sentence_id]),
@@ -235,7 +236,7 @@ class _Rows:
     def meta(self, version: str, layout: dict[str, dict[str, int]]) -> Iterable[dict[str, Any]]:
         """The manifest, each document's metadata and text, and the long texts met so far, as blobs."""
         data = self.data
-        manifest = {**data.manifest, "store": "milvus", "version": version,
+        manifest = {**data.manifest, "store": "milvus", "version": version, "sentence_languages": True,
                     "doc_order": [d.doc_id for d in data.documents], "layout": layout}
         blobs = [("manifest", json.dumps(manifest, ensure_ascii=False))]
         for number, doc in enumerate(data.documents):
