@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rag.answer.compose import on_one_line
+from rag.answer.compose import words as wording  # the answer's own words: one choice of quote marks
 from rag.index.reader import IndexReader
 from rag.records import Answer, Citation, Quote
 
@@ -188,7 +189,8 @@ def _answer_body(answer: Answer, base: str | None) -> str:
     out = [f"*{escape_markdown(line)}*" for line in (answer.lead, answer.note) if line]
     if answer.source_line:
         out.append(f"*({escape_markdown(answer.source_line)})*")
-    opening, closing = ("« ", " »") if answer.language == "fr" else ("“", "”")
+    marks = wording(answer.language)  # the quote marks the answer was worded with
+    opening, closing = marks["open"], marks["close"]
     if answer.comparison:
         for column in answer.comparison:
             out.append(f"**{escape_markdown(column.heading)}**")
