@@ -33,20 +33,12 @@ MAX_FALSE_ABSTENTION = 0.03
 
 
 def signals(engine: Any, question: str, history: list[str] | None = None) -> dict[str, float] | None:
-    """The signals of one question, or None when another condition refuses it anyway."""
-    from rag.query.understand import parse_question, understand
-    from rag.retrieve.hybrid import sentence_languages
-
+    """The signals of one question (`Engine.support_measures`), or None when another condition
+    refuses it anyway."""
     if engine.ask(question, history, threshold=-1.0).abstained:
         return None
-    index = engine.index
-    query = understand(parse_question(question, history, policy=engine.policies.question), index,
-                       engine.policies.question)
-    retrieval, vector, _ = engine._retrieve(index, query, {})
-    evidence = max(retrieval.candidates[:3], key=lambda c: c.dense)
-    across = sentence_languages(index, [evidence.sentence])[0] != query.language
-    return {"margin": evidence.dense - float((engine.background() @ vector).max()), "cosine": evidence.dense,
-            "across": float(across)}
+    measures = engine.support_measures(question, history)
+    return {"margin": measures["margin_background"], "cosine": measures["cosine"], "across": measures["across"]}
 
 
 def collect() -> list[dict[str, Any]]:

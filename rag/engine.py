@@ -25,7 +25,7 @@ from .answer.calibration import Calibration, find_calibration
 from .answer.compose import compose, refusal
 from .policy import DEFAULT, Policies
 from .query.understand import Query, language_shares, parse_question, title_names, understand
-from .retrieve.hybrid import Retrieval, language_centroids, language_lean, retrieve
+from .retrieve.hybrid import Retrieval, language_centroids, language_lean, retrieve, sentence_languages
 from .answer.select import compared_documents, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 def ready_for_questions(index: IndexReader, policies: Policies = DEFAULT) -> IndexReader:
     """The index with its derived lookups built, so that no question pays for them: the store's
     own, and the collection facts the answer stage reads (the names titles give their documents,
-    the share of each language, each language's centroid). Sentence languages stay lazy: one
-    detection per sentence a question reaches, where a whole collection's would cost seconds.
+    the share of each language, each language's centroid). Each sentence's language was recorded
+    by the build (`Sentence.language`).
 
     The index's millions of records live as long as the process: gc.freeze() moves
     them out of the garbage collector's sight, which otherwise walks them all during
@@ -223,15 +223,20 @@ class Engine:
         return self._retrieve(index, query, {})[0]
 
     def support_measures(self, question: str, history: list[str] | None = None) -> dict[str, float]:
-        """The measures an abstention could rest on, for one question (bench/abstention_study.py)."""
+        """The measures an abstention could rest on, for one question (bench/abstention_study.py,
+        bench/abstention_corpora.py): those of `answer.support`, the best evidence's cosine, and
+        whether that evidence is in another language than the question (1.0) or not (0.0)."""
         from .answer.support import support_measures
 
         index = self.index
         query = understand(parse_question(question, history, policy=self.policies.question), index,
                            self.policies.question)
         retrieval, vector, _ = self._retrieve(index, query, {})
-        best = max((c.dense for c in retrieval.candidates[:3]), default=0.0)
-        return support_measures(best, self.background() @ vector, index.sentence_sample @ vector)
+        evidence = max(retrieval.candidates[:3], key=lambda c: c.dense, default=None)
+        best = evidence.dense if evidence is not None else 0.0
+        across = evidence is not None and sentence_languages(index, [evidence.sentence])[0] != query.language
+        return {**support_measures(best, self.background() @ vector, index.sentence_sample @ vector),
+                "cosine": best, "across": float(across)}
 
     def ask(self, question: object, history: list[str] | None = None, threshold: float | None = None) -> Answer:
         """Answer one question (with the earlier questions of the conversation, if any).

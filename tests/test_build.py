@@ -324,3 +324,10 @@ def test_each_sentence_records_its_language_when_the_index_is_built(tmp_path):
     assert languages == {"Le serve": "fr", "This pro": "en"} and report.sentences == 2
     older = [replace(s, language="") for s in index.sentences]  # as read from an index of before
     assert sentence_languages(index, older) == [s.language for s in index.sentences]
+    # A later build reads an unchanged document's split, languages included, back from the version it
+    # replaces; from a version of before, it detects them once.
+    from rag.index.plan import split_from_index
+
+    doc_id = index.doc_ids[0]
+    assert split_from_index(index, doc_id).languages == ("fr", "en")
+    assert split_from_index(replace(index, sentences=tuple(older)), doc_id).languages == ("fr", "en")

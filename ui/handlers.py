@@ -3,6 +3,7 @@ API) and the library (documents added, removed, replaced; collections). Imported
 only, with Gradio."""
 
 import logging
+import tempfile
 import weakref
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,73 @@ from rag.evaluate.feedback import Rating, rating_of, record
 from rag.ingest.files import safe_name
 from rag.text.language import detect_language
 
-from .app import (COLLECTION_LABELS, EMPTY_QUESTION, INTERNAL_ERROR, MAX_QUESTION_CHARS, MAX_TURNS, MAX_UPLOAD_FILES,
-                  PLACEHOLDER, PREPARING, TOO_LONG, UPLOAD_FOLDER, AppState, _int, _turn_at, collection_address,
-                  conversation_file, is_uploaded_file, page_address)
-from .render import (answer_for_copying, answer_markdown, document_html, documents_html, escape_html, escape_markdown,
-                     sources_html)
+from .app import (COLLECTION_LABELS, INTERNAL_ERROR, MAX_QUESTION_CHARS, MAX_UPLOAD_FILES, PLACEHOLDER, UPLOAD_FOLDER,
+                  AppState, upload_root)
+from .render import (answer_for_copying, answer_markdown, conversation_markdown, document_html, documents_html,
+                     escape_html, escape_markdown, sources_html)
 
 log = logging.getLogger("ui.app")  # one logger for the whole chat
+
+PREPARING = {"fr": "Réponse en préparation…", "en": "Preparing the answer…"}
+EMPTY_QUESTION = "Écrivez d'abord une question. (Type a question first.)"
+TOO_LONG = ("Question trop longue : {count} caractères, la limite est {limit}. Raccourcissez-la. "
+            "(Question too long: {count} characters; the limit is {limit}.)")
+MAX_TURNS = 200  # answers kept per conversation for their sources, ratings and export
+
+
+def is_uploaded_file(path: Path) -> bool:
+    """True only for a regular file inside Gradio's upload folder. Gradio accepts a FileData
+    whose path points anywhere under the system temp folder, so the handler checks itself."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return False
+    return real.is_file() and real.is_relative_to(upload_root()) and not path.is_symlink()
+
+
+def page_address(request: Any) -> str:
+    """The chat page's address (scheme, host, path) from the request's Referer, for absolute
+    permalinks; "" (links relative to the page) when the client sent none."""
+    from urllib.parse import quote, urlsplit
+
+    referer = request.headers.get("referer", "") if request is not None else ""
+    parts = urlsplit(referer)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{quote(parts.netloc, safe=':@[]')}{quote(parts.path or '/', safe='/')}"
+
+
+def collection_address(page: str, collection: str | None) -> str:
+    """The page's address for one collection: permalinks of a named collection's documents say which."""
+    from urllib.parse import quote
+
+    return f"{page}?collection={quote(collection)}" if collection and collection != DEFAULT_COLLECTION else page
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _turn_at(turns: list[Any], index: Any) -> dict[str, Any] | None:
+    """The answer shown in message `index` (a message's own index, or (row, column) in older Gradio)."""
+    number = index[0] if isinstance(index, (tuple, list)) else index
+    return next((t for t in turns or [] if t["message"] == number), None)
+
+
+def conversation_file(turns: list[tuple[str, Any]], base: str) -> str | None:
+    """The conversation as a Markdown file for the export button (None before any answer)."""
+    if not turns:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+    path = folder / "discussion.md"
+    path.write_text(conversation_markdown(turns, base), encoding="utf-8")
+    return str(path)
+
+
+
 
 
 class Conversation:

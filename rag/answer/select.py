@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from ..text.analyzer import analyze
 from ..index.reader import IndexReader
-from ..records import Passage, Sentence
 from ..ingest.clean import YEAR
 from ..policy import DEFAULT, SelectionPolicy
+from ..records import Passage, Sentence
 from ..query.understand import Query
 from ..retrieve.hybrid import Candidate, Retrieval, sentence_languages
+from ..text.analyzer import analyze
 
 
 @dataclass(frozen=True)
@@ -143,9 +143,12 @@ def missing_kind(asks: Sequence[str], quotes: Sequence[str], policy: SelectionPo
     """The first kind the question `asks` for ("a quantity", "a time": `Query.asks`) that none of
     `quotes` holds, else "". A year alone is no quantity."""
     text = " ".join(quotes)
-    holds = {"a quantity": lambda: bool(policy.quantity.search(YEAR.sub(" ", text))),
-             "a time": lambda: bool(policy.time.search(text))}
-    return next((kind for kind in asks if not holds[kind]()), "")
+    for kind in asks:
+        if kind == "a quantity" and not policy.quantity.search(YEAR.sub(" ", text)):
+            return kind
+        if kind == "a time" and not policy.time.search(text):
+            return kind
+    return ""
 
 
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -235,7 +238,6 @@ def _select_broad(index: IndexReader, candidates: tuple[Candidate, ...], floor: 
 def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
     """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
     without the terms most sentences contain."""
-
     terms = query.topic_terms
     common = policy.compare_common_share * max(index.sentence_count, 1)
     scores = index.lexical("sentences", sorted(terms))
@@ -252,8 +254,6 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
     sentence (a question in another language shares no words). A source with no such
     sentence is silent: it gets no borrowed quote.
     """
-    from ..text.analyzer import analyze
-
     general = select(index, overall, query, background_max, threshold, policy)
     if general.abstained:
         return general

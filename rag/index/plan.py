@@ -17,8 +17,7 @@ from ..ingest.files import RawText
 from ..records import Passage, Sentence, Skipped, Span
 from ..digest import text_hash
 from ..text.chunks import Chunk, ChunkSettings, clause_spans
-from ..text.document import SplitDocument, split_document
-from ..text.language import detect_language
+from ..text.document import SplitDocument, sentence_languages_of, split_document
 from .reader import IndexReader
 from .vector_cache import entry_key
 
@@ -113,7 +112,10 @@ def split_from_index(index: IndexReader, doc_id: str) -> SplitDocument:
     sentences = {s.sentence_id: s for s in index.sentences_by_id([i for p in passages for i in p.sentence_ids])}
     chunks = tuple(Chunk(Span(p.start, p.end), tuple(Span(sentences[i].start, sentences[i].end) for i in p.sentence_ids))
                    for p in passages)
-    return SplitDocument(document, chunks)
+    languages = tuple(sentences[i].language for p in passages for i in p.sentence_ids)
+    if not all(languages):  # a version written before sentences recorded their language
+        languages = sentence_languages_of(document.text, chunks, document.language)
+    return SplitDocument(document, chunks, languages)
 
 
 def plan_documents(raws: list[RawText], chunking: ChunkSettings, model_id: str, skipped: list[Skipped],
@@ -151,9 +153,8 @@ def records_of(split: SplitDocument, first_passage: int, first_sentence: int) ->
         ids = []
         for span in chunk.sentences:
             sentence_id = first_sentence + len(sentences)
-            text = doc.text[span.start : span.end]
-            sentences.append(Sentence(sentence_id, doc.doc_id, passage_id, span.start, span.end, text,
-                                      detect_language(text, default=doc.language)))
+            sentences.append(Sentence(sentence_id, doc.doc_id, passage_id, span.start, span.end,
+                                      doc.text[span.start : span.end], split.languages[sentence_id - first_sentence]))
             ids.append(sentence_id)
         is_definition = any(s <= chunk.span.start and chunk.span.end <= e for s, e in definitions)
         passages.append(Passage(

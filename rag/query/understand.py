@@ -75,8 +75,7 @@ class Query:
     # The words, analysed once here: no later stage reads `text` again.
     terms: tuple[str, ...] = ()  # `lexical`'s terms in the question's language
     other_terms: tuple[str, ...] = ()  # … and as the other language would analyse them (names, borrowings)
-    years: tuple[str, ...] = ()  # the years `lexical` names
-    qualifier_terms: frozenset[str] = frozenset()  # terms of the names that chose documents and of the years
+    qualifier_terms: frozenset[str] = frozenset()  # terms of the names that chose documents and of `lexical`'s years
     topic_terms: frozenset[str] = frozenset()  # `topic`'s terms, in both languages' analysis
     asks: tuple[str, ...] = ()  # the kinds of answer its form asks for: "a quantity", "a time"
     cognate_words: tuple[str, ...] = ()  # `lexical`'s content words, folded: matched to another language's by their openings
@@ -334,7 +333,7 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
         views=query_views(question, words), lexical=lexical, broad=broad, compare=compare, topic=topic,
         by_title=by_title, unfamiliar_words=unfamiliar_words(index, question.text, question.language, policy),
         terms=tuple(analyze(lexical, question.language)),
-        other_terms=tuple(analyze(lexical, other_language(question.language))), years=years,
+        other_terms=tuple(analyze(lexical, other_language(question.language))),
         qualifier_terms=frozenset(t for w in words + years for t in analyze(w, question.language) + analyze(w, "fr")),
         topic_terms=frozenset(analyze(topic, "fr")) | frozenset(analyze(topic, "en")),
         asks=asked_kinds(question.text, policy), cognate_words=cognate_words(lexical),
@@ -366,8 +365,7 @@ def unfamiliar_words(index: IndexReader, text: str, language: str, policy: Quest
     if index.sentence_count < policy.vocabulary_min_sentences or not _mostly_in(index, language):
         return ()
     words = content_words(text)
-    other = "en" if language == "fr" else "fr"
-    stems = {w: {*analyze(w, language), *analyze(w, other)} for w in words}
+    stems = {w: {*analyze(w, language), *analyze(w, other_language(language))} for w in words}
     held = index.lexical("sentences", sorted(set().union(*stems.values())))  # one read of every term (Milvus: one query)
     unknown = [w for w in words if not any(held.frequency(t) > 0 for t in stems[w])]
     if len(unknown) >= policy.unfamiliar_min_words and len(unknown) >= policy.unfamiliar_share * len(words):

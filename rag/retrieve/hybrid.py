@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..text.analyzer import analyze
 from ..index.lexical import TermScores
 from ..index.reader import IndexReader, per_index
-from ..records import Passage, Sentence
 from ..policy import DEFAULT, FusionPolicy
 from ..query.understand import Query, cognate_words
+from ..records import Passage, Sentence
+from ..text.analyzer import analyze
 
 # Two stages: the passage index (exact or approximate) proposes passages; every sentence
 # of those passages, and every clause of those sentences, is then scored exactly.

@@ -15,10 +15,17 @@ from .language import detect_language
 
 @dataclass(frozen=True)
 class SplitDocument:
-    """A document and its passages (each a run of sentence spans), in reading order."""
+    """A document and its passages (each a run of sentence spans), in reading order, with the
+    language each sentence is written in (a French page may quote English lines)."""
 
     document: Document
     chunks: tuple[Chunk, ...]
+    languages: tuple[str, ...] = ()  # one per sentence span, chunk after chunk
+
+
+def sentence_languages_of(text: str, chunks: tuple[Chunk, ...], default: str) -> tuple[str, ...]:
+    """The language of each sentence of `chunks` ("fr"/"en"; `default` when too short to tell)."""
+    return tuple(detect_language(text[s.start : s.end], default=default) for c in chunks for s in c.sentences)
 
 
 def found_by(document: Document, start: int, text: str, title: bool) -> str:
@@ -61,4 +68,4 @@ def split_document(raw: RawText, settings: ChunkSettings, repeated: Collection[s
         title_stated=cleaned.title_stated,
     )
     chunks = tuple(chunk_blocks(raw.text, cleaned.blocks, language, settings))
-    return SplitDocument(document, chunks)
+    return SplitDocument(document, chunks, sentence_languages_of(raw.text, chunks, language))
