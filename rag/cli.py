@@ -247,7 +247,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    learning_rate=args.learning_rate or (3e-4 if args.method == "lora" else 3e-5),
                                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                    max_steps=args.max_steps, temperature=args.temperature,
-                                   paragraph_negatives=args.paragraph_negatives, mined_negatives=args.mined_negatives)
+                                   paragraph_negatives=args.paragraph_negatives, mined_negatives=args.mined_negatives,
+                                   translated_questions=args.translated)
     extra = feedback_examples(Path(args.feedback)) if args.feedback else None
     out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "adapter"
     record = run(train_settings, Path(args.data) if args.data else PROJECT_ROOT / "train", out, settings.cache_dir,
@@ -374,6 +375,8 @@ def _train_command(sub: Any) -> None:
                     help="of the contrastive loss (default 0.01, the base model's own: its cosines keep their scale)")
     tr.add_argument("--seed", type=int, default=0, help="the seed of the order, the negatives and torch (default 0)")
     tr.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (default: the epochs')")
+    tr.add_argument("--translated", action="store_true",
+                    help="also ask every training question in the other language (train/questions-translated.json)")
     tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")
     tr.add_argument("--out", help="where to write the adapter (default: rag/data/adapter, the shipped one)")
     tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers join the training pairs")

@@ -15,8 +15,8 @@ from rag.learn.trainer import mine_negatives
 SQUAD = {"data": [
     {"title": "Lyon", "paragraphs": [{
         "context": "Lyon est une ville de France. Elle compte 520 000 habitants. Le Rhône la traverse.",
-        "qas": [{"question": "Combien d'habitants  à Lyon ?", "answers": [{"text": "520 000", "answer_start": 42}]},
-                {"question": "Quel fleuve traverse Lyon ?", "answers": [{"text": "Rhône", "answer_start": 64}]}]}]},
+        "qas": [{"id": "q1", "question": "Combien d'habitants  à Lyon ?", "answers": [{"text": "520 000", "answer_start": 42}]},
+                {"id": "q2", "question": "Quel fleuve traverse Lyon ?", "answers": [{"text": "Rhône", "answer_start": 64}]}]}]},
     {"title": "Paris", "paragraphs": [{
         "context": "Paris est la capitale.\nLa Seine traverse Paris. Paris compte 2 millions d'habitants.",
         "qas": [{"question": "Quel fleuve traverse Paris ?", "answers": [{"text": "Seine", "answer_start": 26}]}]},
@@ -50,6 +50,32 @@ def test_halves_split_articles_by_a_fixed_hash(qa):
             assert example.answer in half.paragraphs[example.paragraph].sentences[example.positive]
     with pytest.raises(ValueError, match="half"):
         qa.half("test")
+
+
+def test_a_translated_question_keeps_its_paragraph_and_its_answer_sentence(qa):
+    across = qa.translated({"demo q1": "How many inhabitants in Lyon?", "other q1": "never used"})
+    assert [(e.question, e.language) for e in across.examples] == [("How many inhabitants in Lyon?", "en")]
+    (example,), (original, *_) = across.examples, qa.examples
+    assert (example.paragraph, example.positive, example.answer) == (original.paragraph, original.positive, original.answer)
+    both = qa.with_translations({"demo q1": "How many inhabitants in Lyon?"})
+    assert both.paragraphs == qa.paragraphs, "the translation asks the same paragraph, not a copy of it"
+    assert [e.question for e in both.examples] == [e.question for e in qa.examples] + ["How many inhabitants in Lyon?"]
+    assert {e.language for h in ("train", "heldout") for e in both.half(h).examples} == {"", "en"}, \
+        "a translated question stays translated through the split"
+
+
+def test_the_language_gap_is_read_from_the_questions_language_not_its_paragraphs():
+    from rag.learn.examples import Example, Paragraph
+    from rag.learn.measure import language_gap
+
+    paragraphs = (Paragraph("c", "A", "fr", ("fr a",)), Paragraph("c", "B", "fr", ("fr b",)),
+                  Paragraph("c", "C", "en", ("en c",)))
+    owners = np.array([0, 1, 2])
+    scores = np.array([[0.9, 0.5, 0.3]])  # the question against fr a (its own), fr b, en c
+    french = QASet(paragraphs, (Example("q", 0, 0, "a"),))
+    english = QASet(paragraphs, (Example("q", 0, 0, "a", language="en"),))
+    assert language_gap(french, scores, owners) == pytest.approx(0.3 - 0.5), "French question: English minus French"
+    assert language_gap(english, scores, owners) == pytest.approx(0.5 - 0.3), "English question: French minus English"
 
 
 def test_mined_negatives_come_from_other_paragraphs_and_never_hold_the_answer(qa):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import RagError
@@ -24,6 +24,7 @@ from ..records import Span
 from ..text.sentences import split_sentences
 
 HALVES = ("train", "heldout")
+OTHER_LANGUAGE = {"fr": "en", "en": "fr"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class Example:
     paragraph: int  # position in the list of paragraphs it was read with
     positive: int  # position of the answering sentence in that paragraph
     answer: str  # the gold answer's text, to keep mined negatives that contain it out
+    key: str = ""  # "<corpus> <question id>": what a translation of the question is filed under
+    language: str = ""  # the question's language, when it is not its paragraph's (a translated question)
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,23 @@ class QASet:
         kept = [i for i, p in enumerate(self.paragraphs) if keep(p)]
         renumber = {old: new for new, old in enumerate(kept)}
         return QASet(tuple(self.paragraphs[i] for i in kept),
-                     tuple(Example(e.question, renumber[e.paragraph], e.positive, e.answer)
-                           for e in self.examples if e.paragraph in renumber))
+                     tuple(replace(e, paragraph=renumber[e.paragraph]) for e in self.examples if e.paragraph in renumber))
 
     def __add__(self, other: "QASet") -> "QASet":
         shift = len(self.paragraphs)
         return QASet(self.paragraphs + other.paragraphs,
-                     self.examples + tuple(Example(e.question, e.paragraph + shift, e.positive, e.answer)
-                                           for e in other.examples))
+                     self.examples + tuple(replace(e, paragraph=e.paragraph + shift) for e in other.examples))
+
+    def translated(self, translations: dict[str, str]) -> "QASet":
+        """The same paragraphs, asked in the other language: each question that has a translation
+        (by its key), put in it; the answering sentence stays the original one."""
+        return QASet(self.paragraphs, tuple(
+            replace(e, question=translations[e.key], language=OTHER_LANGUAGE[self.paragraphs[e.paragraph].language])
+            for e in self.examples if e.key in translations))
+
+    def with_translations(self, translations: dict[str, str]) -> "QASet":
+        """Every question, and beside it its translation: the pairs across languages join the set."""
+        return QASet(self.paragraphs, self.examples + self.translated(translations).examples)
 
 
 def half_of(corpus: str, article: str) -> str:
@@ -118,7 +130,7 @@ def read_squad(path: Path, corpus: str, language: str) -> QASet:
                 holding = [i for i, (s, e) in enumerate(spans) if s <= start < e]
                 if holding:
                     examples.append(Example(" ".join(qa["question"].split()), number, holding[0],
-                                            str(answers[0]["text"])))
+                                            str(answers[0]["text"]), f"{corpus} {qa['id']}" if qa.get("id") else ""))
     return QASet(tuple(paragraphs), tuple(examples))
 
 

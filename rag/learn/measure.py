@@ -62,8 +62,8 @@ def rank(qa: QASet, encode_queries: Encode, encode_passages: Encode) -> Ranking:
 
 
 def language_gap(qa: QASet, scores: np.ndarray, owners: np.ndarray) -> float:
-    """Mean over questions of (best cosine in the other language) − (best cosine in its own language,
-    its own article left out); 0 unless the set has two languages. `scores`: questions × sentences."""
+    """Mean over questions of (best cosine in the other language) − (best cosine in its own language),
+    its own article left out of both; 0 unless the set has two languages. `scores`: questions × sentences."""
     languages = np.array([p.language for p in qa.paragraphs])[owners]
     articles = np.array([f"{p.corpus} {p.article}" for p in qa.paragraphs])[owners]
     if len(set(languages.tolist())) < 2:
@@ -71,7 +71,9 @@ def language_gap(qa: QASet, scores: np.ndarray, owners: np.ndarray) -> float:
     gaps = []
     for row, example in zip(scores, qa.examples):
         own = qa.paragraphs[example.paragraph]
-        same = (languages == own.language) & (articles != f"{own.corpus} {own.article}")
-        if same.any() and (~(languages == own.language)).any():
-            gaps.append(float(row[languages != own.language].max() - row[same].max()))
+        language = example.language or own.language  # a translated question's own language is not its paragraph's
+        unrelated = articles != f"{own.corpus} {own.article}"
+        same, other = unrelated & (languages == language), unrelated & (languages != language)
+        if same.any() and other.any():
+            gaps.append(float(row[other].max() - row[same].max()))
     return float(np.mean(gaps)) if gaps else 0.0

@@ -24,6 +24,7 @@ from .measure import rank
 from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encoder, load_base, require_peft, train
 
 TRAIN_FILES = (("piaf-v1.0.json", "piaf", "fr"), ("xquad.en.json", "xquad", "en"))
+TRANSLATIONS = "questions-translated.json"  # every question in the other language (train/translate.py)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,17 @@ def training_data(folder: Path) -> tuple[QASet, dict[str, str]]:
     return read_sets(files), {path.name: sha256_file(path) for path, _, _ in files}
 
 
+def translations(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The questions' translations ("<corpus> <question id>" → question) in `folder`, and the file's sha256."""
+    path = Path(folder) / TRANSLATIONS
+    try:
+        questions = json.loads(path.read_text(encoding="utf-8"))["questions"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RagError(f"cannot read the translated questions {path} ({exc}): run python train/translate.py, "
+                       "or train without --translated") from exc
+    return {str(k): str(v) for k, v in questions.items()}, {path.name: sha256_file(path)}
+
+
 def measured(model: Any, tokenizer: Any, heldout: QASet) -> dict[str, Any]:
     return rank(heldout, encoder(model, tokenizer, QUERY_PROMPT), encoder(model, tokenizer, PASSAGE_PROMPT)).as_dict()
 
@@ -74,18 +86,28 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
         require_peft()
     qa, hashes = training_data(data_dir)
     fit, heldout = qa.half("train"), qa.half("heldout")
+    translated: dict[str, str] = {}
+    if settings.translated_questions:
+        translated, digest = translations(data_dir)
+        hashes.update(digest)
+        fit = fit.with_translations(translated)
     if extra is not None:
         fit = fit + extra
     base = default_base(cache_dir)
     log(f"training half: {len(fit.examples)} questions on {len(fit.paragraphs)} paragraphs; "
         f"held out: {len(heldout.examples)} on {len(heldout.paragraphs)}")
+    # The held-out questions are also measured in the other language when the translations are there:
+    # how the model ranks a French page for an English question is what the chat loses most.
+    across = heldout.translated(translated or translations(data_dir)[0]) if (Path(data_dir) / TRANSLATIONS).is_file() \
+        else None
     tokenizer, model = load_base(base.folder)
-    before = measured(model, tokenizer, heldout)
-    log(f"base model, held-out half: {before}")
+    before, before_across = measured(model, tokenizer, heldout), across and measured(model, tokenizer, across)
+    log(f"base model, held-out half: {before}; its questions translated: {before_across}")
     del model
     trained = train(fit, base.folder, settings, progress=progress, log=log)
-    after = measured(trained.model, trained.tokenizer, heldout)
-    log(f"trained model, held-out half: {after}")
+    after, after_across = (measured(trained.model, trained.tokenizer, heldout),
+                           across and measured(trained.model, trained.tokenizer, across))
+    log(f"trained model, held-out half: {after}; its questions translated: {after_across}")
     record = {
         "base": base.model_id,
         "data": hashes,
@@ -93,6 +115,8 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
         "feedback_examples": len(extra.examples) if extra is not None else 0,
         **trained.record,
         "heldout": {"questions": len(heldout.examples), "base": before, "trained": after},
+        **({"heldout_translated": {"questions": len(across.examples), "base": before_across, "trained": after_across}}
+           if across else {}),
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()},
     }
     if out is not None and settings.method == "lora":

@@ -54,6 +54,9 @@ class TrainSettings:
     warmup: float = 0.1  # share of the steps
     seed: int = 0
     max_steps: int = 0  # 0: as many as the epochs make
+    # Each question also asked in the other language (train/questions-translated.json, by Apertium), its
+    # answer the same sentence: the pairs across languages the first adapter never saw.
+    translated_questions: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
