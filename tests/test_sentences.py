@@ -27,10 +27,13 @@ END = st.sampled_from([".", ".", ".", "!", "?"])
 def sentence(draw: st.DrawFn) -> str:
     words = draw(st.lists(LOWER, min_size=3, max_size=10))
     words[-1] = words[-1] + "qz" if words[-1] in ABBREVIATIONS else words[-1]  # "mr.Si" is ambiguous by design
-    closing = draw(st.sampled_from(["", "", "", ")", " »", "”"]))
-    opening = {")": "(", " »": "« ", "”": "“"}.get(closing, "")
+    closing = draw(st.sampled_from(["", "", "", ")", " »", "”", "»", "’"]))
+    opening = {")": "(", " »": "« ", "”": "“", "»": "«", "’": "‘"}.get(closing, "")
+    end = draw(END)
+    if closing and draw(st.booleans()):  # the end mark inside what it closes: "(… conservatrice.)"
+        return f"{draw(CAPITAL)} {' '.join(words[:-1])} {opening}{words[-1]}{end}{closing}"
     body = " ".join(words[:-1]) + (f" {opening}{words[-1]}{closing}" if closing else f" {words[-1]}")
-    return f"{draw(CAPITAL)} {body}{draw(END)}"
+    return f"{draw(CAPITAL)} {body}{end}"
 
 
 @settings(max_examples=200, deadline=None)
@@ -68,6 +71,9 @@ def test_abbreviations_decimals_domains_and_file_names_never_end_a_sentence(word
      ["Vous devez déclarer ces opérations.", "Si vous êtes inscrit, rien à faire."]),
     ("Voir la fiche (en ligne).Ensuite, signez.", ["Voir la fiche (en ligne).", "Ensuite, signez."]),
     ("Il l'a dit « hier ».Puis il est parti.", ["Il l'a dit « hier ».", "Puis il est parti."]),
+    ("La commande upgrade est prudente (full-upgrade l'est moins.)Notez que vous devez être root.",
+     ["La commande upgrade est prudente (full-upgrade l'est moins.)", "Notez que vous devez être root."]),
+    ("Il a dit « c'est fini.»Puis il est parti.", ["Il a dit « c'est fini.»", "Puis il est parti."]),
     ("Allez chez e.Leclerc ou sur service-public.fr.", ["Allez chez e.Leclerc ou sur service-public.fr."]),
     ("Version 3.5 de config.yaml.Le reste suit.", ["Version 3.5 de config.yaml.", "Le reste suit."]),
     ("Vous pouvez lancer des programmes Java sous Debian.L'exécution d'applets demande un navigateur.",

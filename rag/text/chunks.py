@@ -17,8 +17,9 @@ from .sentences import split_sentences
 # collection; 8 a term's definition is body text; 9 numbered headings and questions on their own line;
 # 10 sentences glued with no space ("opérations.Si") are cut apart; 11 a stated title is embedded, and
 # its words find the document's passages; 12 a sentence is at most 500 characters, and long blocks are
-# segmented in pieces; 13 a glued end before an elided capital ("Debian.L'exécution") is cut.
-CHUNKING_VERSION = 13
+# segmented in pieces; 13 a glued end before an elided capital ("Debian.L'exécution") is cut; 14 so is
+# one followed by what it closes ("conservatrice.)Notez").
+CHUNKING_VERSION = 14
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,10 @@ def mask_markup(segment: str) -> str:
 
 # A sentence glued to the next with no space, as text scraped from block elements leaves it
 # ("…à ces opérations.Si vous êtes inscrit…"): a lower-case letter, a closing bracket or quote, an
-# end mark, then an upper-case letter. The segmenter reads this as one word.
-GLUED_END = re.compile(r"(?<=[a-zß-öø-ÿœ)\]»\"”’])[.!?](?=[A-ZÀ-ÖØ-ÞŒ])")
+# end mark, the brackets or quotes it closes ("…moins conservatrice.)Notez que…"), then an
+# upper-case letter. The segmenter reads this as one word.
+CLOSERS = re.compile(r"(?:[)\]\"”’]|[ \u00a0\u202f]?»)*")  # a French closing quote may keep its space: "fini. »"
+GLUED_END = re.compile(r"(?<=[a-zß-öø-ÿœ)\]»\"”’])[.!?](?:[)\]\"”’]|[ \u00a0\u202f]?»)*(?=[A-ZÀ-ÖØ-ÞŒ])")
 WORD_BEFORE = re.compile(r"\S*$")
 LOOK_BACK = 200  # characters read back from a glued end for the word it closes
 WORD_AFTER = re.compile(r"[^\W_]*")
@@ -68,8 +70,9 @@ def is_glued_end(segment: str, mark: int) -> bool:
     if (segment[mark] == "." and before.rsplit(".", 1)[-1].lower() not in NAME_ENDINGS
             and any(ch == "." and i + 1 < len(before) and not before[i + 1].isupper() for i, ch in enumerate(before))):
         return False  # "java.util" + ".List": a dotted name, whose other dots open no sentence
-    after = WORD_AFTER.match(segment, mark + 1, min(len(segment), mark + 1 + LOOK_BACK)).group()
-    rest = segment[mark + 1 + len(after) : mark + 3 + len(after)]
+    begin = CLOSERS.match(segment, mark + 1).end()  # the next sentence starts after what the mark closes
+    after = WORD_AFTER.match(segment, begin, min(len(segment), begin + LOOK_BACK)).group()
+    rest = segment[begin + len(after) : begin + 2 + len(after)]
     if after.isupper() and len(after) <= 4 and rest[:1] not in ("'", "’"):
         return False  # an extension or an acronym glued to a name ("README.TXT", "ASP.NET"); "L'", "D’" are words
     # Code: a call, an identifier, or a dotted chain going on ("String.Format(", "obj.Field.x").
