@@ -64,6 +64,19 @@ def test_a_translated_question_keeps_its_paragraph_and_its_answer_sentence(qa):
         "a translated question stays translated through the split"
 
 
+def test_the_shipped_translations_cover_every_training_question_and_a_missing_file_says_how_to_make_it(tmp_path):
+    from rag.config import PROJECT_ROOT
+    from rag.errors import RagError
+    from rag.learn.run import training_data, translations
+
+    qa, _ = training_data(PROJECT_ROOT / "train")
+    translated, digest = translations(PROJECT_ROOT / "train")
+    assert {e.key for e in qa.examples} <= set(translated), "a training question without its translation"
+    assert list(digest) == ["questions-translated.json"]
+    with pytest.raises(RagError, match="train/translate.py"):
+        translations(tmp_path)
+
+
 def test_the_language_gap_is_read_from_the_questions_language_not_its_paragraphs():
     from rag.learn.examples import Example, Paragraph
     from rag.learn.measure import language_gap
