@@ -202,6 +202,33 @@ def test_a_few_steps_of_lora_lower_the_loss_and_the_adapter_loads(tmp_path, qa_p
     assert np.min(np.sum(repeated * expected, axis=1)) > 0.9999, "the same seed trains the same model"
 
 
+@pytest.mark.slow
+def test_rag_train_translated_trains_on_both_languages_and_records_the_translated_held_out_half(tmp_path):
+    """`rag train --translated` end to end on a sliver of train/: the translations' file joins the data
+    hashes, the pairs across languages join the training half, and the held-out half is measured as
+    asked and translated."""
+    from rag.config import PROJECT_ROOT
+    from rag.embedding.embedder import Embedder
+    from rag.learn.run import TRAIN_FILES, TRANSLATIONS, run
+    from rag.learn.trainer import TrainSettings
+
+    data = tmp_path / "train"
+    data.mkdir()
+    for name, _, _ in TRAIN_FILES:  # a few articles of each file, two paragraphs each
+        squad = json.loads((PROJECT_ROOT / "train" / name).read_text(encoding="utf-8"))
+        squad["data"] = [{**a, "paragraphs": a["paragraphs"][:2]} for a in squad["data"][:8]]
+        (data / name).write_text(json.dumps(squad, ensure_ascii=False), encoding="utf-8")
+    (data / TRANSLATIONS).write_bytes((PROJECT_ROOT / "train" / TRANSLATIONS).read_bytes())
+    settings = TrainSettings(max_steps=2, batch_size=4, mined_negatives=0, translated_questions=True)
+    record = run(settings, data, tmp_path / "adapter", Embedder(adapter="none").cache_dir, progress=False,
+                 log=lambda _: None)
+    assert TRANSLATIONS in record["data"] and record["settings"]["translated_questions"] is True
+    held, across = record["heldout"], record["heldout_translated"]
+    assert across["questions"] == held["questions"] > 0, "every held-out question is measured translated too"
+    assert 0 <= across["trained"]["paragraph_first"] <= 1 and across["base"] != held["base"]
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
+
+
 @pytest.fixture
 def qa_pairs():
     from rag.config import PROJECT_ROOT

@@ -21,7 +21,6 @@ from .lexical import LexicalIndex, TermScores
 log = logging.getLogger(__name__)
 
 
-
 def documents_by_year(documents: dict[str, Document]) -> dict[int, list[int]]:
     """Document numbers (positions in the mapping's order) by the year each document is about."""
     years: dict[int, list[int]] = {}
@@ -29,6 +28,32 @@ def documents_by_year(documents: dict[str, Document]) -> dict[int, list[int]]:
         if document.year is not None:
             years.setdefault(document.year, []).append(number)
     return years
+
+
+class ManifestFacts:
+    """What every store's version reads alike from its manifest and its documents (`Index` here,
+    `milvus.read.MilvusIndex`). The derived lookups are computed once, on first use: cached_property
+    writes the instance dict directly, so a frozen dataclass stays frozen for everything else."""
+
+    manifest: dict[str, Any]
+    documents: dict[str, Document]
+
+    @property
+    def model_id(self) -> str:
+        return str(self.manifest["model"]["id"])
+
+    @property
+    def dim(self) -> int:
+        return int(self.manifest["model"]["dim"])
+
+    @cached_property
+    def doc_ids(self) -> tuple[str, ...]:
+        return tuple(self.documents)
+
+    @cached_property
+    def docs_of_year(self) -> dict[int, list[int]]:
+        """Document numbers by the year each document is about."""
+        return documents_by_year(self.documents)
 
 
 class IndexReader(Protocol):
@@ -72,7 +97,7 @@ class IndexReader(Protocol):
 
 
 @dataclass(frozen=True)
-class Index:
+class Index(ManifestFacts):
     """One loaded, immutable index version."""
 
     folder: Path
@@ -91,29 +116,10 @@ class Index:
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
     note: str = ""  # set when this is not the version CURRENT names (that one is damaged)
 
-    @property
-    def model_id(self) -> str:
-        return str(self.manifest["model"]["id"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    # Derived lookups, computed once on first use (cached_property writes the instance
-    # dict directly, so the dataclass stays frozen for everything else).
-    @cached_property
-    def doc_ids(self) -> tuple[str, ...]:
-        return tuple(self.documents)
-
     @cached_property
     def doc_languages(self) -> np.ndarray:
         """Language of every document, in `doc_ids` order."""
         return np.array([self.documents[d].language for d in self.doc_ids], dtype=object)
-
-    @cached_property
-    def docs_of_year(self) -> dict[int, list[int]]:
-        """Document numbers by the year each document is about."""
-        return documents_by_year(self.documents)
 
     @cached_property
     def sentence_doc(self) -> np.ndarray:

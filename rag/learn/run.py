@@ -66,6 +66,12 @@ def measured(model: Any, tokenizer: Any, heldout: QASet) -> dict[str, Any]:
     return rank(heldout, encoder(model, tokenizer, QUERY_PROMPT), encoder(model, tokenizer, PASSAGE_PROMPT)).as_dict()
 
 
+def measured_halves(model: Any, tokenizer: Any, heldout: QASet, across: QASet | None
+                    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The held-out half as asked, and in the other language when there are translations."""
+    return measured(model, tokenizer, heldout), measured(model, tokenizer, across) if across is not None else None
+
+
 def save_adapter(trained: Trained, base: Base, out: Path, record: dict[str, Any]) -> Path:
     """The adapter (peft's files, its base named by id) and `training.json`, swapped into `out` at once."""
     def write(staging: Path) -> None:
@@ -86,27 +92,26 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
         require_peft()
     qa, hashes = training_data(data_dir)
     fit, heldout = qa.half("train"), qa.half("heldout")
-    translated: dict[str, str] = {}
+    # Read when asked for (a missing file is then an error), or when present: the held-out questions are
+    # measured in the other language too, how the model ranks a French page for an English question
+    # being what the chat loses most.
+    translated, digest = translations(data_dir) if settings.translated_questions \
+        or (Path(data_dir) / TRANSLATIONS).is_file() else ({}, {})
     if settings.translated_questions:
-        translated, digest = translations(data_dir)
         hashes.update(digest)
         fit = fit.with_translations(translated)
+    across = heldout.translated(translated) if translated else None
     if extra is not None:
         fit = fit + extra
     base = default_base(cache_dir)
     log(f"training half: {len(fit.examples)} questions on {len(fit.paragraphs)} paragraphs; "
         f"held out: {len(heldout.examples)} on {len(heldout.paragraphs)}")
-    # The held-out questions are also measured in the other language when the translations are there:
-    # how the model ranks a French page for an English question is what the chat loses most.
-    across = heldout.translated(translated or translations(data_dir)[0]) if (Path(data_dir) / TRANSLATIONS).is_file() \
-        else None
     tokenizer, model = load_base(base.folder)
-    before, before_across = measured(model, tokenizer, heldout), across and measured(model, tokenizer, across)
+    before, before_across = measured_halves(model, tokenizer, heldout, across)
     log(f"base model, held-out half: {before}; its questions translated: {before_across}")
     del model
     trained = train(fit, base.folder, settings, progress=progress, log=log)
-    after, after_across = (measured(trained.model, trained.tokenizer, heldout),
-                           across and measured(trained.model, trained.tokenizer, across))
+    after, after_across = measured_halves(trained.model, trained.tokenizer, heldout, across)
     log(f"trained model, held-out half: {after}; its questions translated: {after_across}")
     record = {
         "base": base.model_id,
@@ -116,7 +121,7 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
         **trained.record,
         "heldout": {"questions": len(heldout.examples), "base": before, "trained": after},
         **({"heldout_translated": {"questions": len(across.examples), "base": before_across, "trained": after_across}}
-           if across else {}),
+           if across is not None else {}),
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()},
     }
     if out is not None and settings.method == "lora":

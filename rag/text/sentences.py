@@ -41,8 +41,9 @@ def mask_markup(segment: str) -> str:
 # ("…à ces opérations.Si vous êtes inscrit…"): a lower-case letter, a closing bracket or quote, an
 # end mark, the brackets or quotes it closes ("…moins conservatrice.)Notez que…"), then an
 # upper-case letter. The segmenter reads this as one word.
-CLOSERS = re.compile(r"(?:[)\]\"”’]|[ \u00a0\u202f]?»)*")  # a French closing quote may keep its space: "fini. »"
-GLUED_END = re.compile(r"(?<=[a-zß-öø-ÿœ)\]»\"”’])[.!?](?:[)\]\"”’]|[ \u00a0\u202f]?»)*(?=[A-ZÀ-ÖØ-ÞŒ])")
+CLOSING = r"(?:[)\]\"”’]|[ \u00a0\u202f]?»)*"  # a French closing quote may keep its space: "fini. »"
+CLOSERS = re.compile(CLOSING)
+GLUED_END = re.compile(rf"(?<=[a-zß-öø-ÿœ)\]»\"”’])[.!?]{CLOSING}(?=[A-ZÀ-ÖØ-ÞŒ])")
 WORD_BEFORE = re.compile(r"\S*$")
 LOOK_BACK = 200  # characters read back from a glued end for the word it closes
 WORD_AFTER = re.compile(r"[^\W_]*")

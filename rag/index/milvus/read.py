@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 import time
-from functools import cached_property
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -14,7 +13,7 @@ import numpy as np
 from ...errors import IndexStoreError
 from ...records import Document, Passage, Sentence
 from ..manifest import FORMAT_VERSION
-from ..reader import documents_by_year
+from ..reader import ManifestFacts
 from ..store import document_from_json
 
 
@@ -74,7 +73,7 @@ class MilvusTermScores:
         return out
 
 
-class MilvusIndex:
+class MilvusIndex(ManifestFacts):
     """One version of the index in Milvus, read on demand: the process keeps the manifest and the
     documents' metadata, and a bounded cache of the rows it read; vectors stay in Milvus."""
 
@@ -127,28 +126,12 @@ class MilvusIndex:
         return f"{self.connection.uri} · {self.names['meta']}"
 
     @property
-    def model_id(self) -> str:
-        return str(self.manifest["model"]["id"])
-
-    @property
-    def dim(self) -> int:
-        return int(self.manifest["model"]["dim"])
-
-    @property
     def sentence_count(self) -> int:
         return int(self.manifest["counts"]["sentences"])
 
     @property
     def passage_count(self) -> int:
         return int(self.manifest["counts"]["passages"])
-
-    @cached_property
-    def doc_ids(self) -> tuple[str, ...]:
-        return tuple(self.documents)
-
-    @cached_property
-    def docs_of_year(self) -> dict[int, list[int]]:
-        return documents_by_year(self.documents)
 
     def prepare(self) -> None:
         self.docs_of_year
