@@ -33,7 +33,7 @@ SWITCHES = (
     "selection.second_sentence_gap=0", "selection.meaning_runner_up=False", "selection.min_quote_words=0",
     "selection.shared_word_required=False", "selection.answer_kind_required=False",
     "selection.anaphoric_start=never", "question.unfamiliar_min_words=1000000", "question.broad=never",
-    "question.compare=never", "question.follow_up_start=never",
+    "question.compare=never", "question.follow_up_start=never", "question.name_counterparts=False",
 )
 
 

@@ -472,3 +472,28 @@ def test_the_model_leans_towards_the_questions_language_and_the_centroids_measur
     for question in ("Puis-je mettre à jour les paquets pendant que le système tourne ?",
                      "Qu'est-ce qu'un paquet virtuel ?", "Comment signaler un bogue ?"):
         assert lean(question) < -0.02, question
+
+
+LIBRARY = ("Bibliothèque municipale : horaires et services\n\n"
+           "La bibliothèque est ouverte du mardi au vendredi de 10 h à 19 h. "
+           "Le samedi, elle organise un atelier de lecture pour les enfants de 10 h à 12 h. "
+           "Le prêt de livres est gratuit pour les habitants de la commune. "
+           "Les lecteurs peuvent emprunter jusqu'à dix documents pendant trois semaines.\n")
+
+
+def test_an_english_day_name_over_a_french_page_is_not_an_unknown_name(embedder, tmp_path):
+    """"Saturdays" is capitalized because English capitalizes days, not because it is a name: over
+    a page that says "samedi" it is answered, not refused as a name the documents never mention;
+    a name the page gives in neither language still refuses."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bibliotheque.txt").write_text(LIBRARY, encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
+    answer = engine.ask("What will the library do on Saturdays?")
+    assert not answer.abstained, answer.reason
+    assert "Le samedi, elle organise un atelier de lecture" in answer.sentences[0].text
+    refused = engine.ask("Is the library open in Brazil?")
+    assert refused.abstained and "Brazil" in refused.reason

@@ -52,6 +52,47 @@ def test_a_name_no_document_mentions_is_unknown(index):
     assert names.unknown == ("Netflix",) and not names.documents
 
 
+BILINGUAL = {
+    "bibliotheque.txt": "Horaires\nLe samedi, la bibliothèque ouvre de 10 h à 18 h. Un atelier de lecture a lieu en Grèce.\n",
+    "library.txt": "Opening hours\nThe library lends French novels. Its reading club travels to Greece in September.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def bilingual(tmp_path_factory):
+    return _index_of(tmp_path_factory.mktemp("bilingual"), BILINGUAL)
+
+
+@pytest.mark.parametrize("question, language", [
+    ("What will the library do on Saturdays?", "en"),  # the page says "samedi"
+    ("Is there a workshop in Greece?", "en"),
+    ("Que fait le club en septembre ?", "fr"),  # lower case: not a name at all
+    ("Le club va-t-il en Grèce ?", "fr"),
+    ("La bibliothèque prête-t-elle des romans en Français ?", "fr"),  # the page says "French"
+])
+def test_a_day_country_or_language_named_in_the_other_language_is_known(bilingual, question, language):
+    assert find_names(bilingual, question, language).unknown == ()
+
+
+def test_a_name_the_documents_give_in_neither_language_stays_unknown(bilingual):
+    assert find_names(bilingual, "Is the library open in Brazil on Mondays?", "en").unknown == ("Brazil", "Mondays")
+    assert find_names(bilingual, "Does the library stream Netflix?", "en").unknown == ("Netflix",)
+
+
+def test_the_counterparts_can_be_switched_off_for_an_ablation(bilingual):
+    policy = QuestionPolicy(name_counterparts=False)
+    assert find_names(bilingual, "What will the library do on Saturdays?", "en", policy).unknown == ("Saturdays",)
+
+
+def test_counterparts_are_the_cldr_names_however_inflected():
+    from rag.text.counterparts import counterparts
+
+    assert counterparts("Saturdays") == (("samedi", "fr"),)
+    assert counterparts("Brésil") == (("Brazil", "en"),)
+    assert ("Greece", "en") in counterparts("Grèce")
+    assert counterparts("Netflix") == () and counterparts("") == ()
+
+
 def test_the_first_word_is_never_an_unknown_name(index):
     assert find_names(index, "Combien de marques suivront ?", "fr").unknown == ()
     # ...but a name that stands first and again later is looked up.

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import QuestionError
 from ..text.analyzer import analyze, fold_accents, stop_words, stop_words_of, word_tokens
+from ..text.counterparts import counterparts
 from ..index.reader import IndexReader, per_index
 from ..ingest.clean import YEAR
 from ..text.language import detect_language
@@ -224,7 +225,9 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
 
     A name or year that only some documents contain chooses those documents; a name
     (not the question's first word, which is capitalized anyway) that no sentence
-    contains is unknown, and the documents cannot answer about it. Cost grows with
+    contains, under its own spelling or the other language's name for it (a day, month,
+    country or language: `named_otherwise`), is unknown, and the documents cannot
+    answer about it. Cost grows with
     the number of documents holding the word, not with the size of the documents.
     A title's name ("sort" of "sort - Trier les lignes…") chooses the documents it
     names, unless every document holds it (then it says nothing of which one is meant).
@@ -255,7 +258,7 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
         if matches[word] >= first_end or matches[word] < 0:
             all_terms = set(analyze(name, language)) | set(terms)
             if (name.lower() not in stop_words() and all_terms
-                    and not any(index.knows(term) for term in all_terms)):
+                    and not any(index.knows(term) for term in all_terms) and not (policy.name_counterparts and named_otherwise(index, name))):
                 unknown.append(name)
     by_title = []
     for written, documents in _named_by_title(index, text, language, policy):
@@ -265,6 +268,16 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
             if written not in words:
                 words.append(written)
     return Names(frozenset(chosen), tuple(words), tuple(unknown), tuple(by_title))
+
+
+def named_otherwise(index: IndexReader, name: str) -> bool:
+    """Whether the documents name it in the other language: "samedi" for "Saturday", "Grèce" for
+    "Greece", "français" for "French" (an English day, month or language is capitalized, not a name)."""
+    for other, language in counterparts(name):
+        terms = analyze(other, language)
+        if terms and all(index.knows(term) for term in terms):
+            return True
+    return False
 
 
 def without_words(text: str, words: tuple[str, ...]) -> str:
