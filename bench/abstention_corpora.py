@@ -74,7 +74,7 @@ def collect() -> list[dict[str, Any]]:
         loaded = {half: load_squad(path) for half, path in corpus.files}
         documents, questions = loaded["dev"]
         key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
-        work = base.cache_dir / "regression" / f"{corpus.name}-{key}"
+        work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
         engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / R.index_folder(embedder), store="faiss"),
                         embedder=embedder, policies=DEFAULT, calibration=BEING_MEASURED)
         for question in questions:

@@ -40,7 +40,7 @@ def main() -> int:
         R.ensure_files(corpus)
         documents, questions = next(load_squad(path) for half, path in corpus.files if half == "dev")
         key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
-        work = base.cache_dir / "regression" / f"{corpus.name}-{key}"
+        work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
         engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / R.index_folder(embedder), store="faiss"),
                         embedder=embedder, calibration=BEING_MEASURED)
         index = engine.open()

@@ -13,6 +13,8 @@ Sets (rows), held-out halves first; each SQuAD corpus is indexed once for both o
 - `manpages`: French manual pages (bench/manpages_devset.py);
 - `debian-faq`: the Debian FAQ's untitled sections, asked in its own words (bench/debianfaq_devset.py);
 - `edu-fr`, `edu-en`: the Debian Edu manual's sections, asked in French and in English (bench/edu_devset.py);
+- `wiki`, `wiki-across`: train/'s held-out Wikipedia paragraphs, asked as written and machine-translated
+  to the other language (bench/wiki_devset.py);
 - `service-public`: 105 fiches of ../shared/eval/service-public (measured only; never tuned or trained on).
 A missing development file is built first by its script (apt-get and dpkg-deb: Debian).
 
@@ -51,6 +53,11 @@ class Corpus:
     shape: str
     files: tuple[tuple[str, Path], ...]  # (half, SQuAD file), held-out first
     script: str = ""  # builds the files when missing
+    indexed_as: str = ""  # another corpus of the same contexts, whose index this one reads
+
+    @property
+    def folder(self) -> str:
+        return self.indexed_as or self.name
 
 
 CORPORA = (
@@ -69,6 +76,12 @@ CORPORA = (
     Corpus("edu-en", "English questions of a French manual",
            (("held-out", ROOT / "build/eduset/debian-edu-en-fr-heldout.json"),
             ("dev", ROOT / "build/eduset/debian-edu-en-fr.json")), "bench/edu_devset.py"),
+    Corpus("wiki", "Wikipedia paragraphs no training read, questions as written (FR, EN)",
+           (("held-out", ROOT / "build/wiki/wiki-heldout.json"),
+            ("dev", ROOT / "build/wiki/wiki.json")), "bench/wiki_devset.py"),
+    Corpus("wiki-across", "the same, questions machine-translated to the other language",
+           (("held-out", ROOT / "build/wiki/wiki-across-heldout.json"),
+            ("dev", ROOT / "build/wiki/wiki-across.json")), "bench/wiki_devset.py", indexed_as="wiki"),
     Corpus("service-public", "administrative fiches (measure only)",
            (("measure", SHARED / "eval/service-public/spf_qr_test.json"),)),
 )
@@ -154,7 +167,7 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
     if any(other != documents for _, other, _ in loaded[1:]):
         raise SystemExit(f"{corpus.name}: its halves do not share their contexts")
     key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
-    work = base.cache_dir / "regression" / f"{corpus.name}-{key}"
+    work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
     write_documents(documents, work / "docs")
     settings = base.replace(docs_dir=work / "docs", index_dir=work / index_folder(embedder), store="faiss")
     engine = Engine(settings, embedder=embedder, policies=POLICIES)
