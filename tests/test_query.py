@@ -53,8 +53,10 @@ def test_a_name_no_document_mentions_is_unknown(index):
 
 
 BILINGUAL = {
-    "bibliotheque.txt": "Horaires\nLe samedi, la bibliothèque ouvre de 10 h à 18 h. Un atelier de lecture a lieu en Grèce.\n",
-    "library.txt": "Opening hours\nThe library lends French novels. Its reading club travels to Greece in September.\n",
+    "bibliotheque.txt": "Horaires\nLe samedi, la bibliothèque ouvre de 10 h à 18 h. Un atelier de lecture a lieu en Grèce. "
+                        "Le club a fait le pari de la lecture à voix haute.\n",
+    "library.txt": "Opening hours\nThe library lends French novels. Its reading club travels to Greece in September. "
+                   "Its founder, Jamukha, lived in Paris.\n",
 }
 
 
@@ -77,6 +79,14 @@ def test_a_day_country_or_language_named_in_the_other_language_is_known(bilingua
 def test_a_name_the_documents_give_in_neither_language_stays_unknown(bilingual):
     assert find_names(bilingual, "Is the library open in Brazil on Mondays?", "en").unknown == ("Brazil", "Mondays")
     assert find_names(bilingual, "Does the library stream Netflix?", "en").unknown == ("Netflix",)
+
+
+def test_a_name_is_looked_up_as_each_language_stems_it_in_that_languages_documents(bilingual):
+    # "Jamukha" is "jamukh" to the French stemmer and "jamukha" to the English one, which stemmed the page.
+    names = find_names(bilingual, "Qui a fondé le club, d'après Jamukha ?", "fr")
+    assert names.unknown == () and names.documents == {_doc(bilingual, "library.txt")}
+    # "Paris" is "pari" to the English stemmer: the French page's bet is not the city.
+    assert find_names(bilingual, "Who lived in Paris?", "en").documents == {_doc(bilingual, "library.txt")}
 
 
 def test_the_counterparts_can_be_switched_off_for_an_ablation(bilingual):

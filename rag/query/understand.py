@@ -233,6 +233,7 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
     names, unless every document holds it (then it says nothing of which one is meant).
     """
     all_docs = len(index.doc_ids)
+    english = english_documents(index)
     first = FIRST_WORD.match(text)
     first_end = first.end() if first else 0
     chosen: set[str] = set()
@@ -245,10 +246,16 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
         name = re.sub(r"[’']s$", "", word)
         if len(name) < 3:
             continue
-        terms = analyze(name, "fr")
+        # A sentence's words are stemmed in its document's language, and "Armenia" is "armeni" to the
+        # French stemmer, "armenia" to the English one: a name is looked up under both, each in the
+        # documents of its language ("Paris" is "pari" to the English stemmer, a bet to a French page).
+        spellings = {"fr": analyze(name, "fr"), "en": analyze(name, "en")}
         present = np.zeros(all_docs, dtype=bool)
-        if len(terms) == 1 and all_docs:
-            present[index.term_documents(terms[0])] = True
+        for stemmed_as, spelling in spellings.items() if all_docs else ():
+            if len(spelling) == 1:
+                found = np.zeros(all_docs, dtype=bool)
+                found[index.term_documents(spelling[0])] = True
+                present |= found & (english == (stemmed_as == "en"))
         if name.isdigit():
             present[index.docs_of_year.get(int(name), [])] = True
         count = int(np.count_nonzero(present))
@@ -256,9 +263,9 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
             chosen |= {index.doc_ids[int(code)] for code in np.flatnonzero(present)}
             words.append(word)
         if matches[word] >= first_end or matches[word] < 0:
-            all_terms = set(analyze(name, language)) | set(terms)
-            if (name.lower() not in stop_words() and all_terms
-                    and not any(index.knows(term) for term in all_terms) and not (policy.name_counterparts and named_otherwise(index, name))):
+            all_terms = {term for spelling in spellings.values() for term in spelling}
+            if (name.lower() not in stop_words() and all_terms and not any(index.knows(term) for term in all_terms)
+                    and not (policy.name_counterparts and named_otherwise(index, name))):
                 unknown.append(name)
     by_title = []
     for written, documents in _named_by_title(index, text, language, policy):
@@ -389,6 +396,12 @@ def unfamiliar_words(index: IndexReader, text: str, language: str, policy: Quest
 def _mostly_in(index: IndexReader, language: str) -> bool:
     """Whether at least half the collection's documents are written in `language`."""
     return language_shares(index).get(language, 0.0) >= 0.5
+
+
+def english_documents(index: IndexReader) -> np.ndarray:
+    """Which documents, in `doc_ids` order, are in English (their words stemmed by the English stemmer)."""
+    return per_index("english documents", index,
+                     lambda: np.array([index.documents[d].language == "en" for d in index.doc_ids], dtype=bool))
 
 
 def language_shares(index: IndexReader) -> dict[str, float]:
