@@ -117,7 +117,7 @@ def quotes_heading(answer: Any, index: Any) -> bool:
 
 def answer_record(answer: Any) -> dict[str, Any]:
     """What a question-by-question comparison reads of one answer."""
-    return {"abstained": answer.abstained, "reason": answer.reason,
+    return {"abstained": answer.abstained, "reason": answer.reason, "support": round(float(answer.support), 5),
             "cited": list(dict.fromkeys(c.document for c in answer.citations))[:3],
             "quotes": [[c.document, q.start, q.end] for q in answer.sentences for c in answer.citations
                        if c.n == q.citation]}
@@ -149,6 +149,7 @@ def policies_with(changes: list[str]) -> Any:
 
 
 POLICIES: Any = None  # set by main()
+THRESHOLD: float | None = None  # set by main(): the model's calibrated margin unless --threshold
 
 
 def index_folder(embedder: Any) -> str:
@@ -174,13 +175,13 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
-    foreign_answers = [engine.ask(q) for q in foreign]
+    foreign_answers = [engine.ask(q, threshold=THRESHOLD) for q in foreign]
     foreign_refused = rate([a.abstained for a in foreign_answers])
     rows, records = [], {}
     for half, _, questions in loaded:
         if dev and half != "dev":
             continue
-        outcomes = [judge_squad(q, engine.ask(q.question), texts) for q in questions]
+        outcomes = [judge_squad(q, engine.ask(q.question, threshold=THRESHOLD), texts) for q in questions]
         answered = [o for o in outcomes if not o.answer.abstained]
         rows.append({
             "set": corpus.name, "half": half, "shape": corpus.shape, "questions": len(outcomes),
@@ -211,7 +212,8 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
     items = [item for item in items if not dev or split_of(item) == "tune"]
-    outcomes = [judge(item, engine.ask(item["question"], item.get("history")), texts) for item in items]
+    outcomes = [judge(item, engine.ask(item["question"], item.get("history"), threshold=THRESHOLD), texts)
+                for item in items]
     rows, records = [], {}
     for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
         for language in ("fr", "en"):
@@ -232,6 +234,7 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
             })
             records[f"seeds-{language}/{label}"] = [
                 {"question": o.item["question"], "id": o.item.get("id"), "correct": o.correct,
+                 "answerable": o.item.get("answerable", True) is not False,
                  **answer_record(o.answer)} for o in chosen]
     return rows, records
 
@@ -291,9 +294,13 @@ def main() -> int:
                         help="ask and show the development and tuning halves only (while choosing; service-public "
                              "and the held-out halves are read once the choice is made)")
     parser.add_argument("--policy", nargs="*", default=[], help="group.field=value changes to the default policies")
+    parser.add_argument("--threshold", type=float,
+                        help="ask with this abstention margin instead of the model's calibrated one (-1: the margin "
+                             "refuses nothing, and bench/margin_sweep.py reads every cut from the supports recorded)")
     args = parser.parse_args()
-    global POLICIES
+    global POLICIES, THRESHOLD
     POLICIES = policies_with(args.policy)
+    THRESHOLD = args.threshold
 
     from rag.config import Settings
     from rag.embedding.embedder import Embedder
@@ -332,7 +339,8 @@ def main() -> int:
         print("\n".join(moved))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"model": embedder.model_id, "policy": args.policy, "rows": rows, "answers": records},
+        args.out.write_text(json.dumps({"model": embedder.model_id, "policy": args.policy, "threshold": args.threshold,
+                                        "rows": rows, "answers": records},
                                        ensure_ascii=False, indent=1), encoding="utf-8")
     print(f"\n{time.perf_counter() - started:.0f} s", file=sys.stderr)
     return 0

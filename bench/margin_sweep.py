@@ -1,0 +1,94 @@
+"""Every abstention margin at once: each set's answers and refusals under each cut, from one run.
+
+`bench/regression.py --threshold -1 --out RUN.json` asks every question with the margin refusing
+nothing and records each answer's support (its best evidence minus the closest unrelated sentence).
+A margin `t` would have refused exactly the answers whose support is below `t` (the answer itself
+does not depend on `t`), so one run shows every cut. Printed per set and half, against a run of
+the regression table (`--against`, for example the default model's), in questions:
+
+    answers gained − lost, foreign questions refused gained − lost
+
+and, last, the lowest margin at which no set's figure falls by more than one question (answers, or
+foreign questions refused) against `--against`, on the halves given (`--halves dev tune`: choose on
+the development halves only, against a `--dev` run, then read the held-out ones once).
+
+Run: python bench/margin_sweep.py RUN.json --against BASE.json [--cuts -0.01 0 0.005 …] [--halves dev tune]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None) -> dict[str, list[bool]]:
+    """Per set/half, each question's verdict under margin `cut` (None: as recorded): the gold span
+    quoted (SQuAD sets), the right answer or a right refusal (seeds), refused (`<set>/foreign`)."""
+    out = {}
+    for key, items in records.items():
+        row = []
+        for item in items:
+            refused = item["abstained"] or (cut is not None and item.get("support", 1.0) < cut)
+            if key.endswith("/foreign"):
+                row.append(refused)
+            elif "span" in item:
+                row.append(bool(item["span"]) and not refused)
+            elif item.get("answerable", True):
+                row.append(bool(item["correct"]) and not refused)
+            else:
+                row.append(refused)
+        out[key] = row
+    return out
+
+
+def compare(run: dict[str, list[bool]], against: dict[str, list[bool]], halves: set[str] | None
+            ) -> dict[str, tuple[int, int]]:
+    """Per set/half: (questions gained, questions lost) against the other run."""
+    moved = {}
+    for key, row in run.items():
+        half = key.split("/")[1]
+        if key not in against or len(against[key]) != len(row):
+            continue
+        if halves is not None and half not in halves and half != "foreign":
+            continue
+        moved[key] = (sum(a and not b for a, b in zip(row, against[key])),
+                      sum(b and not a for a, b in zip(row, against[key])))
+    return moved
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path, help="bench/regression.py --threshold -1 --out RUN.json")
+    parser.add_argument("--against", type=Path, required=True, help="a regression run to compare with")
+    parser.add_argument("--cuts", type=float, nargs="*",
+                        default=[round(-0.02 + 0.0025 * i, 4) for i in range(21)])
+    parser.add_argument("--halves", nargs="*", help="only these halves (dev tune; held-out measure), and "
+                        "the foreign questions")
+    args = parser.parse_args()
+    run = json.loads(args.run.read_text(encoding="utf-8"))
+    if run.get("threshold") != -1:
+        raise SystemExit(f"{args.run} was not run with --threshold -1: its margin refused answers already")
+    against = verdicts(json.loads(args.against.read_text(encoding="utf-8"))["answers"], None)
+    halves = set(args.halves) if args.halves else None
+    keys = None
+    passing = []
+    for cut in args.cuts:
+        moved = compare(verdicts(run["answers"], cut), against, halves)
+        keys = keys or sorted(moved)
+        worst = max((lost - gain for gain, lost in moved.values()), default=0)
+        gained = sum(g for g, _ in moved.values())
+        lost = sum(lost for _, lost in moved.values())
+        print(f"margin {cut:+.4f}: +{gained} −{lost}, worst set's net −{max(worst, 0)} | "
+              + "  ".join(f"{k} +{g}−{lost_}" for k, (g, lost_) in sorted(moved.items()) if g or lost_))
+        if worst <= 1:
+            passing.append(cut)
+    print(f"lowest cut at which no set loses more than one question: {min(passing):+.4f}" if passing
+          else "no cut keeps every set within one question")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
