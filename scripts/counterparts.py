@@ -47,7 +47,7 @@ def main() -> int:
 
     rows = pairs()
     header = (f"# English and French names of the same day, month, territory or language: Unicode CLDR "
-              f"{get_cldr_version()} through Babel {__version__}\n# (Unicode License v3), written by "
+              f"{get_cldr_version()} through Babel {__version__}\n# (Unicode License v3: rag/data/LICENSE-unicode.txt), written by "
               f"scripts/counterparts.py. kind<TAB>English<TAB>French\n")
     TARGET.write_text(header + "".join(f"{k}\t{e}\t{f}\n" for k, e, f in rows), encoding="utf-8")
     print(f"{len(rows)} pairs written to {TARGET}")
