@@ -225,15 +225,14 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
 
     A name or year that only some documents contain chooses those documents; a name
     (not the question's first word, which is capitalized anyway) that no sentence
-    contains, under its own spelling or the other language's name for it (a day, month,
-    country or language: `named_otherwise`), is unknown, and the documents cannot
-    answer about it. Cost grows with
-    the number of documents holding the word, not with the size of the documents.
+    contains, under either language's stemming or the other language's name for it (a
+    day, month, country or language: `named_otherwise`), is unknown, and the documents
+    cannot answer about it. Cost grows with the number of documents holding the word,
+    not with the size of the documents.
     A title's name ("sort" of "sort - Trier les lignes…") chooses the documents it
     names, unless every document holds it (then it says nothing of which one is meant).
     """
     all_docs = len(index.doc_ids)
-    english = english_documents(index)
     first = FIRST_WORD.match(text)
     first_end = first.end() if first else 0
     chosen: set[str] = set()
@@ -246,16 +245,8 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
         name = re.sub(r"[’']s$", "", word)
         if len(name) < 3:
             continue
-        # A sentence's words are stemmed in its document's language, and "Armenia" is "armeni" to the
-        # French stemmer, "armenia" to the English one: a name is looked up under both, each in the
-        # documents of its language ("Paris" is "pari" to the English stemmer, a bet to a French page).
         spellings = {"fr": analyze(name, "fr"), "en": analyze(name, "en")}
-        present = np.zeros(all_docs, dtype=bool)
-        for stemmed_as, spelling in spellings.items() if all_docs else ():
-            if len(spelling) == 1:
-                found = np.zeros(all_docs, dtype=bool)
-                found[index.term_documents(spelling[0])] = True
-                present |= found & (english == (stemmed_as == "en"))
+        present = documents_holding(index, spellings)
         if name.isdigit():
             present[index.docs_of_year.get(int(name), [])] = True
         count = int(np.count_nonzero(present))
@@ -275,6 +266,21 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
             if written not in words:
                 words.append(written)
     return Names(frozenset(chosen), tuple(words), tuple(unknown), tuple(by_title))
+
+
+def documents_holding(index: IndexReader, spellings: dict[str, list[str]]) -> np.ndarray:
+    """Which documents, in `doc_ids` order, hold a one-word name, given its terms as each language's
+    stemmer reads it. A sentence's words are stemmed in its document's language ("Armenia" is "armeni"
+    to the French stemmer, "armenia" to the English one), so each spelling is looked up in the
+    documents of its language only ("Paris" is "pari" to the English stemmer: a bet, on a French page)."""
+    english = english_documents(index)
+    present = np.zeros(len(english), dtype=bool)
+    for language, terms in spellings.items():
+        if len(terms) == 1 and len(english):
+            found = np.zeros(len(english), dtype=bool)
+            found[index.term_documents(terms[0])] = True
+            present |= found & (english == (language == "en"))
+    return present
 
 
 def named_otherwise(index: IndexReader, name: str) -> bool:
