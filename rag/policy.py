@@ -210,7 +210,7 @@ class QuestionPolicy:
     unfamiliar_share: float = 0.4
     unfamiliar_min_words: int = 2
     vocabulary_min_sentences: int = 500
-    # A capitalized day, month, country or language is known when the documents name it in the other
+    # A capitalized day, month, country, language or city is known when the documents name it in the other
     # language ("Saturday" over a page saying "samedi"): the Unicode CLDR's names (text/counterparts.py).
     name_counterparts: bool = True
 

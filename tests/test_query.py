@@ -99,6 +99,7 @@ def test_counterparts_are_the_cldr_names_however_inflected():
 
     assert counterparts("Saturdays") == (("samedi", "fr"),)
     assert counterparts("Brésil") == (("Brazil", "en"),)
+    assert counterparts("Moscow") == (("Moscou", "fr"),)  # a city that names a time zone
     assert ("Greece", "en") in counterparts("Grèce")
     assert counterparts("Netflix") == () and counterparts("") == ()
 

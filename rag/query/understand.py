@@ -226,7 +226,7 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
     A name or year that only some documents contain chooses those documents; a name
     (not the question's first word, which is capitalized anyway) that no sentence
     contains, under either language's stemming or the other language's name for it (a
-    day, month, country or language: `named_otherwise`), is unknown, and the documents
+    day, month, country, language or city: `named_otherwise`), is unknown, and the documents
     cannot answer about it. Cost grows with the number of documents holding the word,
     not with the size of the documents.
     A title's name ("sort" of "sort - Trier les lignes…") chooses the documents it

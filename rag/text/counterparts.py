@@ -1,8 +1,8 @@
-"""What English and French call the same day, month, country or language (pure, apart from reading
-the packaged table once).
+"""What English and French call the same day, month, country, language or city (pure, apart from
+reading the packaged table once).
 
 A question in one language names things as its language does ("Saturday", "Greece", "French"); a page
-in the other says "samedi", "Grèce", "français". The table (`data/counterparts.tsv`) is the Unicode
+in the other says "samedi", "Grèce", "français" ("Moscow": "Moscou"). The table (`data/counterparts.tsv`) is the Unicode
 CLDR's, written by `scripts/counterparts.py`: no name in it is chosen here.
 """
 
@@ -31,7 +31,7 @@ def _table() -> dict[tuple[str, str], tuple[str, ...]]:
 
 
 def counterparts(name: str) -> tuple[tuple[str, str], ...]:
-    """(the name in the other language, that language) for a day, month, country or language named
+    """(the name in the other language, that language) for a day, month, country, language or city named
     in English or French, however inflected ("Saturdays" → ("samedi", "fr")); empty for any other word."""
     found: list[tuple[str, str]] = []
     for language in ("en", "fr"):
