@@ -18,8 +18,9 @@ from .sentences import split_sentences
 # 10 sentences glued with no space ("opérations.Si") are cut apart; 11 a stated title is embedded, and
 # its words find the document's passages; 12 a sentence is at most 500 characters, and long blocks are
 # segmented in pieces; 13 a glued end before an elided capital ("Debian.L'exécution") is cut; 14 so is
-# one followed by what it closes ("conservatrice.)Notez").
-CHUNKING_VERSION = 14
+# one followed by what it closes ("conservatrice.)Notez"); 15 one after a French closing quote and its
+# space ("« oui ».D’abord").
+CHUNKING_VERSION = 15
 
 
 @dataclass(frozen=True)

@@ -59,13 +59,24 @@ NAME_ENDINGS = frozenset({
     "xls", "xlsx", "zip", "gz", "deb", "png", "jpg", "svg", "list"})
 
 
+def word_before(segment: str, mark: int) -> str:
+    """The word an end mark closes, with the brackets or quotes between them; a French closing quote
+    keeps its space ("« aa ».D’abord": the word is "aa »", not a lone "»")."""
+    start = max(0, mark - LOOK_BACK)
+    before = WORD_BEFORE.search(segment, start, mark).group()
+    space = mark - len(before) - 1
+    if before and not before.strip("»") and space > start and segment[space] in " \u00a0\u202f":
+        return WORD_BEFORE.search(segment, start, space).group() + segment[space:mark]
+    return before
+
+
 def is_glued_end(segment: str, mark: int) -> bool:
     """Whether the end mark at `mark`, between a word and a capital with no space, ends a sentence:
     not after an abbreviation or a single letter ("e.Leclerc", "cf.Section"), not inside a dotted name
     ("java.util.List", "a.b/C"), not before a file extension in capitals ("photo.JPG") or code
     ("String.Format(", "obj.Field.x")."""
-    before = WORD_BEFORE.search(segment, max(0, mark - LOOK_BACK), mark).group()
-    letters = before.strip("()[]«»\"”’'").lower()
+    before = word_before(segment, mark)
+    letters = before.strip("()[]«»\"”’' \u00a0\u202f").lower()
     if len(letters) < 2 or letters in ABBREVIATIONS or "/" in before or "@" in before:
         return False
     if (segment[mark] == "." and before.rsplit(".", 1)[-1].lower() not in NAME_ENDINGS
