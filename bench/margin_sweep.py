@@ -9,10 +9,11 @@ the regression table (`--against`, for example the default model's), in question
     answers gained − lost, foreign questions refused gained − lost
 
 and, last, the lowest margin at which no set's figure falls by more than one question (answers, or
-foreign questions refused) against `--against`, on the halves given (`--halves dev tune`: choose on
-the development halves only, against a `--dev` run, then read the held-out ones once).
+foreign questions refused) against `--against`. It reads every half the runs hold: to choose, make both
+runs with `--dev` (development halves, and eval/'s tuning half as the foreign questions), then read the
+held-out halves once.
 
-Run: python bench/margin_sweep.py RUN.json --against BASE.json [--cuts -0.01 0 0.005 …] [--halves dev tune]
+Run: python bench/margin_sweep.py RUN.json --against BASE.json [--cuts -0.01 0 0.005 …]
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None) -> dic
                 row.append(refused)
             elif "span" in item:
                 row.append(bool(item["span"]) and not refused)
-            elif item.get("answerable", True):
+            elif "answerable" not in item:  # a seeds record older than that field: its verdict as recorded
+                row.append(bool(item["correct"]))
+            elif item["answerable"]:
                 row.append(bool(item["correct"]) and not refused)
             else:
                 row.append(refused)
@@ -44,15 +47,11 @@ def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None) -> dic
     return out
 
 
-def compare(run: dict[str, list[bool]], against: dict[str, list[bool]], halves: set[str] | None
-            ) -> dict[str, tuple[int, int]]:
-    """Per set/half: (questions gained, questions lost) against the other run."""
+def compare(run: dict[str, list[bool]], against: dict[str, list[bool]]) -> dict[str, tuple[int, int]]:
+    """Per set/half both runs asked alike: (questions gained, questions lost) against the other run."""
     moved = {}
     for key, row in run.items():
-        half = key.split("/")[1]
         if key not in against or len(against[key]) != len(row):
-            continue
-        if halves is not None and half not in halves and half != "foreign":
             continue
         moved[key] = (sum(a and not b for a, b in zip(row, against[key])),
                       sum(b and not a for a, b in zip(row, against[key])))
@@ -65,19 +64,14 @@ def main() -> int:
     parser.add_argument("--against", type=Path, required=True, help="a regression run to compare with")
     parser.add_argument("--cuts", type=float, nargs="*",
                         default=[round(-0.02 + 0.0025 * i, 4) for i in range(21)])
-    parser.add_argument("--halves", nargs="*", help="only these halves (dev tune; held-out measure), and "
-                        "the foreign questions")
     args = parser.parse_args()
     run = json.loads(args.run.read_text(encoding="utf-8"))
     if run.get("threshold") != -1:
         raise SystemExit(f"{args.run} was not run with --threshold -1: its margin refused answers already")
     against = verdicts(json.loads(args.against.read_text(encoding="utf-8"))["answers"], None)
-    halves = set(args.halves) if args.halves else None
-    keys = None
     passing = []
     for cut in args.cuts:
-        moved = compare(verdicts(run["answers"], cut), against, halves)
-        keys = keys or sorted(moved)
+        moved = compare(verdicts(run["answers"], cut), against)
         worst = max((lost - gain for gain, lost in moved.values()), default=0)
         gained = sum(g for g, _ in moved.values())
         lost = sum(lost for _, lost in moved.values())

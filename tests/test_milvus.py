@@ -94,6 +94,19 @@ def test_both_stores_know_the_same_words_of_a_question(tmp_path, milvus_uri):
     assert unfamiliar_words(milvus.index, "Que prévoit Kantar pour le social commerce ?", "fr", any_size) == ()
 
 
+def test_both_stores_find_the_same_names_in_either_stemming(tmp_path, milvus_uri):
+    """Names are looked up by each document's language (`doc_languages`, read from the manifest's
+    documents by both stores), and in the other language's name for them."""
+    from rag.query.understand import find_names
+
+    faiss, milvus = engines(tmp_path, milvus_uri)
+    assert list(milvus.index.doc_languages) == list(faiss.index.doc_languages)
+    for question, language in (("Que prévoit Kantar pour 2019 ?", "fr"), ("What does Digimind say about TikTok?", "en"),
+                               ("What will Kantar do on Saturdays in Brazil?", "en")):
+        assert find_names(milvus.index, question, language) == find_names(faiss.index, question, language), question
+    assert find_names(milvus.index, "What will Kantar do on Saturdays in Brazil?", "en").unknown == ("Brazil", "Saturdays")
+
+
 def test_citations_from_milvus_hold_their_document_text(tmp_path, milvus_uri):
     _, milvus = engines(tmp_path, milvus_uri)
     index = milvus.index

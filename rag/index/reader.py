@@ -55,6 +55,11 @@ class ManifestFacts:
         """Document numbers by the year each document is about."""
         return documents_by_year(self.documents)
 
+    @cached_property
+    def doc_languages(self) -> np.ndarray:
+        """Language of every document, in `doc_ids` order (its words are stemmed in it)."""
+        return np.array([self.documents[d].language for d in self.doc_ids], dtype=object)
+
 
 class IndexReader(Protocol):
     """What answering reads from an index, by batches of ids; `Index` (FAISS files) and
@@ -69,6 +74,8 @@ class IndexReader(Protocol):
     def doc_ids(self) -> tuple[str, ...]: ...
     @property
     def docs_of_year(self) -> dict[int, list[int]]: ...
+    @property
+    def doc_languages(self) -> np.ndarray: ...
     @property
     def model_id(self) -> str: ...
     @property
@@ -115,11 +122,6 @@ class Index(ManifestFacts):
     title_vectors: np.ndarray  # one row per document, in `doc_ids` order (zeros where it states no title)
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
     note: str = ""  # set when this is not the version CURRENT names (that one is damaged)
-
-    @cached_property
-    def doc_languages(self) -> np.ndarray:
-        """Language of every document, in `doc_ids` order."""
-        return np.array([self.documents[d].language for d in self.doc_ids], dtype=object)
 
     @cached_property
     def sentence_doc(self) -> np.ndarray:

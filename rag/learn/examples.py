@@ -21,10 +21,10 @@ from pathlib import Path
 
 from ..errors import RagError
 from ..records import Span
+from ..text.language import other_language
 from ..text.sentences import split_sentences
 
 HALVES = ("train", "heldout")
-OTHER_LANGUAGE = {"fr": "en", "en": "fr"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class QASet:
         """The same paragraphs, asked in the other language: each question that has a translation
         (by its key), put in it; the answering sentence stays the original one."""
         return QASet(self.paragraphs, tuple(
-            replace(e, question=translations[e.key], language=OTHER_LANGUAGE[self.paragraphs[e.paragraph].language])
+            replace(e, question=translations[e.key], language=other_language(self.paragraphs[e.paragraph].language))
             for e in self.examples if e.key in translations))
 
     def with_translations(self, translations: dict[str, str]) -> "QASet":

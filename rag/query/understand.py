@@ -19,7 +19,7 @@ from ..text.analyzer import analyze, fold_accents, stop_words, stop_words_of, wo
 from ..text.counterparts import counterparts
 from ..index.reader import IndexReader, per_index
 from ..ingest.clean import YEAR
-from ..text.language import detect_language
+from ..text.language import detect_language, other_language
 from ..policy import DEFAULT, QuestionPolicy
 
 MAX_QUESTION_CHARS = DEFAULT.question.max_chars
@@ -273,7 +273,7 @@ def documents_holding(index: IndexReader, spellings: dict[str, list[str]]) -> np
     stemmer reads it. A sentence's words are stemmed in its document's language ("Armenia" is "armeni"
     to the French stemmer, "armenia" to the English one), so each spelling is looked up in the
     documents of its language only ("Paris" is "pari" to the English stemmer: a bet, on a French page)."""
-    english = english_documents(index)
+    english = index.doc_languages == "en"
     present = np.zeros(len(english), dtype=bool)
     for language, terms in spellings.items():
         if len(terms) == 1 and len(english):
@@ -329,10 +329,6 @@ def _asks(kind: re.Pattern[str], question: str, policy: QuestionPolicy) -> bool:
     ("How can uniq count how many times…" asks for a way, not a number)."""
     found = kind.search(question)
     return found is not None and not policy.interrogative.search(question[: found.start()])
-
-
-def other_language(language: str) -> str:
-    return "fr" if language == "en" else "en"
 
 
 def understand(question: Question, index: IndexReader, policy: QuestionPolicy = DEFAULT.question) -> Query:
@@ -404,12 +400,6 @@ def _mostly_in(index: IndexReader, language: str) -> bool:
     return language_shares(index).get(language, 0.0) >= 0.5
 
 
-def english_documents(index: IndexReader) -> np.ndarray:
-    """Which documents, in `doc_ids` order, are in English (their words stemmed by the English stemmer)."""
-    return per_index("english documents", index,
-                     lambda: np.array([index.documents[d].language == "en" for d in index.doc_ids], dtype=bool))
-
-
 def language_shares(index: IndexReader) -> dict[str, float]:
     """The share of the collection's documents written in each language (kept while the index is open)."""
     return per_index("document languages", index, lambda: _language_shares(index))
@@ -418,5 +408,5 @@ def language_shares(index: IndexReader) -> dict[str, float]:
 def _language_shares(index: IndexReader) -> dict[str, float]:
     if not index.doc_ids:
         return {}
-    languages = [index.documents[d].language for d in index.doc_ids]
+    languages = list(index.doc_languages)
     return {language: languages.count(language) / len(languages) for language in set(languages)}

@@ -12,8 +12,7 @@ from functools import lru_cache
 from importlib import resources
 
 from .analyzer import analyze
-
-OTHER = {"en": "fr", "fr": "en"}
+from .language import other_language
 
 
 @lru_cache(maxsize=1)
@@ -36,5 +35,5 @@ def counterparts(name: str) -> tuple[tuple[str, str], ...]:
     found: list[tuple[str, str]] = []
     for language in ("en", "fr"):
         terms = " ".join(analyze(name, language))
-        found += [(other, OTHER[language]) for other in _table().get((language, terms), ()) if terms]
+        found += [(other, other_language(language)) for other in _table().get((language, terms), ()) if terms]
     return tuple(dict.fromkeys(found))

@@ -65,3 +65,8 @@ def detect_language(text: str, default: str = "fr") -> str:
     with _lock:
         language, _ = _identifier().classify(text)
     return language if language in LANGUAGES else default
+
+
+def other_language(language: str) -> str:
+    """English for French, French for English (and for any language read as French)."""
+    return "fr" if language == "en" else "en"
