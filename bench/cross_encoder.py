@@ -1,0 +1,255 @@
+"""A cross-encoder judge, studied and dropped: LoRA on the built-in model reading the question with each
+candidate sentence, a linear head on its mean-pooled output, trained on train/'s training half.
+
+    python bench/cross_encoder.py train --steps 900 --out build/cross-encoder/ce.pt
+    python bench/cross_encoder.py measure build/cross-encoder/ce.pt --questions 600
+    python bench/cross_encoder.py judge build/cross-encoder/ce.pt --mode reorder --weight 0.01 --dev --out …
+    python bench/cross_encoder.py cost build/cross-encoder/ce.pt
+
+`train`: each step takes 8 questions (written and Apertium-translated, mixed), each against its answering
+sentence and 3 others, the other sentences of its paragraph first: a softmax over the four (rank 8 on
+every block's linear layers, learning rate 3e-4, seed 0). `measure`: the answering sentence first among
+its paragraph's sentences, for the first N questions of train/'s held-out half, as written and
+translated, beside the base bi-encoder's cosines on the same questions. `judge`: bench/regression.py with
+the judge's scores over the top three statements of each ranking: `reorder` adds weight × (score − best
+score) to their fused scores; `alone` quotes the best sentence alone when the judge prefers it to each of
+the others by more than `--margin`. `cost`: the judge's forward pass over the question with two and
+three candidates, against the question's embedding, side by side. Figures and verdict: BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+MAX_TOKENS = 160
+TOP = 3  # statements of each ranking the judge reads
+
+
+def base_model() -> tuple[Any, Any]:
+    from rag.config import Settings
+    from rag.learn.run import default_base
+    from rag.learn.trainer import load_base
+
+    return load_base(default_base(Settings.resolve().cache_dir).folder)
+
+
+def judge_model(checkpoint: Path | None) -> tuple[Any, Any, Any]:
+    """(tokenizer, LoRA-wrapped model, head), loaded from `checkpoint` when given."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from rag.learn.trainer import BLOCK_LINEARS
+
+    torch.manual_seed(0)
+    tokenizer, model = base_model()
+    model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=BLOCK_LINEARS, lora_dropout=0.0))
+    head = torch.nn.Linear(model.config.hidden_size, 1)
+    if checkpoint is not None:
+        saved = torch.load(checkpoint)
+        model.load_state_dict(saved["lora"], strict=False)
+        head.load_state_dict(saved["head"])
+    return tokenizer, model, head
+
+
+def scores(tokenizer: Any, model: Any, head: Any, questions: list[str], sentences: list[str]) -> Any:
+    batch = tokenizer(["query: " + q for q in questions], ["passage: " + s for s in sentences], padding=True,
+                      truncation="only_second", max_length=MAX_TOKENS, return_tensors="pt")
+    hidden = model(**batch).last_hidden_state
+    mask = batch["attention_mask"].unsqueeze(-1).float()
+    return head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
+
+
+def train_data() -> tuple[Any, Any, Any]:
+    from rag.learn.run import training_data, translations
+
+    qa, _ = training_data(ROOT / "train")
+    translated, _ = translations(ROOT / "train")
+    held = qa.half("heldout")
+    return qa.half("train").with_translations(translated), held, held.translated(translated)
+
+
+def train(args: argparse.Namespace) -> None:
+    import torch
+
+    torch.set_num_threads(2)
+    training, _, _ = train_data()
+    tokenizer, model, head = judge_model(None)
+    rng = random.Random(0)
+    examples = list(training.examples)
+    rng.shuffle(examples)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad] + list(head.parameters()),
+                                  lr=3e-4)
+    model.train()
+    started, losses = time.perf_counter(), []
+    for step in range(args.steps):
+        batch = examples[step * args.batch % len(examples):][: args.batch]
+        questions, sentences = [], []
+        for example in batch:
+            own = list(training.paragraphs[example.paragraph].sentences)
+            others = [s for i, s in enumerate(own) if i != example.positive]
+            rng.shuffle(others)
+            others = others[: args.negatives]
+            while len(others) < args.negatives:
+                others.append(rng.choice(training.paragraphs[rng.randrange(len(training.paragraphs))].sentences))
+            for sentence in [own[example.positive], *others]:
+                questions.append(example.question)
+                sentences.append(sentence)
+        logits = scores(tokenizer, model, head, questions, sentences).view(len(batch), args.negatives + 1)
+        loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if (step + 1) % 50 == 0:
+            print(f"step {step + 1}: loss {statistics.mean(losses[-50:]):.3f}, "
+                  f"{(time.perf_counter() - started) / (step + 1):.2f} s a step", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"lora": {k: v for k, v in model.state_dict().items() if "lora" in k}, "head": head.state_dict()},
+               args.out)
+    print(f"{args.steps} steps in {time.perf_counter() - started:.0f} s: {args.out}")
+
+
+def measure(args: argparse.Namespace) -> None:
+    import torch
+
+    from rag.learn.examples import QASet
+    from rag.learn.measure import rank
+    from rag.learn.trainer import PASSAGE_PROMPT, QUERY_PROMPT, encoder
+
+    _, held, across = train_data()
+    tokenizer, model, head = judge_model(args.checkpoint)
+    model.eval()
+    plain_tokenizer, plain = base_model()
+    for name, qa in (("as written", held), ("translated", across)):
+        subset = QASet(qa.paragraphs, qa.examples[: args.questions])
+        bi = rank(subset, encoder(plain, plain_tokenizer, QUERY_PROMPT), encoder(plain, plain_tokenizer, PASSAGE_PROMPT))
+        right = 0
+        with torch.inference_mode():
+            for example in subset.examples:
+                own = list(subset.paragraphs[example.paragraph].sentences)
+                right += int(torch.argmax(scores(tokenizer, model, head, [example.question] * len(own), own))) \
+                    == example.positive
+        print(f"{name}: {len(subset.examples)} questions, answering sentence first: base bi-encoder "
+              f"{bi.sentence_first:.1%}, judge {right / len(subset.examples):.1%}")
+
+
+def judge(args: argparse.Namespace) -> None:
+    """bench/regression.py, each ranking's top statements rescored by the judge."""
+    import numpy as np
+    import torch
+
+    import regression
+    from rag import engine
+    from rag.answer.select import is_statement
+
+    torch.set_num_threads(1)
+    tokenizer, model, head = judge_model(args.checkpoint)
+    model = model.merge_and_unload()
+    model.eval()
+    seen: dict[tuple[str, str], float] = {}
+
+    def judged(question: str, sentences: list[str]) -> np.ndarray:
+        fresh = [s for s in sentences if (question, s) not in seen]
+        if fresh:
+            with torch.inference_mode():
+                values = scores(tokenizer, model, head, [question] * len(fresh), fresh).numpy()
+            seen.update(((question, s), float(v)) for s, v in zip(fresh, values))
+        return np.array([seen[(question, s)] for s in sentences])
+
+    def rejudged(candidates: tuple, question: str) -> tuple:
+        top = [i for i, c in enumerate(candidates) if is_statement(c.sentence.text)][:TOP]
+        if len(top) < 2:
+            return candidates
+        values = judged(question, [candidates[i].sentence.text for i in top])
+        if args.mode == "alone":
+            if top[0] == 0 and all(values[0] - v > args.margin for v in values[1:]):
+                return (candidates[0],) + tuple(replace(c, fused=c.fused - 1.0) for c in candidates[1:])
+            return candidates
+        moved = list(candidates)
+        for i, value in zip(top, values):
+            moved[i] = replace(candidates[i], fused=candidates[i].fused + args.weight * (value - values.max()))
+        return tuple(sorted(moved, key=lambda c: (-c.fused, c.sentence.sentence_id)))
+
+    plain = engine.Engine._retrieve
+
+    def retrieve(self: Any, index: Any, query: Any, timings: dict[str, float]) -> Any:
+        retrieval, vector, lean = plain(self, index, query, timings)
+        uncorrected = None if retrieval.uncorrected is None else rejudged(retrieval.uncorrected, query.query)
+        return replace(retrieval, candidates=rejudged(retrieval.candidates, query.query),
+                       uncorrected=uncorrected), vector, lean
+
+    engine.Engine._retrieve = retrieve
+    sys.argv = ["regression.py", *args.regression]
+    regression.main()
+
+
+def cost(args: argparse.Namespace) -> None:
+    import torch
+
+    from rag.config import Settings
+    from rag.embedding.embedder import Embedder
+    from rag.evaluate.labelled import load_questions
+
+    torch.set_num_threads(2)
+    tokenizer, model, head = judge_model(args.checkpoint)
+    model = model.merge_and_unload()
+    model.eval()
+    settings = Settings.resolve()
+    embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir)
+    questions = [item["question"] for item in load_questions(sorted((ROOT / "eval").glob("*.jsonl")))][:30]
+    sentences = [line for path in sorted((ROOT / "seeds").glob("*.txt"))
+                 for line in path.read_text(encoding="utf-8").splitlines() if 40 <= len(line) <= 300]
+    timings: dict[str, list[float]] = {"question embedded": [], "judge, 2 candidates": [], "judge, 3 candidates": []}
+    with torch.inference_mode():
+        for turn, question in enumerate(questions * 2):
+            started = time.perf_counter()
+            embedder.encode_queries([question])
+            timings["question embedded"].append((time.perf_counter() - started) * 1000)
+            for n in (2, 3):
+                chosen = [sentences[(turn * 3 + k) % len(sentences)] for k in range(n)]
+                started = time.perf_counter()
+                scores(tokenizer, model, head, [question] * n, chosen)
+                timings[f"judge, {n} candidates"].append((time.perf_counter() - started) * 1000)
+    for name, values in timings.items():
+        print(f"{name}: p50 {statistics.median(values[len(questions):]):.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("train")
+    p.add_argument("--steps", type=int, default=900)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--negatives", type=int, default=3)
+    p.add_argument("--out", type=Path, default=ROOT / "build/cross-encoder/ce.pt")
+    p = commands.add_parser("measure")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--questions", type=int, default=600)
+    p = commands.add_parser("judge")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--mode", choices=("reorder", "alone"), default="reorder")
+    p.add_argument("--weight", type=float, default=0.01)
+    p.add_argument("--margin", type=float, default=1.0)
+    p = commands.add_parser("cost")
+    p.add_argument("checkpoint", type=Path)
+    args, rest = parser.parse_known_args()
+    if rest and args.command != "judge":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.regression = [a for a in rest if a != "--"]  # judge: bench/regression.py's own arguments
+    {"train": train, "measure": measure, "judge": judge, "cost": cost}[args.command](args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
