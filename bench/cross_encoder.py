@@ -2,7 +2,7 @@
 candidate sentence, a linear head on its mean-pooled output, trained on train/'s training half.
 
     python bench/cross_encoder.py train --steps 900 --out build/cross-encoder/ce.pt
-    python bench/cross_encoder.py measure build/cross-encoder/ce.pt --questions 600
+    python bench/cross_encoder.py measure build/cross-encoder/ce.pt --questions 600 --adapter ADAPTER_FOLDER
     python bench/cross_encoder.py judge build/cross-encoder/ce.pt --mode reorder --weight 0.01 --dev --out …
     python bench/cross_encoder.py cost build/cross-encoder/ce.pt
 
@@ -10,8 +10,9 @@ candidate sentence, a linear head on its mean-pooled output, trained on train/'s
 sentence and 3 others, the other sentences of its paragraph first: a softmax over the four (rank 8 on
 every block's linear layers, learning rate 3e-4, seed 0). `measure`: the answering sentence first among
 its paragraph's sentences, for the first N questions of train/'s held-out half, as written and
-translated, beside the base bi-encoder's cosines on the same questions. `judge`: bench/regression.py with
-the judge's scores over the top three statements of each ranking: `reorder` adds weight × (score − best
+translated, beside the base bi-encoder's cosines on the same questions (and those of each `--adapter`, a
+`rag train` output folder). `judge`: bench/regression.py with the judge's scores over the top `--top`
+statements of each ranking (three): `reorder` adds weight × (score − best
 score) to their fused scores; `alone` quotes the best sentence alone when the judge prefers it to each of
 the others by more than `--margin`. `cost`: the judge's forward pass over the question with two and
 three candidates, against the question's embedding, side by side. Figures and verdict: BENCHMARKS.md.
@@ -33,15 +34,18 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 MAX_TOKENS = 160
-TOP = 3  # statements of each ranking the judge reads
 
 
-def base_model() -> tuple[Any, Any]:
+def base_model(adapter: Path | None = None) -> tuple[Any, Any]:
+    """(tokenizer, model) of the built-in model, merged with `adapter` as the embedder merges it."""
     from rag.config import Settings
+    from rag.embedding.adapter import merged_folder, read_adapter
     from rag.learn.run import default_base
     from rag.learn.trainer import load_base
 
-    return load_base(default_base(Settings.resolve().cache_dir).folder)
+    cache_dir = Settings.resolve().cache_dir
+    folder = default_base(cache_dir).folder
+    return load_base(folder if adapter is None else merged_folder(folder, read_adapter(adapter), cache_dir))
 
 
 def judge_model(checkpoint: Path | None) -> tuple[Any, Any, Any]:
@@ -130,18 +134,20 @@ def measure(args: argparse.Namespace) -> None:
     _, held, across = train_data()
     tokenizer, model, head = judge_model(args.checkpoint)
     model.eval()
-    plain_tokenizer, plain = base_model()
+    bi_encoders = {"base bi-encoder": base_model(), **{str(path): base_model(path) for path in args.adapter}}
     for name, qa in (("as written", held), ("translated", across)):
         subset = QASet(qa.paragraphs, qa.examples[: args.questions])
-        bi = rank(subset, encoder(plain, plain_tokenizer, QUERY_PROMPT), encoder(plain, plain_tokenizer, PASSAGE_PROMPT))
+        cosines = {model_name: rank(subset, encoder(m, t, QUERY_PROMPT), encoder(m, t, PASSAGE_PROMPT)).sentence_first
+                   for model_name, (t, m) in bi_encoders.items()}
         right = 0
         with torch.inference_mode():
             for example in subset.examples:
                 own = list(subset.paragraphs[example.paragraph].sentences)
                 right += int(torch.argmax(scores(tokenizer, model, head, [example.question] * len(own), own))) \
                     == example.positive
-        print(f"{name}: {len(subset.examples)} questions, answering sentence first: base bi-encoder "
-              f"{bi.sentence_first:.1%}, judge {right / len(subset.examples):.1%}")
+        print(f"{name}: {len(subset.examples)} questions, answering sentence first: "
+              + ", ".join(f"{model_name} {share:.1%}" for model_name, share in cosines.items())
+              + f", judge {right / len(subset.examples):.1%}")
 
 
 def judge(args: argparse.Namespace) -> None:
@@ -168,7 +174,7 @@ def judge(args: argparse.Namespace) -> None:
         return np.array([seen[(question, s)] for s in sentences])
 
     def rejudged(candidates: tuple, question: str) -> tuple:
-        top = [i for i, c in enumerate(candidates) if is_statement(c.sentence.text)][:TOP]
+        top = [i for i, c in enumerate(candidates) if is_statement(c.sentence.text)][: args.top]
         if len(top) < 2:
             return candidates
         values = judged(question, [candidates[i].sentence.text for i in top])
@@ -236,11 +242,13 @@ def main() -> int:
     p = commands.add_parser("measure")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--questions", type=int, default=600)
+    p.add_argument("--adapter", type=Path, action="append", default=[], help="a bi-encoder adapter to rank with too")
     p = commands.add_parser("judge")
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--mode", choices=("reorder", "alone"), default="reorder")
     p.add_argument("--weight", type=float, default=0.01)
     p.add_argument("--margin", type=float, default=1.0)
+    p.add_argument("--top", type=int, default=3, help="statements of each ranking the judge reads")
     p = commands.add_parser("cost")
     p.add_argument("checkpoint", type=Path)
     args, rest = parser.parse_known_args()
