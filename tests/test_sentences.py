@@ -83,3 +83,55 @@ def test_abbreviations_decimals_domains_and_file_names_never_end_a_sentence(word
 ])
 def test_glued_sentence_ends(text, expected):
     assert sentences_of(text) == expected
+
+
+OPENERS = {"fr": ["Si", "Vous", "Le", "Pour", "Une", "Il", "Les", "Dans", "Cela", "L'", "D’"],
+           "en": ["The", "If", "You", "This", "It", "After", "We"]}
+
+
+@st.composite
+def unmarked_sentences(draw: st.DrawFn) -> tuple[list[str], str]:
+    """Sentences glued with no end mark, as a scraped command line or list item leaves them
+    ("apt remove fooPour supprimer…"): each ends on a lower-case word, the next opens with a
+    capitalized stop word."""
+    language = draw(st.sampled_from(["fr", "en"]))
+    parts = []
+    for _ in range(draw(st.integers(2, 5))):
+        opener = draw(st.sampled_from(OPENERS[language]))
+        words = draw(st.lists(LOWER, min_size=2, max_size=8))
+        parts.append(opener + words[0] + " " + " ".join(words[1:]) if opener[-1] in "'’"
+                     else opener + " " + " ".join(words))
+    return parts, language
+
+
+@settings(max_examples=200, deadline=None)
+@given(unmarked_sentences())
+def test_sentences_glued_with_no_end_mark_are_cut_before_a_capitalized_stop_word(drawn):
+    parts, language = drawn
+    text = "".join(parts)
+    assert sentences_of(text, language) == parts
+
+
+CAMEL_NAMES = ["LinkedIn", "YouTube", "iPhone", "eBay", "WordPress", "PowerPoint", "macOS", "McDonald",
+               "posixAccount", "sambaSamAccount", "getElementById(x)", "jQuery", "xLe", "user@fooLe", "TikTok"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LOWER, min_size=4, max_size=10), st.sampled_from(CAMEL_NAMES), st.integers(0, 9),
+       st.sampled_from(["fr", "en"]))
+def test_names_and_identifiers_in_camel_case_are_never_cut(words, name, where, language):
+    words.insert(where % len(words), name)
+    text = "Le texte " + " ".join(words) + " continue ici."
+    assert sentences_of(text, language) == [text]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Pour le supprimer, lancez apt remove fooPour supprimer aussi sa configuration, lancez purge.",
+     ["Pour le supprimer, lancez apt remove foo", "Pour supprimer aussi sa configuration, lancez purge."]),
+    ("Listez-les avec dpkg --listCela affiche chaque paquet.", ["Listez-les avec dpkg --list", "Cela affiche chaque paquet."]),
+    ("Faites le lien /usr/bin/fooDe toute façon, gardez /usr/local.",
+     ["Faites le lien /usr/bin/foo", "De toute façon, gardez /usr/local."]),
+    ("Suivez-nous sur LinkedIn pour les nouvelles.", ["Suivez-nous sur LinkedIn pour les nouvelles."]),
+])
+def test_sentences_glued_with_no_end_mark(text, expected):
+    assert sentences_of(text) == expected
