@@ -19,9 +19,8 @@ from .sentences import split_sentences
 # its words find the document's passages; 12 a sentence is at most 500 characters, and long blocks are
 # segmented in pieces; 13 a glued end before an elided capital ("Debian.L'exécution") is cut; 14 so is
 # one followed by what it closes ("conservatrice.)Notez"); 15 one after a French closing quote and its
-# space ("« oui ».D’abord"); 16 a sentence glued with no end mark before a capitalized stop word
-# ("apt remove fooPour supprimer").
-CHUNKING_VERSION = 16
+# space ("« oui ».D’abord").
+CHUNKING_VERSION = 15
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import Any
 
 from ..records import Span
-from .analyzer import fold_accents, stop_words_of
 from .language import LANGUAGES
 
 _lock = threading.Lock()
@@ -92,43 +91,13 @@ def is_glued_end(segment: str, mark: int) -> bool:
     return not (rest[:1] in ("(", "_") or (rest[:1] == "." and rest[1:2].isalnum()))
 
 
-# A sentence glued to the next with no end mark at all, as a scraped command line or list item leaves
-# it ("lancez apt remove fooPour supprimer…", "dpkg --listCela affiche…"): a word run into a
-# capitalized function word of the document's language, then a space. A name written in camel case
-# starts with a capital or a single letter ("LinkedIn", "YouTube", "iPhone"), and an identifier goes
-# on without a space ("posixAccount", "getElementById("): neither is cut.
-CAMEL_GLUED = re.compile(r"(?<=[a-zß-öø-ÿœ0-9])(?=(?P<word>[A-ZÀ-ÖØ-ÞŒ][a-zß-öø-ÿœ]*)(?:[ \u00a0\u202f]|[’'](?=\w)))")
-ALPHANUMERIC = re.compile(r"[^\W_]")
-
-
-def is_camel_glued(segment: str, at: int, word: str, language: str) -> bool:
-    """Whether the capitalized `word` at `at`, glued to a word before it with no end mark, opens a
-    sentence: it is one of the stop words of `language` ("Pour", "Si", "Cela"), and the word before it starts in lower case or with a digit and holds at least two
-    letters or digits ("xLe" is left whole, as "e.Leclerc" is)."""
-    if fold_accents(word.lower()) not in stop_words_of(language):
-        return False
-    before = word_before(segment, at)
-    if "@" in before:
-        return False
-    characters = ALPHANUMERIC.findall(before)
-    return len(characters) >= 2 and (characters[0].islower() or characters[0].isdigit())
-
-
-def glued_starts(segment: str, start: int, end: int, language: str) -> list[int]:
-    """Where a sentence glued to the one before it starts inside `segment[start:end]`."""
-    starts = [match.end() for match in GLUED_END.finditer(segment, start, end) if is_glued_end(segment, match.start())]
-    starts += [match.start() for match in CAMEL_GLUED.finditer(segment, start, end)
-               if is_camel_glued(segment, match.start(), match.group("word"), language)]
-    return sorted(set(starts))
-
-
-def unglue(segment: str, start: int, end: int, language: str = "fr") -> list[tuple[int, int]]:
-    """`segment[start:end]` cut where each glued sentence starts (`glued_starts`)."""
+def unglue(segment: str, start: int, end: int) -> list[tuple[int, int]]:
+    """`segment[start:end]` cut after each glued sentence end (`is_glued_end`)."""
     pieces, cursor = [], start
-    for cut in glued_starts(segment, start, end, language):
-        if cut > cursor:
-            pieces.append((cursor, cut))
-            cursor = cut
+    for match in GLUED_END.finditer(segment, start, end):
+        if is_glued_end(segment, match.start()):
+            pieces.append((cursor, match.end()))
+            cursor = match.end()
     pieces.append((cursor, end))
     return pieces
 
@@ -201,7 +170,7 @@ def split_sentences(text: str, block: Span, language: str) -> list[Span]:
     spans: list[Span] = []
     for piece_start, piece_end in cut_to(segment, 0, len(segment), MAX_PIECE_CHARS, PIECE_END):
         for begin, stop in _segmented(segment, piece_start, piece_end, language):
-            for glued_start, glued_end in unglue(segment, begin, stop, language):
+            for glued_start, glued_end in unglue(segment, begin, stop):
                 for start, end in cut_to(segment, glued_start, glued_end, MAX_SENTENCE_CHARS, CLAUSE_END):
                     start, end = _stripped(segment, start, end)
                     if end > start and re.search(r"\w", segment[start:end]):
