@@ -1,26 +1,39 @@
-"""A cross-encoder judge, studied and dropped: LoRA on the built-in model reading the question with each
-candidate sentence, a linear head on its mean-pooled output, trained on train/'s training half.
+"""A cross-encoder judge: LoRA on the built-in model reading the question with each candidate sentence, a
+linear head on its mean-pooled output, trained on train/'s training half. Dropped as a reranker; as an
+abstention signal, studied (BENCHMARKS.md).
 
     python bench/cross_encoder.py train --steps 900 --out build/cross-encoder/ce.pt
     python bench/cross_encoder.py measure build/cross-encoder/ce.pt --questions 600 --adapter ADAPTER_FOLDER
     python bench/cross_encoder.py judge build/cross-encoder/ce.pt --mode reorder --weight 0.01 --dev --out …
     python bench/cross_encoder.py cost build/cross-encoder/ce.pt
+    python bench/cross_encoder.py train --steps 700 --null-share 0.5 --out build/cross-encoder/ce-null.pt
+    python bench/cross_encoder.py abstain build/cross-encoder/ce-null.pt [--rows ROWS.json]
 
 `train`: each step takes 8 questions (written and Apertium-translated, mixed), each against its answering
 sentence and 3 others, the other sentences of its paragraph first: a softmax over the four (rank 8 on
-every block's linear layers, learning rate 3e-4, seed 0). `measure`: the answering sentence first among
-its paragraph's sentences, for the first N questions of train/'s held-out half, as written and
-translated, beside the base bi-encoder's cosines on the same questions (and those of each `--adapter`, a
-`rag train` output folder). `judge`: bench/regression.py with the judge's scores over the top `--top`
-statements of each ranking (three): `reorder` adds weight × (score − best
-score) to their fused scores; `alone` quotes the best sentence alone when the judge prefers it to each of
-the others by more than `--margin`. `cost`: the judge's forward pass over the question with two and
-three candidates, against the question's embedding, side by side. Figures and verdict: BENCHMARKS.md.
+every block's linear layers, learning rate 3e-4, seed 0). With `--null-share`, that share of the
+questions is asked against sentences of other articles only, and a fixed logit of 0 ("none answers")
+joins every softmax: a score above 0 then means "answers", whatever the question.
+
+`measure`: the answering sentence first among its paragraph's sentences, for the first N questions of
+train/'s held-out half, as written and translated, beside the base bi-encoder's cosines on the same
+questions (and those of each `--adapter`, a `rag train` output folder).
+
+`judge`: bench/regression.py with the judge's scores over the top `--top` statements of each ranking
+(three): `reorder` adds weight × (score − best score) to their fused scores; `alone` quotes the best
+sentence alone when the judge prefers it to each of the others by more than `--margin`.
+
+`abstain`: bench/abstention_corpora.py (development halves, leave one corpus out) with the judge's best
+score over the top statements as a signal beside the margin.
+
+`cost`: the judge's forward pass over the question with two and three candidates, against the
+question's embedding, side by side. Figures and verdicts: BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -98,19 +111,30 @@ def train(args: argparse.Namespace) -> None:
     started, losses = time.perf_counter(), []
     for step in range(args.steps):
         batch = examples[step * args.batch % len(examples):][: args.batch]
-        questions, sentences = [], []
+        questions, sentences, targets = [], [], []
         for example in batch:
             own = list(training.paragraphs[example.paragraph].sentences)
-            others = [s for i, s in enumerate(own) if i != example.positive]
-            rng.shuffle(others)
-            others = others[: args.negatives]
-            while len(others) < args.negatives:
-                others.append(rng.choice(training.paragraphs[rng.randrange(len(training.paragraphs))].sentences))
-            for sentence in [own[example.positive], *others]:
+            if args.null_share and rng.random() < args.null_share:
+                # The question against sentences of other articles only: none answers it, the null must win.
+                article = training.paragraphs[example.paragraph].article
+                unrelated = [p for p in training.paragraphs if p.article != article]
+                chosen = [rng.choice(rng.choice(unrelated).sentences) for _ in range(args.negatives + 1)]
+                targets.append(0)
+            else:
+                others = [s for i, s in enumerate(own) if i != example.positive]
+                rng.shuffle(others)
+                others = others[: args.negatives]
+                while len(others) < args.negatives:
+                    others.append(rng.choice(training.paragraphs[rng.randrange(len(training.paragraphs))].sentences))
+                chosen = [own[example.positive], *others]
+                targets.append(1 if args.null_share else 0)
+            for sentence in chosen:
                 questions.append(example.question)
                 sentences.append(sentence)
         logits = scores(tokenizer, model, head, questions, sentences).view(len(batch), args.negatives + 1)
-        loss = torch.nn.functional.cross_entropy(logits, torch.zeros(len(batch), dtype=torch.long))
+        if args.null_share:  # a fixed logit of 0 for "no sentence answers": the scores get an absolute meaning
+            logits = torch.cat([torch.zeros(len(batch), 1), logits], dim=1)
+        loss = torch.nn.functional.cross_entropy(logits, torch.tensor(targets, dtype=torch.long))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -200,6 +224,78 @@ def judge(args: argparse.Namespace) -> None:
     regression.main()
 
 
+def abstain(args: argparse.Namespace) -> None:
+    """bench/abstention_corpora.py with the judge's best score over the top statements as one more signal:
+    leave one corpus out, each rule's cut refusing at most 3% of the other corpora's answerable questions."""
+    import numpy as np
+    import torch
+
+    import abstention_corpora as study
+    from rag import engine
+    from rag.answer.select import is_statement
+
+    torch.set_num_threads(2)
+    tokenizer, model, head = judge_model(args.checkpoint)
+    model = model.merge_and_unload()
+    model.eval()
+    plain_retrieve, plain_signals = engine.Engine._retrieve, study.signals
+
+    def retrieve(self: Any, index: Any, query: Any, timings: dict[str, float]) -> Any:
+        found = plain_retrieve(self, index, query, timings)
+        self.judged = (query.query, found[0].candidates)
+        return found
+
+    def signals(eng: Any, question: str, history: list[str] | None = None) -> dict[str, float] | None:
+        found = plain_signals(eng, question, history)
+        if found is None:
+            return None
+        asked, candidates = eng.judged
+        top = [c.sentence.text for c in candidates if is_statement(c.sentence.text)][: args.top]
+        with torch.inference_mode():
+            found["judge"] = float(scores(tokenizer, model, head, [asked] * len(top), top).max()) if top else -99.0
+        return found
+
+    engine.Engine._retrieve, study.signals = retrieve, signals
+    rows = study.collect()
+    if args.rows:
+        args.rows.write_text(json.dumps(rows), encoding="utf-8")
+    corpora = sorted({r["corpus"] for r in rows})
+
+    def learned(train: list[dict[str, Any]], names: tuple[str, ...]) -> Any:
+        x = np.array([[r[n] for n in names] for r in train])
+        y = np.array([r["answerable"] for r in train], dtype=float)
+        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
+        z, w, b = (x - mean) / scale, np.zeros(len(names)), 0.0
+        for _ in range(3000):
+            p = 1 / (1 + np.exp(-(z @ w + b)))
+            w -= 0.1 * (z.T @ (p - y) / len(y) + 0.01 * w)
+            b -= 0.1 * float((p - y).mean())
+        return lambda r: float((np.array([r[n] for n in names]) - mean) / scale @ w + b)
+
+    rules = {"margin": lambda train: lambda r: r["margin"], "judge": lambda train: lambda r: r["judge"],
+             "margin + judge (learned)": lambda train: learned(train, ("margin", "judge")),
+             "margin, cosine, across, judge (learned)": lambda train: learned(train, ("margin", "cosine", "across",
+                                                                                      "judge"))}
+    print(f"{len(rows)} questions no other condition refuses, on {', '.join(corpora)}")
+    print("| rule | " + " | ".join(corpora) + " | false abstentions | foreign refused |")
+    print("|---|" + "---|" * (len(corpora) + 2))
+    for name, make in rules.items():
+        cells, false, answerable, refused, foreign = [], 0, 0, 0, 0
+        for left_out in corpora:
+            train = [r for r in rows if r["corpus"] != left_out]
+            test = [r for r in rows if r["corpus"] == left_out]
+            score = make(train)
+            cut = study.threshold(score, train)
+            f = sum(1 for r in test if r["answerable"] and score(r) < cut)
+            a = sum(1 for r in test if r["answerable"])
+            k = sum(1 for r in test if not r["answerable"] and score(r) < cut)
+            n = sum(1 for r in test if not r["answerable"])
+            cells.append(f"{f}/{a}, {k}/{n}")
+            false, answerable, refused, foreign = false + f, answerable + a, refused + k, foreign + n
+        print(f"| {name} | " + " | ".join(cells) + f" | {false} of {answerable} | {refused} of {foreign} |")
+    print("cells: answerable refused / answerable, foreign refused / foreign (the corpus left out)")
+
+
 def cost(args: argparse.Namespace) -> None:
     import torch
 
@@ -238,6 +334,9 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=900)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--negatives", type=int, default=3)
+    p.add_argument("--null-share", type=float, default=0.0,
+                   help="share of questions asked against other articles' sentences only, where a fixed null "
+                        "logit must win (an absolute score, for abstention)")
     p.add_argument("--out", type=Path, default=ROOT / "build/cross-encoder/ce.pt")
     p = commands.add_parser("measure")
     p.add_argument("checkpoint", type=Path)
@@ -249,13 +348,17 @@ def main() -> int:
     p.add_argument("--weight", type=float, default=0.01)
     p.add_argument("--margin", type=float, default=1.0)
     p.add_argument("--top", type=int, default=3, help="statements of each ranking the judge reads")
+    p = commands.add_parser("abstain")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("--top", type=int, default=3, help="statements of the ranking the judge reads")
+    p.add_argument("--rows", type=Path, help="write every question's signals here (JSON)")
     p = commands.add_parser("cost")
     p.add_argument("checkpoint", type=Path)
     args, rest = parser.parse_known_args()
     if rest and args.command != "judge":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.regression = [a for a in rest if a != "--"]  # judge: bench/regression.py's own arguments
-    {"train": train, "measure": measure, "judge": judge, "cost": cost}[args.command](args)
+    {"train": train, "measure": measure, "judge": judge, "abstain": abstain, "cost": cost}[args.command](args)
     return 0
 
 
