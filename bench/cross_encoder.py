@@ -21,7 +21,8 @@ questions (and those of each `--adapter`, a `rag train` output folder).
 
 `judge`: bench/regression.py with the judge's scores over the top `--top` statements of each ranking
 (three): `reorder` adds weight × (score − best score) to their fused scores; `alone` quotes the best
-sentence alone when the judge prefers it to each of the others by more than `--margin`.
+sentence alone when the judge prefers it to each of the others by more than `--margin`; `veto` refuses
+an answer when the judge scores each of them below `--cut` (a judge trained with `--null-share`).
 
 `abstain`: bench/abstention_corpora.py (development halves, leave one corpus out) with the judge's best
 score over the top statements as a signal beside the margin.
@@ -211,6 +212,21 @@ def judge(args: argparse.Namespace) -> None:
             moved[i] = replace(candidates[i], fused=candidates[i].fused + args.weight * (value - values.max()))
         return tuple(sorted(moved, key=lambda c: (-c.fused, c.sentence.sentence_id)))
 
+    if args.mode == "veto":
+        plain_select = engine.select
+
+        def vetoed(index: Any, retrieval: Any, query: Any, *rest: Any, **options: Any) -> Any:
+            selection = plain_select(index, retrieval, query, *rest, **options)
+            top = [c.sentence.text for c in retrieval.candidates if is_statement(c.sentence.text)][: args.top]
+            if selection.abstained or not top or judged(query.query, top).max() >= args.cut:
+                return selection
+            return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers")
+
+        engine.select = vetoed
+        sys.argv = ["regression.py", *args.regression]
+        regression.main()
+        return
+
     plain = engine.Engine._retrieve
 
     def retrieve(self: Any, index: Any, query: Any, timings: dict[str, float]) -> Any:
@@ -344,9 +360,11 @@ def main() -> int:
     p.add_argument("--adapter", type=Path, action="append", default=[], help="a bi-encoder adapter to rank with too")
     p = commands.add_parser("judge")
     p.add_argument("checkpoint", type=Path)
-    p.add_argument("--mode", choices=("reorder", "alone"), default="reorder")
+    p.add_argument("--mode", choices=("reorder", "alone", "veto"), default="reorder")
     p.add_argument("--weight", type=float, default=0.01)
     p.add_argument("--margin", type=float, default=1.0)
+    p.add_argument("--cut", type=float, default=-2.21, help="veto: refuse when the judge scores every top statement "
+                                                             "below this")
     p.add_argument("--top", type=int, default=3, help="statements of each ranking the judge reads")
     p = commands.add_parser("abstain")
     p.add_argument("checkpoint", type=Path)
