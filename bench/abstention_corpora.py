@@ -84,9 +84,10 @@ def collect() -> list[dict[str, Any]]:
     return rows
 
 
-def logistic(rows: list[dict[str, Any]]) -> Callable[[dict[str, Any]], float]:
-    """A logistic regression over margin, cosine and across (standardized, lightly regularized)."""
-    features = lambda r: [r["margin"], r["cosine"], r["across"]]  # noqa: E731
+def logistic(rows: list[dict[str, Any]], names: tuple[str, ...] = ("margin", "cosine", "across")
+             ) -> Callable[[dict[str, Any]], float]:
+    """A logistic regression over the signals `names` (standardized, lightly regularized)."""
+    features = lambda r: [r[name] for name in names]  # noqa: E731
     x = np.array([features(r) for r in rows])
     y = np.array([r["answerable"] for r in rows], dtype=float)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9

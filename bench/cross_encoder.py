@@ -25,7 +25,8 @@ sentence alone when the judge prefers it to each of the others by more than `--m
 an answer when the judge scores each of them below `--cut` (a judge trained with `--null-share`).
 
 `abstain`: bench/abstention_corpora.py (development halves, leave one corpus out) with the judge's best
-score over the top statements as a signal beside the margin.
+score over the top statements as a signal beside the margin; then each signal's ROC AUC, and the shipped
+margin with a judge veto at two cuts.
 
 `cost`: the judge's forward pass over the question with two and three candidates, against the
 question's embedding, side by side. Figures and verdicts: BENCHMARKS.md.
@@ -240,10 +241,8 @@ def judge(args: argparse.Namespace) -> None:
     regression.main()
 
 
-def abstain(args: argparse.Namespace) -> None:
-    """bench/abstention_corpora.py with the judge's best score over the top statements as one more signal:
-    leave one corpus out, each rule's cut refusing at most 3% of the other corpora's answerable questions."""
-    import numpy as np
+def collect_with_judge(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """bench/abstention_corpora.py's rows, each with the judge's best score over the top statements."""
     import torch
 
     import abstention_corpora as study
@@ -272,26 +271,35 @@ def abstain(args: argparse.Namespace) -> None:
         return found
 
     engine.Engine._retrieve, study.signals = retrieve, signals
-    rows = study.collect()
-    if args.rows:
-        args.rows.write_text(json.dumps(rows), encoding="utf-8")
+    return study.collect()
+
+
+def abstain(args: argparse.Namespace) -> None:
+    """bench/abstention_corpora.py with the judge's best score over the top statements as one more signal:
+    leave one corpus out, each rule's cut refusing at most 3% of the other corpora's answerable questions."""
+    import numpy as np
+
+    import abstention_corpora as study
+    from rag.answer.calibration import find_calibration
+    from rag.config import Settings
+    from rag.embedding.embedder import Embedder
+
+    def study_model_id() -> str:
+        base = Settings.resolve()
+        return Embedder(model=base.model, cache_dir=base.cache_dir, adapter=base.embed_adapter).model_id
+
+    if args.from_rows:
+        rows = json.loads(args.from_rows.read_text(encoding="utf-8"))
+    else:
+        rows = collect_with_judge(args)
+        if args.rows:
+            args.rows.write_text(json.dumps(rows), encoding="utf-8")
     corpora = sorted({r["corpus"] for r in rows})
 
-    def learned(train: list[dict[str, Any]], names: tuple[str, ...]) -> Any:
-        x = np.array([[r[n] for n in names] for r in train])
-        y = np.array([r["answerable"] for r in train], dtype=float)
-        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9
-        z, w, b = (x - mean) / scale, np.zeros(len(names)), 0.0
-        for _ in range(3000):
-            p = 1 / (1 + np.exp(-(z @ w + b)))
-            w -= 0.1 * (z.T @ (p - y) / len(y) + 0.01 * w)
-            b -= 0.1 * float((p - y).mean())
-        return lambda r: float((np.array([r[n] for n in names]) - mean) / scale @ w + b)
-
     rules = {"margin": lambda train: lambda r: r["margin"], "judge": lambda train: lambda r: r["judge"],
-             "margin + judge (learned)": lambda train: learned(train, ("margin", "judge")),
-             "margin, cosine, across, judge (learned)": lambda train: learned(train, ("margin", "cosine", "across",
-                                                                                      "judge"))}
+             "margin + judge (learned)": lambda train: study.logistic(train, ("margin", "judge")),
+             "margin, cosine, across, judge (learned)": lambda train: study.logistic(
+                 train, ("margin", "cosine", "across", "judge"))}
     print(f"{len(rows)} questions no other condition refuses, on {', '.join(corpora)}")
     print("| rule | " + " | ".join(corpora) + " | false abstentions | foreign refused |")
     print("|---|" + "---|" * (len(corpora) + 2))
@@ -310,6 +318,24 @@ def abstain(args: argparse.Namespace) -> None:
             false, answerable, refused, foreign = false + f, answerable + a, refused + k, foreign + n
         print(f"| {name} | " + " | ".join(cells) + f" | {false} of {answerable} | {refused} of {foreign} |")
     print("cells: answerable refused / answerable, foreign refused / foreign (the corpus left out)")
+
+    def auc(name: str) -> float:
+        answerable = np.array([r[name] for r in rows if r["answerable"]])
+        foreign = np.array([r[name] for r in rows if not r["answerable"]])
+        return float((answerable[:, None] > foreign[None, :]).mean())
+
+    print("\nROC AUC, answerable against foreign: " + ", ".join(f"{n} {auc(n):.3f}" for n in ("cosine", "margin", "judge")))
+    # The veto: the shipped margin kept, and an answer refused too when the judge scores every top statement
+    # below a cut (a low percentile of the answerable questions' scores, over every corpus).
+    margin = find_calibration(study_model_id(), Settings.resolve().cache_dir).margin_threshold
+    judged = sorted(r["judge"] for r in rows if r["answerable"])
+    print(f"\n| veto cut | false abstentions | foreign refused |  (the margin, {margin:+.4f}, refusing too)")
+    for share in (None, 0.01, 0.02):
+        cut = -np.inf if share is None else judged[int(share * len(judged))]
+        refused = [r for r in rows if r["margin"] < margin or r["judge"] < cut]
+        print(f"| {'none' if share is None else f'{cut:.2f} ({share:.0%} of answerable)'} | "
+              f"{sum(r['answerable'] for r in refused)} of {sum(r['answerable'] for r in rows)} | "
+              f"{sum(not r['answerable'] for r in refused)} of {sum(not r['answerable'] for r in rows)} |")
 
 
 def cost(args: argparse.Namespace) -> None:
@@ -370,6 +396,7 @@ def main() -> int:
     p.add_argument("checkpoint", type=Path)
     p.add_argument("--top", type=int, default=3, help="statements of the ranking the judge reads")
     p.add_argument("--rows", type=Path, help="write every question's signals here (JSON)")
+    p.add_argument("--from-rows", type=Path, help="read the signals a --rows run wrote, instead of asking again")
     p = commands.add_parser("cost")
     p.add_argument("checkpoint", type=Path)
     args, rest = parser.parse_known_args()
