@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 MAX_TOKENS = 160
+NO_STATEMENT = -99.0  # the judge's score of a question whose top candidates say nothing: below any cut
 
 
 def base_model(adapter: Path | None = None) -> tuple[Any, Any]:
@@ -89,6 +90,44 @@ def scores(tokenizer: Any, model: Any, head: Any, questions: list[str], sentence
     return head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
 
 
+def inference_judge(checkpoint: Path, threads: int) -> tuple[Any, Any, Any]:
+    """(tokenizer, model, head) of a trained judge, its LoRA merged, ready to score."""
+    import torch
+
+    torch.set_num_threads(threads)
+    tokenizer, model, head = judge_model(checkpoint)
+    model = model.merge_and_unload()
+    model.eval()
+    return tokenizer, model, head
+
+
+def cached_scorer(checkpoint: Path, threads: int) -> Any:
+    """score(question, sentences) → the judge's scores, each pair scored once (both rankings, and each
+    question's two asks in a study, read the same top sentences)."""
+    import numpy as np
+    import torch
+
+    tokenizer, model, head = inference_judge(checkpoint, threads)
+    seen: dict[tuple[str, str], float] = {}
+
+    def score(question: str, sentences: list[str]) -> np.ndarray:
+        fresh = [s for s in dict.fromkeys(sentences) if (question, s) not in seen]
+        if fresh:
+            with torch.inference_mode():
+                values = scores(tokenizer, model, head, [question] * len(fresh), fresh).numpy()
+            seen.update(((question, s), float(v)) for s, v in zip(fresh, values))
+        return np.array([seen[(question, s)] for s in sentences])
+
+    return score
+
+
+def top_statements(candidates: tuple, n: int) -> list[int]:
+    """Positions of the first `n` candidates that say something (what selection reads)."""
+    from rag.answer.select import is_statement
+
+    return [i for i, c in enumerate(candidates) if is_statement(c.sentence.text)][:n]
+
+
 def train_data() -> tuple[Any, Any, Any]:
     from rag.learn.run import training_data, translations
 
@@ -110,6 +149,8 @@ def train(args: argparse.Namespace) -> None:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad] + list(head.parameters()),
                                   lr=3e-4)
     model.train()
+    unrelated = {article: [p for p in training.paragraphs if p.article != article]
+                 for article in {p.article for p in training.paragraphs}} if args.null_share else {}
     started, losses = time.perf_counter(), []
     for step in range(args.steps):
         batch = examples[step * args.batch % len(examples):][: args.batch]
@@ -118,9 +159,8 @@ def train(args: argparse.Namespace) -> None:
             own = list(training.paragraphs[example.paragraph].sentences)
             if args.null_share and rng.random() < args.null_share:
                 # The question against sentences of other articles only: none answers it, the null must win.
-                article = training.paragraphs[example.paragraph].article
-                unrelated = [p for p in training.paragraphs if p.article != article]
-                chosen = [rng.choice(rng.choice(unrelated).sentences) for _ in range(args.negatives + 1)]
+                others = unrelated[training.paragraphs[example.paragraph].article]
+                chosen = [rng.choice(rng.choice(others).sentences) for _ in range(args.negatives + 1)]
                 targets.append(0)
             else:
                 others = [s for i, s in enumerate(own) if i != example.positive]
@@ -177,30 +217,14 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def judge(args: argparse.Namespace) -> None:
-    """bench/regression.py, each ranking's top statements rescored by the judge."""
-    import numpy as np
-    import torch
-
+    """bench/regression.py with the judge patched in: rescoring each ranking's top statements, or vetoing."""
     import regression
     from rag import engine
-    from rag.answer.select import is_statement
 
-    torch.set_num_threads(1)
-    tokenizer, model, head = judge_model(args.checkpoint)
-    model = model.merge_and_unload()
-    model.eval()
-    seen: dict[tuple[str, str], float] = {}
-
-    def judged(question: str, sentences: list[str]) -> np.ndarray:
-        fresh = [s for s in sentences if (question, s) not in seen]
-        if fresh:
-            with torch.inference_mode():
-                values = scores(tokenizer, model, head, [question] * len(fresh), fresh).numpy()
-            seen.update(((question, s), float(v)) for s, v in zip(fresh, values))
-        return np.array([seen[(question, s)] for s in sentences])
+    judged = cached_scorer(args.checkpoint, threads=1)
 
     def rejudged(candidates: tuple, question: str) -> tuple:
-        top = [i for i, c in enumerate(candidates) if is_statement(c.sentence.text)][: args.top]
+        top = top_statements(candidates, args.top)
         if len(top) < 2:
             return candidates
         values = judged(question, [candidates[i].sentence.text for i in top])
@@ -213,51 +237,39 @@ def judge(args: argparse.Namespace) -> None:
             moved[i] = replace(candidates[i], fused=candidates[i].fused + args.weight * (value - values.max()))
         return tuple(sorted(moved, key=lambda c: (-c.fused, c.sentence.sentence_id)))
 
-    if args.mode == "veto":
-        plain_select = engine.select
-
-        def vetoed(index: Any, retrieval: Any, query: Any, *rest: Any, **options: Any) -> Any:
-            selection = plain_select(index, retrieval, query, *rest, **options)
-            top = [c.sentence.text for c in retrieval.candidates if is_statement(c.sentence.text)][: args.top]
-            if selection.abstained or not top or judged(query.query, top).max() >= args.cut:
-                return selection
-            return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers")
-
-        engine.select = vetoed
-        sys.argv = ["regression.py", *args.regression]
-        regression.main()
-        return
-
-    plain = engine.Engine._retrieve
-
     def retrieve(self: Any, index: Any, query: Any, timings: dict[str, float]) -> Any:
-        retrieval, vector, lean = plain(self, index, query, timings)
+        retrieval, vector, lean = plain_retrieve(self, index, query, timings)
         uncorrected = None if retrieval.uncorrected is None else rejudged(retrieval.uncorrected, query.query)
         return replace(retrieval, candidates=rejudged(retrieval.candidates, query.query),
                        uncorrected=uncorrected), vector, lean
 
-    engine.Engine._retrieve = retrieve
+    def vetoed(index: Any, retrieval: Any, query: Any, *rest: Any, **options: Any) -> Any:
+        selection = plain_select(index, retrieval, query, *rest, **options)
+        top = [retrieval.candidates[i].sentence.text for i in top_statements(retrieval.candidates, args.top)]
+        if selection.abstained or not top or judged(query.query, top).max() >= args.cut:
+            return selection
+        return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers")
+
+    plain_retrieve, plain_select = engine.Engine._retrieve, engine.select
+    if args.mode == "veto":
+        engine.select = vetoed
+    else:
+        engine.Engine._retrieve = retrieve
     sys.argv = ["regression.py", *args.regression]
     regression.main()
 
 
 def collect_with_judge(args: argparse.Namespace) -> list[dict[str, Any]]:
     """bench/abstention_corpora.py's rows, each with the judge's best score over the top statements."""
-    import torch
-
     import abstention_corpora as study
     from rag import engine
-    from rag.answer.select import is_statement
 
-    torch.set_num_threads(2)
-    tokenizer, model, head = judge_model(args.checkpoint)
-    model = model.merge_and_unload()
-    model.eval()
+    judged = cached_scorer(args.checkpoint, threads=2)
     plain_retrieve, plain_signals = engine.Engine._retrieve, study.signals
 
     def retrieve(self: Any, index: Any, query: Any, timings: dict[str, float]) -> Any:
         found = plain_retrieve(self, index, query, timings)
-        self.judged = (query.query, found[0].candidates)
+        self.judged = (query.query, found[0].candidates)  # what the signals of this question read next
         return found
 
     def signals(eng: Any, question: str, history: list[str] | None = None) -> dict[str, float] | None:
@@ -265,9 +277,8 @@ def collect_with_judge(args: argparse.Namespace) -> list[dict[str, Any]]:
         if found is None:
             return None
         asked, candidates = eng.judged
-        top = [c.sentence.text for c in candidates if is_statement(c.sentence.text)][: args.top]
-        with torch.inference_mode():
-            found["judge"] = float(scores(tokenizer, model, head, [asked] * len(top), top).max()) if top else -99.0
+        top = [candidates[i].sentence.text for i in top_statements(candidates, args.top)]
+        found["judge"] = float(judged(asked, top).max()) if top else NO_STATEMENT
         return found
 
     engine.Engine._retrieve, study.signals = retrieve, signals
@@ -322,7 +333,8 @@ def abstain(args: argparse.Namespace) -> None:
     def auc(name: str) -> float:
         answerable = np.array([r[name] for r in rows if r["answerable"]])
         foreign = np.array([r[name] for r in rows if not r["answerable"]])
-        return float((answerable[:, None] > foreign[None, :]).mean())
+        above, tied = answerable[:, None] > foreign[None, :], answerable[:, None] == foreign[None, :]
+        return float((above + 0.5 * tied).mean())
 
     print("\nROC AUC, answerable against foreign: " + ", ".join(f"{n} {auc(n):.3f}" for n in ("cosine", "margin", "judge")))
     # The veto: the shipped margin kept, and an answer refused too when the judge scores every top statement
@@ -345,10 +357,7 @@ def cost(args: argparse.Namespace) -> None:
     from rag.embedding.embedder import Embedder
     from rag.evaluate.labelled import load_questions
 
-    torch.set_num_threads(2)
-    tokenizer, model, head = judge_model(args.checkpoint)
-    model = model.merge_and_unload()
-    model.eval()
+    tokenizer, model, head = inference_judge(args.checkpoint, threads=2)
     settings = Settings.resolve()
     embedder = Embedder(model=settings.model, cache_dir=settings.cache_dir)
     questions = [item["question"] for item in load_questions(sorted((ROOT / "eval").glob("*.jsonl")))][:30]

@@ -35,15 +35,27 @@ def quoted(record: Record) -> int:
 
 def brought(with_: Record, without: Record) -> int:
     """Characters of the quotes only the runner-ups brought."""
-    return sum(end - start for quote in with_["quotes"] if quote not in without["quotes"] for _, start, end in [quote])
+    return quoted({"quotes": [quote for quote in with_["quotes"] if quote not in without["quotes"]]})
+
+
+def whole_at_most(n: int) -> Condition:
+    return lambda with_, without: quoted(with_) <= n
+
+
+def runner_ups_at_most(n: int) -> Condition:
+    return lambda with_, without: brought(with_, without) <= n
+
+
+def best_at_most(n: int) -> Condition:
+    return lambda with_, without: quoted(without) <= n
 
 
 BUDGETS: dict[str, Condition] = {
-    "as shipped (runner-ups kept)": lambda w, o: True,
-    "no runner-up": lambda w, o: False,
-    **{f"whole answer ≤ {n}": (lambda n: lambda w, o: quoted(w) <= n)(n) for n in (300, 400, 500, 600)},
-    **{f"runner-ups ≤ {n}": (lambda n: lambda w, o: brought(w, o) <= n)(n) for n in (150, 200, 250, 300)},
-    **{f"best alone ≤ {n}": (lambda n: lambda w, o: quoted(o) <= n)(n) for n in (150, 200, 250)},
+    "as shipped (runner-ups kept)": lambda with_, without: True,
+    "no runner-up": lambda with_, without: False,
+    **{f"whole answer ≤ {n}": whole_at_most(n) for n in (300, 400, 500, 600)},
+    **{f"runner-ups ≤ {n}": runner_ups_at_most(n) for n in (150, 200, 250, 300)},
+    **{f"best alone ≤ {n}": best_at_most(n) for n in (150, 200, 250)},
 }
 
 
