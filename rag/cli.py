@@ -1,4 +1,4 @@
-"""`rag` command line: build, ask, remove, replace, eval, calibrate, feedback, train, serve. A thin edge over the library.
+"""`rag` command line: build, ask, remove, replace, eval, calibrate, feedback, train, train-judge, serve. A thin edge over the library.
 
 Heavy libraries are imported inside the commands, so `rag --help` is instant.
 Errors the library raises on purpose become one sentence on stderr, exit code 2.
@@ -257,6 +257,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_judge(args: argparse.Namespace) -> int:
+    from .config import PROJECT_ROOT
+    from .learn.judge import JudgeSettings, run_judge
+
+    settings = _settings(args)
+    judge_settings = JudgeSettings(steps=args.steps, batch=args.batch, negatives=args.negatives,
+                                   null_share=args.null_share, seed=args.seed)
+    out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "judge"
+    record = run_judge(judge_settings, Path(args.data) if args.data else PROJECT_ROOT / "train", out,
+                       settings.cache_dir, measure=args.measure, log=lambda line: print(line, file=sys.stderr))
+    print(json.dumps({k: record[k] for k in ("seconds", "heldout_sentence_first")}, indent=1))
+    if out is not None:
+        print(f"Choose its cut before using it: python bench/cross_encoder.py abstain --judge {out} --write-cut",
+              file=sys.stderr)
+    return 0
+
+
 def cmd_remove(args: argparse.Namespace) -> int:
     engine = _engine(args)
     report = engine.remove(args.file)
@@ -382,6 +399,19 @@ def _train_command(sub: Any) -> None:
     tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers join the training pairs")
     tr.add_argument("--dry-run", action="store_true", help="train and measure, write nothing")
     tr.set_defaults(run=cmd_train)
+    tj = sub.add_parser("train-judge", help="train the judge (a cross-encoder that says when no sentence answers) "
+                                            "on train/ and write it")
+    tj.add_argument("--steps", type=int, default=700, help="steps (default 700, as the shipped judge)")
+    tj.add_argument("--batch", type=int, default=8, help="questions per step (default 8)")
+    tj.add_argument("--negatives", type=int, default=3, help="other sentences per question (default 3)")
+    tj.add_argument("--null-share", type=float, default=0.5,
+                    help="share of questions asked against other articles' sentences only (default 0.5)")
+    tj.add_argument("--seed", type=int, default=0, help="default 0")
+    tj.add_argument("--measure", type=int, default=600, help="held-out questions measured after training (default 600)")
+    tj.add_argument("--data", help="folder of the SQuAD files and their translations (default: train/)")
+    tj.add_argument("--out", help="where to write the judge (default: rag/data/judge, the shipped one)")
+    tj.add_argument("--dry-run", action="store_true", help="train and measure, write nothing")
+    tj.set_defaults(run=cmd_train_judge)
 
 
 def _serve_command(sub: Any) -> None:

@@ -120,6 +120,9 @@ FIELDS: dict[str, Field] = {
     "embed_adapter": Field("RAG_EMBED_ADAPTER", _text, lambda: "none",
                            "LoRA adapter merged into the model: none, shipped (the one `rag train` made from train/, "
                            "in rag/data/adapter, for the built-in model), or an adapter folder"),
+    "judge": Field("RAG_JUDGE", _text, lambda: "shipped",
+                   "the judge that refuses an answer none of whose top sentences it finds answering: shipped (the "
+                   "one `rag train-judge` made from train/, in rag/data/judge), none, or a judge folder"),
     "embed_backend": Field("RAG_EMBED_BACKEND", _choice(EMBED_BACKENDS), lambda: "onnx",
                            "onnx (ONNX Runtime, exported once), onnx-int8 (weights quantized), or torch "
                            "(sentence-transformers)"),
@@ -175,6 +178,7 @@ class Settings:
     cache_dir: Path
     model: str
     embed_adapter: str
+    judge: str
     embed_backend: str
     embed_threads: int
     faiss_index: str

@@ -26,7 +26,7 @@ from .answer.compose import compose, refusal
 from .policy import DEFAULT, Policies
 from .query.understand import Query, language_shares, parse_question, title_names, understand
 from .retrieve.hybrid import Retrieval, language_centroids, language_lean, retrieve, sentence_languages
-from .answer.select import compared_documents, select, select_comparison
+from .answer.select import compared_documents, judge_vetoed, judged_texts, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
 from .index.build import BuildReport, Progress, build, documents_folder, open_index
@@ -66,7 +66,7 @@ class Engine:
     """Ask questions of an index of documents. Builds or updates the index on first use."""
 
     def __init__(self, settings: Settings | None = None, embedder: Any = None, policies: Policies = DEFAULT,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, judge: Any = "settings") -> None:
         self.settings = settings or Settings.resolve()
         self.policies = policies
         if embedder is None:
@@ -78,6 +78,7 @@ class Engine:
         self._index: IndexReader | None = None
         self._background: np.ndarray | None = None
         self._calibration = calibration  # None: the one measured for the embedder's model
+        self._judge = judge  # "settings": the one RAG_JUDGE names, loaded on first use; None: no veto
         self._lock = threading.Lock()
         self._refused: set[str] = set()  # versions landed by another process that could not be served
         self._stop = threading.Event()
@@ -101,6 +102,8 @@ class Engine:
                 docs_dir = documents_folder(self.settings)
                 self.settings = self.settings.replace(docs_dir=docs_dir, docs_named=self.settings.docs_named)
                 self.calibration
+                if self.policies.selection.judge_veto and self.judge is not None:
+                    self.judge.cut  # a judge that cannot load says so now, not at the first answer
                 self._index = ready_for_questions(open_index(
                     docs_dir, self.settings.index_dir, self.embedder,
                     progress=progress or _no_progress, settings=self.settings), self.policies)
@@ -199,6 +202,27 @@ class Engine:
             self._calibration = find_calibration(self.embedder.model_id, self.settings.cache_dir)
         return self._calibration
 
+    @property
+    def judge(self) -> Any:
+        """The judge that vetoes answers (embedding/judge.py), or None when RAG_JUDGE=none."""
+        if isinstance(self._judge, str):
+            from .embedding.judge import resolve_judge, shared_judge
+
+            folder = resolve_judge(self.settings.judge)
+            self._judge = None if folder is None else shared_judge(folder, self.settings.cache_dir,
+                                                                   self.settings.embed_threads)
+        return self._judge
+
+    def _judged(self, selection: Any, retrieval: Retrieval, query: Query, timings: dict[str, float]) -> Any:
+        """The selection, refused when the judge finds that none of the ranking's top statements answers."""
+        policy = self.policies.selection
+        if selection.abstained or not policy.judge_veto or query.compare or query.context or self.judge is None:
+            return selection
+        mark = time.perf_counter()
+        best = self.judge.best(query.query, judged_texts(retrieval, policy))
+        timings["judge"] = (time.perf_counter() - mark) * 1000
+        return judge_vetoed(selection, best, self.judge.cut)
+
     def warm_up(self) -> None:
         self.index
         self.calibration
@@ -277,6 +301,7 @@ class Engine:
             selection = select(index, retrieval, query, background_max, threshold=threshold,
                                policy=self.policies.selection)
         timings["selection"] = (time.perf_counter() - mark) * 1000
+        selection = self._judged(selection, retrieval, query, timings)
 
         mark = time.perf_counter()
         answer = compose(index, selection, query)

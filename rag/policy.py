@@ -154,6 +154,12 @@ class SelectionPolicy:
     answer_kind_required: bool = True
     quantity: re.Pattern[str] = QUANTITY
     time: re.Pattern[str] = TIME
+    # The judge (a cross-encoder trained to say when no sentence answers, embedding/judge.py) reads the
+    # question beside the first `judged_statements` statements of the ranking and refuses the answer when
+    # it scores each below its cut. Not for a follow-up: the judge reads one question, and "Et pour 2020 ?"
+    # run together with the question before it is neither (BENCHMARKS, "The judge's veto").
+    judge_veto: bool = True
+    judged_statements: int = 3
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "

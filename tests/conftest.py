@@ -44,6 +44,14 @@ def fake_embedder_is_calibrated():
         yield
 
 
+@pytest.fixture(autouse=True)
+def judge_only_with_the_real_model(request, monkeypatch):
+    """The judge reads real text with the real model: the unit tier (fake embedder, logic) runs without it,
+    in seconds; every test of the real tier answers as the chat does, judge included."""
+    if not REAL_FIXTURES & set(request.fixturenames) and not request.node.get_closest_marker("browser"):
+        monkeypatch.setenv("RAG_JUDGE", "none")
+
+
 @pytest.fixture(scope="session")
 def embedder():
     from rag.embedding.embedder import Embedder

@@ -191,6 +191,9 @@ class AppState:
                 if hasattr(embedder, "on_step"):
                     embedder.on_step = self.model_step
                 embedder.info  # the model loads while the main thread imports Gradio
+            judge = getattr(self.engine, "judge", None)
+            if judge is not None and hasattr(judge, "on_step"):
+                judge.on_step = self.model_step  # its first merge and export are announced too
             self.app_built.wait(timeout=120)
             self.engine.open(progress=self._progress)
             self.engine.follow_versions()  # a CLI `rag build` beside the server is answered from at once

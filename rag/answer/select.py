@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from itertools import islice
 
 from ..index.reader import IndexReader
 from ..ingest.clean import YEAR
@@ -175,6 +176,20 @@ def is_statement(text: str, policy: SelectionPolicy = DEFAULT.selection) -> bool
 def statements(candidates: tuple[Candidate, ...], policy: SelectionPolicy) -> tuple[Candidate, ...]:
     """The candidates that say something (`is_statement`)."""
     return tuple(c for c in candidates if is_statement(c.sentence.text, policy))
+
+
+def judged_texts(retrieval: Retrieval, policy: SelectionPolicy) -> tuple[str, ...]:
+    """What the judge reads: the first `policy.judged_statements` statements of the ranking."""
+    said = (c.sentence.text for c in retrieval.candidates if is_statement(c.sentence.text, policy))
+    return tuple(islice(said, policy.judged_statements))
+
+
+def judge_vetoed(selection: Selection, best_score: float, cut: float) -> Selection:
+    """The selection, refused when it answered and the judge's best score over its statements is below
+    `cut`. Pure."""
+    if selection.abstained or best_score >= cut:
+        return selection
+    return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers")
 
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:

@@ -94,7 +94,11 @@ def merged_weights(base: dict[str, np.ndarray], adapter: Adapter) -> dict[str, n
     Raises ModelError when the adapter names a weight the base does not have."""
     from safetensors.numpy import load_file
 
-    lora = load_file(str(adapter.folder / WEIGHTS_FILE))
+    try:
+        lora = load_file(str(adapter.folder / WEIGHTS_FILE))
+    except Exception as exc:  # safetensors raises its own error type for a damaged file
+        raise ModelError(f"{adapter.folder / WEIGHTS_FILE} cannot be read ({exc}); write the adapter again "
+                         "with `rag train` (or `rag train-judge` for a judge)") from exc
     merged = dict(base)
     for key in sorted(k for k in lora if k.endswith(".lora_A.weight")):
         module = key[: -len(".lora_A.weight")]

@@ -179,11 +179,28 @@ def _quantize(source: Path, target: Path) -> None:
     os.replace(temporary, target)
 
 
+def onnx_session(onnx_path: Path, threads: int) -> Any:
+    """An ONNX Runtime session on the CPU. Raises ModelError when the file cannot be loaded."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    # Threads set on purpose: all cores for one call, and no spin-waiting between calls,
+    # which otherwise burns the cores another process (or the next stage) needs.
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise ModelError(f"{onnx_path} cannot be loaded by ONNX Runtime ({exc}); delete it to export again.") from exc
+
+
 class OnnxModel:
     """A sentence-transformers folder whose transformer runs in ONNX Runtime."""
 
     def __init__(self, folder: Path, onnx_path: Path, threads: int) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.pipeline = read_pipeline(folder)
@@ -193,18 +210,7 @@ class OnnxModel:
             raise ModelError(f"{folder}/tokenizer.json cannot be read ({exc}); set RAG_EMBED_BACKEND=torch.") from exc
         self.tokenizer.enable_truncation(max_length=self.pipeline.max_seq_length)
         self.tokenizer.no_padding()
-        options = ort.SessionOptions()
-        # Threads set on purpose: all cores for one call, and no spin-waiting between calls,
-        # which otherwise burns the cores another process (or the next stage) needs.
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise ModelError(f"{onnx_path} cannot be loaded by ONNX Runtime ({exc}); delete it to export again.") from exc
+        self.session = onnx_session(onnx_path, threads)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.dim = int(self.session.get_outputs()[0].shape[-1])
         self.pad_id = self.tokenizer.token_to_id("<pad>") or self.tokenizer.token_to_id("[PAD]") or 0
