@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .examples import QASet
+from .trainer import BLOCK_LINEARS, load_base, progress_bar, require_peft
 
 HEAD_FILE = "head.safetensors"
 MAX_TOKENS = 160  # question and sentence together; the sentence is cut first
@@ -78,8 +79,6 @@ def new_judge(base_folder: Path, settings: JudgeSettings) -> tuple[Any, Any, Any
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from .trainer import BLOCK_LINEARS, load_base, require_peft
-
     require_peft()
     torch.manual_seed(settings.seed)
     tokenizer, model = load_base(base_folder)
@@ -130,9 +129,7 @@ def train_judge(qa: QASet, base_folder: Path, settings: JudgeSettings, progress:
                  for article in {p.article for p in qa.paragraphs}} if settings.null_share else {}
     if settings.null_share and any(not others for others in unrelated.values()):
         raise ConfigError("null_share needs paragraphs of at least two articles")
-    from .trainer import _bar
-
-    bar = _bar(settings.steps, progress)
+    bar = progress_bar(settings.steps, progress)
     model.train()
     losses: list[float] = []
     started = time.perf_counter()

@@ -220,7 +220,7 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
 
     order: list[Triple] = []
     losses: list[float] = []
-    bar = _bar(steps, progress)
+    bar = progress_bar(steps, progress)
     model.train()
     started = time.perf_counter()
     for step in range(steps):
@@ -276,7 +276,7 @@ def _mined(qa: QASet, model: Any, tokenizer: Any, settings: TrainSettings) -> li
                           settings.mined_negatives)
 
 
-def _bar(total: int, enabled: bool) -> Any:
+def progress_bar(total: int, enabled: bool) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, disable=not enabled, unit="step", desc="training", dynamic_ncols=True)
