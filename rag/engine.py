@@ -102,12 +102,36 @@ class Engine:
                 docs_dir = documents_folder(self.settings)
                 self.settings = self.settings.replace(docs_dir=docs_dir, docs_named=self.settings.docs_named)
                 self.calibration
-                if self.policies.selection.judge_veto and self.judge is not None:
-                    self.judge.cut  # a judge that cannot load says so now, not at the first answer
+                judge_loaded = self._load_judge_aside()
                 self._index = ready_for_questions(open_index(
                     docs_dir, self.settings.index_dir, self.embedder,
                     progress=progress or _no_progress, settings=self.settings), self.policies)
+                judge_loaded()
             return self._index
+
+    def _load_judge_aside(self) -> Any:
+        """Start loading the judge beside the index (its ONNX session takes a second of mostly one core);
+        returns what waits for it and raises its error: a judge that cannot load says so when the engine
+        opens, not at the first answer."""
+        if not self.policies.selection.judge_veto or self.judge is None:
+            return lambda: None
+        failure: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                self.judge.cut
+            except BaseException as exc:  # re-raised in the opening thread
+                failure.append(exc)
+
+        loader = threading.Thread(target=load, name="rag-judge-load", daemon=True)
+        loader.start()
+
+        def wait() -> None:
+            loader.join()
+            if failure:
+                raise failure[0]
+
+        return wait
 
     def rebuild(self, progress: Progress | None = None) -> BuildReport:
         """Re-index the documents folder (incrementally) and swap the new index in."""
