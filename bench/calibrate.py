@@ -32,7 +32,7 @@ def main() -> None:
     files = [Path(a) for a in sys.argv[1:]] or sorted((ROOT / "eval").glob("*.jsonl"))
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings.resolve(docs_dir=ROOT / "seeds", index_dir=Path(scratch) / "index", store="faiss")
-        engine = Engine(settings, calibration=BEING_MEASURED)
+        engine = Engine(settings, calibration=BEING_MEASURED, judge=None)  # the margin alone, as rag calibrate
         entry, rows = calibrate_engine(engine, files)
     entry = Calibration(**{**asdict(entry), "source": entry.source.replace("rag calibrate", "bench/calibrate.py")})
     path = ROOT / "rag" / "data" / "calibration.json"

@@ -211,7 +211,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     # One private index per documents folder: calibrating on another folder never meets the first's.
     private = base.cache_dir / f"calibration-index-{hashlib.sha256(str(docs).encode()).hexdigest()[:12]}"
     settings = base.replace(docs_dir=docs, store="faiss", index_dir=args.index or private)
-    engine = Engine(settings, calibration=BEING_MEASURED)
+    # The margin is measured alone, as the shipped one was: the judge's cut was chosen beside it, not under it.
+    engine = Engine(settings, calibration=BEING_MEASURED, judge=None)
     bars = ProgressBars()
     try:
         engine.open(progress=bars)
