@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from .answer.compose import compose, refusal
 from .policy import DEFAULT, Policies
 from .query.understand import Query, language_shares, parse_question, title_names, understand
 from .retrieve.hybrid import Retrieval, language_centroids, language_lean, retrieve, sentence_languages
-from .answer.select import compared_documents, judge_vetoed, judged_texts, select, select_comparison
+from .answer.select import Selection, compared_documents, judge_vetoed, judged_texts, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
 from .index.build import BuildReport, Progress, build, documents_folder, open_index
@@ -34,6 +34,9 @@ from .index.reader import IndexReader
 from .index.store import load_version, read_pointer
 from .ingest.files import Placed, add_files, document_path, replace_file
 from .records import Answer
+
+if TYPE_CHECKING:
+    from .embedding.judge import Judge
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class Engine:
     """Ask questions of an index of documents. Builds or updates the index on first use."""
 
     def __init__(self, settings: Settings | None = None, embedder: Any = None, policies: Policies = DEFAULT,
-                 calibration: Calibration | None = None, judge: Any = "settings") -> None:
+                 calibration: Calibration | None = None, judge: Judge | str | None = "settings") -> None:
         self.settings = settings or Settings.resolve()
         self.policies = policies
         if embedder is None:
@@ -109,7 +112,7 @@ class Engine:
                 judge_loaded()
             return self._index
 
-    def _load_judge_aside(self) -> Any:
+    def _load_judge_aside(self) -> Callable[[], None]:
         """Start loading the judge beside the index (its ONNX session takes a second of mostly one core);
         returns what waits for it and raises its error: a judge that cannot load says so when the engine
         opens, not at the first answer."""
@@ -227,7 +230,7 @@ class Engine:
         return self._calibration
 
     @property
-    def judge(self) -> Any:
+    def judge(self) -> Judge | None:
         """The judge that vetoes answers (embedding/judge.py), or None when RAG_JUDGE=none."""
         if isinstance(self._judge, str):
             from .embedding.judge import resolve_judge, shared_judge
@@ -237,7 +240,8 @@ class Engine:
                                                                    self.settings.embed_threads)
         return self._judge
 
-    def _judged(self, selection: Any, retrieval: Retrieval, query: Query, timings: dict[str, float]) -> Any:
+    def _judged(self, selection: Selection, retrieval: Retrieval, query: Query, timings: dict[str, float]
+                ) -> Selection:
         """The selection, refused when the judge finds that none of the ranking's top statements answers."""
         policy = self.policies.selection
         if selection.abstained or not policy.judge_veto or query.compare or query.context or self.judge is None:
