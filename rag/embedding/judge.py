@@ -6,8 +6,9 @@ A score above 0 means "this sentence answers": the judge was trained against a f
 it falls below the judge's cut (`cut.json`, chosen on the development corpora). One ships in
 `rag/data/judge/`; `RAG_JUDGE=none` turns it off, a folder replaces it.
 
-Loading costs what the embedder's first load costs (merged and exported once into the cache, then about
-a second); no torch at run time.
+Its first load merges and exports it once into the cache (about 12 s); after that, loading adds about
+1.8 s to a cold start and scoring three statements about 60 ms to an answer (BENCHMARKS, "The judge's
+veto"). No torch at run time.
 """
 
 from __future__ import annotations
@@ -54,18 +55,17 @@ def judge_digest(folder: Path) -> str:
     from ..digest import sha256_file
     from .adapter import read_adapter
 
-    head = Path(folder) / HEAD_FILE
-    if not head.is_file():
-        raise ModelError(f"{folder} is not a judge: {HEAD_FILE} is missing (set RAG_JUDGE to a folder written by "
-                         "`rag train-judge`, or to none)")
-    return hashlib.sha256((read_adapter(folder).digest + sha256_file(head)).encode()).hexdigest()
+    read_head(folder)  # there, and readable
+    return hashlib.sha256((read_adapter(folder).digest + sha256_file(Path(folder) / HEAD_FILE)).encode()).hexdigest()
 
 
 def read_head(folder: Path) -> JudgeHead:
     """The head of the judge in `folder`. Raises ModelError naming what is wrong."""
     from safetensors.numpy import load_file
 
-    judge_digest(folder)  # both files there
+    if not (Path(folder) / HEAD_FILE).is_file():
+        raise ModelError(f"{folder} is not a judge: {HEAD_FILE} is missing (set RAG_JUDGE to a folder written by "
+                         "`rag train-judge`, or to none)")
     try:
         weights = load_file(str(folder / HEAD_FILE))
         return JudgeHead(np.asarray(weights["weight"], dtype=np.float32).reshape(-1),
@@ -90,13 +90,22 @@ def read_cut(folder: Path) -> JudgeCut:
     return JudgeCut(cut, str(record.get("source", "")))
 
 
+@dataclass(frozen=True)
+class _Loaded:
+    tokenizer: Any
+    session: Any
+    inputs: frozenset[str]
+    pad_id: int
+    head: JudgeHead
+
+
 class Judge:
     """Scores (question, sentence) pairs. Loaded on first use; thread-safe."""
 
     def __init__(self, folder: Path, cache_dir: Path, threads: int) -> None:
         self.folder, self.cache_dir, self.threads = Path(folder), Path(cache_dir), threads
         self.on_step: Callable[[str], None] = lambda step: None
-        self._loaded: tuple[Any, Any, JudgeHead] | None = None
+        self._loaded: _Loaded | None = None
         self._cut: JudgeCut | None = None
         self._load_lock, self._tokenize_lock = threading.Lock(), threading.Lock()
 
@@ -109,13 +118,13 @@ class Judge:
             self._cut = read_cut(self.folder)
         return self._cut.cut
 
-    def _load(self) -> tuple[Any, Any, JudgeHead]:
+    def _load(self) -> _Loaded:
         with self._load_lock:
             if self._loaded is None:
                 self._loaded = self._open()
             return self._loaded
 
-    def _open(self) -> tuple[Any, Any, JudgeHead]:
+    def _open(self) -> _Loaded:
         from tokenizers import Tokenizer
 
         from .adapter import merged_folder, read_adapter
@@ -138,28 +147,30 @@ class Judge:
         # the window; "longest_first" cuts the sentence just the same until the question is the longer one.
         tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
         tokenizer.no_padding()
-        return tokenizer, onnx_session(onnx_path, self.threads), head
+        session = onnx_session(onnx_path, self.threads)
+        # XLM-R derives position ids from where <pad> is, so padding must use its very id
+        return _Loaded(tokenizer, session, frozenset(i.name for i in session.get_inputs()),
+                       tokenizer.token_to_id("<pad>") or 0, head)
 
     def scores(self, question: str, sentences: Sequence[str]) -> np.ndarray:
         """The judge's score of `question` beside each sentence, in order (float32)."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        tokenizer, session, head = self._load()
+        loaded = self._load()
         with self._tokenize_lock:  # the Rust tokenizer refuses concurrent use of one object
-            encodings = tokenizer.encode_batch([(QUERY_PROMPT + question, PASSAGE_PROMPT + s) for s in sentences])
+            encodings = loaded.tokenizer.encode_batch([(QUERY_PROMPT + question, PASSAGE_PROMPT + s)
+                                                       for s in sentences])
         width = max(len(e.ids) for e in encodings)
-        # XLM-R derives position ids from where <pad> is, so padding must use its very id
-        ids = np.full((len(encodings), width), tokenizer.token_to_id("<pad>") or 0, dtype=np.int64)
+        ids = np.full((len(encodings), width), loaded.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
         for row, encoding in enumerate(encodings):
             ids[row, : len(encoding.ids)] = encoding.ids
             mask[row, : len(encoding.ids)] = 1
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        names = {i.name for i in session.get_inputs()}
-        hidden = session.run(None, {k: v for k, v in feed.items() if k in names})[0]
+        hidden = loaded.session.run(None, {k: v for k, v in feed.items() if k in loaded.inputs})[0]
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        return (pooled @ head.weight + head.bias).astype(np.float32)
+        return (pooled @ loaded.head.weight + loaded.head.bias).astype(np.float32)
 
     def best(self, question: str, sentences: Sequence[str]) -> float:
         """The best score over `sentences` (−inf when there is none)."""

