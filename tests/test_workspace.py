@@ -520,3 +520,26 @@ def test_a_refusal_names_its_closest_passages_once():
     bubble = answer_markdown(refusal, "http://x/")
     assert bubble.count("Passages les plus proches") == 1 and bubble.count("[1]") == 1
     assert "Sources" not in bubble
+
+
+def test_exported_conversations_share_one_folder_and_old_ones_are_removed(seed_engine, tmp_path):
+    """Each answer wrote the export into a folder of its own that nothing removed: 360 of them
+    were left in /tmp by a day of tests."""
+    import os
+    from pathlib import Path
+
+    from ui.handlers import EXPORT_MAX_AGE, conversation_file
+
+    question = "Qu'est-ce que Kantar prévoit pour le social commerce ?"
+    answer = seed_engine.ask(question)
+    first = Path(conversation_file([(question, answer)], "http://x/", tmp_path))
+    again = Path(conversation_file([(question, answer)], "http://x/", tmp_path))
+    longer = Path(conversation_file([(question, answer), (question, answer)], "http://x/", tmp_path))
+    assert first == again and first.name == longer.name == "discussion.md" and first != longer
+    assert first.parent.parent == longer.parent.parent == tmp_path
+    assert "social commerce" in first.read_text(encoding="utf-8")
+    long_ago = time.time() - EXPORT_MAX_AGE - 60
+    os.utime(first.parent, (long_ago, long_ago))
+    assert conversation_file([(question, answer)] * 3, "http://x/", tmp_path)
+    assert not first.exists() and longer.exists()
+    assert conversation_file([], "http://x/", tmp_path) is None

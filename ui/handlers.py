@@ -3,6 +3,7 @@ API) and the library (documents added, removed, replaced; collections). Imported
 only, with Gradio."""
 
 import logging
+import os
 import tempfile
 import weakref
 from pathlib import Path
@@ -72,17 +73,59 @@ def _turn_at(turns: list[Any], index: Any) -> dict[str, Any] | None:
     return next((t for t in turns or [] if t["message"] == number), None)
 
 
-def conversation_file(turns: list[tuple[str, Any]], base: str) -> str | None:
-    """The conversation as a Markdown file for the export button (None before any answer)."""
+EXPORT_MAX_AGE = 3600  # seconds: Gradio keeps its own copy of a served file as long (delete_cache)
+
+
+def conversation_file(turns: list[tuple[str, Any]], base: str, folder: Path | None = None) -> str | None:
+    """The conversation as a Markdown file for the export button (None before any answer).
+
+    It is written after every answer, so the files share one folder per process, each named by
+    its content, and those older than an hour are removed: one folder per answer, as before, left
+    hundreds behind in the system's temp folder after a day of questions. Gradio copies the file
+    into its own cache as the answer is sent, so removing ours later loses nothing."""
     if not turns:
         return None
-    folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
-    path = folder / "discussion.md"
-    path.write_text(conversation_markdown(turns, base), encoding="utf-8")
+    import hashlib
+
+    folder = folder or export_folder()
+    text = conversation_markdown(turns, base)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    prune_exports(folder, EXPORT_MAX_AGE)
+    # Its own folder per file keeps the download's name "discussion.md".
+    path = folder / digest / "discussion.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    os.utime(path.parent)  # the same conversation written again is young again
     return str(path)
 
 
+_EXPORTS: list[Path] = []
 
+
+def export_folder() -> Path:
+    """This process's folder of exported conversations, removed when the process exits."""
+    if not _EXPORTS:
+        import atexit
+        import shutil
+
+        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _EXPORTS.append(folder)
+    return _EXPORTS[0]
+
+
+def prune_exports(folder: Path, max_age: float) -> None:
+    """Remove the exports written more than `max_age` seconds ago."""
+    import shutil
+    import time
+
+    oldest = time.time() - max_age
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if entry.stat().st_mtime < oldest:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue  # removed by another thread meanwhile
 
 
 class Conversation:
