@@ -1,7 +1,8 @@
 """Cold start: process start to first answer, for the CLI and for the UI, with and without an index.
 
 Each scenario runs three times in fresh processes (the model cache exists: the
-one-time materialization is measured by bench_embed.py). Figures: median [min–max].
+one-time materialization is measured by bench_embed.py). Figures: median [min–max]; peak
+resident memory of the `rag ask` process and of the chat's after its first answer.
 
 Run: python bench/bench_cold.py [--json build/bench/cold.json]
 """
@@ -33,14 +34,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def cli_first_answer(index_dir: Path) -> float:
+def cli_first_answer(index_dir: Path) -> tuple[float, float]:
+    """Seconds to the answer, and the process's peak resident memory in MB (its own rusage)."""
     started = time.perf_counter()
-    subprocess.run([*RAG, "ask", QUESTION, "--json", "--index", str(index_dir)], check=True, cwd=ROOT,
-                   capture_output=True)
-    return time.perf_counter() - started
+    child = subprocess.Popen([*RAG, "ask", QUESTION, "--json", "--index", str(index_dir)], cwd=ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"rag ask failed ({child.returncode})")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
 
 
-def ui_times(index_dir: Path) -> tuple[float, float]:
+def peak_mb(pid: int) -> float:
+    """A running process's peak resident memory (Linux's VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def ui_times(index_dir: Path) -> tuple[float, float, float]:
     from gradio_client import Client
 
     port = free_port()
@@ -58,7 +72,7 @@ def ui_times(index_dir: Path) -> tuple[float, float]:
                 time.sleep(0.05)
         page_ready = time.perf_counter() - started
         Client(url, verbose=False).predict(question=QUESTION, history=[], api_name="/ask")
-        return page_ready, time.perf_counter() - started
+        return page_ready, time.perf_counter() - started, peak_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -78,19 +92,27 @@ def main() -> None:
         subprocess.run([*RAG, "build", "--index", str(built)], check=True, cwd=ROOT, capture_output=True)
         for run in range(RUNS):
             fresh = Path(scratch) / f"fresh-{run}"
-            results.setdefault("cli_first_answer_with_index_s", []).append(cli_first_answer(built))
-            results.setdefault("cli_first_answer_without_index_s", []).append(cli_first_answer(fresh))
+            seconds, peak = cli_first_answer(built)
+            results.setdefault("cli_first_answer_with_index_s", []).append(seconds)
+            results.setdefault("cli_peak_with_index_mb", []).append(peak)
+            seconds, peak = cli_first_answer(fresh)
+            results.setdefault("cli_first_answer_without_index_s", []).append(seconds)
+            results.setdefault("cli_peak_without_index_mb", []).append(peak)
             shutil.rmtree(fresh, ignore_errors=True)
-            page, answer = ui_times(built)
+            page, answer, peak = ui_times(built)
             results.setdefault("ui_page_ready_with_index_s", []).append(page)
             results.setdefault("ui_first_answer_with_index_s", []).append(answer)
-            page, answer = ui_times(fresh)
+            results.setdefault("ui_peak_after_answer_mb", []).append(peak)
+            page, answer, _ = ui_times(fresh)
             results.setdefault("ui_page_ready_without_index_s", []).append(page)
             results.setdefault("ui_first_answer_without_index_s", []).append(answer)
             shutil.rmtree(fresh, ignore_errors=True)
     figures = {key: spread(values) for key, values in results.items()}
     for key, value in figures.items():
-        print(f"{key:<36} {value['median']:6.2f} s  [{value['min']:.2f}–{value['max']:.2f}]")
+        if key.endswith("_mb"):
+            print(f"{key:<36} {value['median']:6.0f} MB [{value['min']:.0f}–{value['max']:.0f}]")
+        else:
+            print(f"{key:<36} {value['median']:6.2f} s  [{value['min']:.2f}–{value['max']:.2f}]")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(figures, indent=2))
 

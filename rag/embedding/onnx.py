@@ -212,24 +212,63 @@ def onnx_session(onnx_path: Path, threads: int) -> Any:
         raise ModelError(f"{onnx_path} cannot be loaded by ONNX Runtime ({exc}); delete it to export again.") from exc
 
 
+class SharedTokenizer:
+    """A parsed `tokenizer.json`, shared by every model of the process that reads the same file.
+
+    The 250k-piece tokenizer of multilingual-e5 takes 281 MB and 0.7 s to parse, and the embedder
+    and the judge read the same one. Each caller gives its own truncation with each batch; a lock
+    makes the setting and the encoding one step (the Rust tokenizer also refuses concurrent use)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+        self._lock = threading.Lock()
+
+    def encode_batch(self, inputs: Sequence[Any], max_length: int | None) -> list[Any]:
+        """Encodings of texts or (text, text) pairs, cut to `max_length` tokens (longest first; None: whole)."""
+        with self._lock:
+            if max_length is None:
+                self._tokenizer.no_truncation()
+            else:
+                self._tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+            return self._tokenizer.encode_batch(list(inputs))
+
+    def token_to_id(self, token: str) -> int | None:
+        return self._tokenizer.token_to_id(token)
+
+
+_TOKENIZERS: dict[str, SharedTokenizer] = {}
+_TOKENIZERS_LOCK = threading.Lock()
+
+
+def shared_tokenizer(path: Path, how_to_fix: str) -> SharedTokenizer:
+    """The process's tokenizer for the file at `path`, parsed once per content. Raises ModelError
+    naming the file and `how_to_fix` when it cannot be read."""
+    import hashlib
+
+    from tokenizers import Tokenizer
+
+    try:
+        data = path.read_bytes()
+        key = hashlib.sha256(data).hexdigest()
+        with _TOKENIZERS_LOCK:
+            if key not in _TOKENIZERS:
+                _TOKENIZERS[key] = SharedTokenizer(Tokenizer.from_str(data.decode("utf-8")))
+            return _TOKENIZERS[key]
+    except Exception as exc:
+        raise ModelError(f"{path} cannot be read ({type(exc).__name__}: {exc}); {how_to_fix}") from exc
+
+
 class OnnxModel:
     """A sentence-transformers folder whose transformer runs in ONNX Runtime."""
 
     def __init__(self, folder: Path, onnx_path: Path, threads: int) -> None:
-        from tokenizers import Tokenizer
-
         self.pipeline = read_pipeline(folder)
-        try:
-            self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        except Exception as exc:
-            raise ModelError(f"{folder}/tokenizer.json cannot be read ({exc}); set RAG_EMBED_BACKEND=torch.") from exc
-        self.tokenizer.enable_truncation(max_length=self.pipeline.max_seq_length)
-        self.tokenizer.no_padding()
+        self.tokenizer = shared_tokenizer(folder / "tokenizer.json", "set RAG_EMBED_BACKEND=torch.")
         self.session = onnx_session(onnx_path, threads)
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.dim = int(self.session.get_outputs()[0].shape[-1])
         self.pad_id = self.tokenizer.token_to_id("<pad>") or self.tokenizer.token_to_id("[PAD]") or 0
-        self._lock = threading.Lock()  # the Rust tokenizer refuses concurrent use of one object
 
     def _prepare(self, text: str, prompt: str) -> str:
         text = prompt + text
@@ -237,12 +276,7 @@ class OnnxModel:
 
     def token_count(self, text: str, prompt: str) -> int:
         """Tokens the model sees (prompt and special tokens included) before truncation."""
-        with self._lock:
-            self.tokenizer.no_truncation()
-            try:
-                return len(self.tokenizer.encode(self._prepare(text, prompt)).ids)
-            finally:
-                self.tokenizer.enable_truncation(max_length=self.pipeline.max_seq_length)
+        return len(self.tokenizer.encode_batch([self._prepare(text, prompt)], None)[0].ids)
 
     def encode(self, texts: Sequence[str], prompt: str, batch_size: int) -> np.ndarray:
         """(n, dim) float32, in the order of `texts`; batches of similar lengths, padded to their longest.
@@ -253,8 +287,8 @@ class OnnxModel:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for first in range(0, len(texts), TOKENIZE_WINDOW):
             window = texts[first : first + TOKENIZE_WINDOW]
-            with self._lock:
-                encodings = self.tokenizer.encode_batch([self._prepare(t, prompt) for t in window])
+            encodings = self.tokenizer.encode_batch([self._prepare(t, prompt) for t in window],
+                                                    self.pipeline.max_seq_length)
             order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
