@@ -615,9 +615,9 @@ def test_texts_are_tokenized_a_window_at_a_time_with_the_same_vectors(embedder, 
         def __init__(self, inner):
             self.inner = inner
 
-        def encode_batch(self, batch):
+        def encode_batch(self, batch, max_length):
             sizes.append(len(batch))
-            return self.inner.encode_batch(batch)
+            return self.inner.encode_batch(batch, max_length)
 
         def __getattr__(self, name):
             return getattr(self.inner, name)

@@ -383,6 +383,7 @@ def test_the_one_time_export_is_announced_once(tmp_path, monkeypatch):
     def export(folder, target):
         target.mkdir(parents=True)
         (target / "model.onnx").write_bytes(b"onnx")
+        (target / onnx.WEIGHTS_FILE).write_bytes(b"weights")
 
     monkeypatch.setattr(onnx, "_export", export)
     (tmp_path / "model").mkdir()
