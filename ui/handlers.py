@@ -2,9 +2,14 @@
 API) and the library (documents added, removed, replaced; collections). Imported by `app.build_app`
 only, with Gradio."""
 
+import atexit
+import functools
+import hashlib
 import logging
 import os
+import shutil
 import tempfile
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -85,8 +90,6 @@ def conversation_file(turns: list[tuple[str, Any]], base: str, folder: Path | No
     into its own cache as the answer is sent, so removing ours later loses nothing."""
     if not turns:
         return None
-    import hashlib
-
     folder = folder or export_folder()
     text = conversation_markdown(turns, base)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -99,26 +102,16 @@ def conversation_file(turns: list[tuple[str, Any]], base: str, folder: Path | No
     return str(path)
 
 
-_EXPORTS: list[Path] = []
-
-
+@functools.lru_cache(maxsize=1)
 def export_folder() -> Path:
     """This process's folder of exported conversations, removed when the process exits."""
-    if not _EXPORTS:
-        import atexit
-        import shutil
-
-        folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _EXPORTS.append(folder)
-    return _EXPORTS[0]
+    folder = Path(tempfile.mkdtemp(prefix="rag-export-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def prune_exports(folder: Path, max_age: float) -> None:
     """Remove the exports written more than `max_age` seconds ago."""
-    import shutil
-    import time
-
     oldest = time.time() - max_age
     for entry in folder.iterdir() if folder.is_dir() else ():
         try:

@@ -112,7 +112,7 @@ def ensure_onnx(folder: Path, cache_dir: Path, model_id: str, quantized: bool = 
     """The ONNX file of `folder`'s transformer in the cache, exported (and quantized) the first time."""
     target = cache_dir / f"onnx-{export_key(folder, model_id)}"
     name = "model-int8.onnx" if quantized else "model.onnx"
-    if not (target / "model.onnx").is_file() or not (target / WEIGHTS_FILE).is_file():
+    if not _exported(target):
         if announce is not None:
             announce("exporting")
         if target.exists():  # half of an export (a file deleted by hand): made again whole
@@ -121,6 +121,11 @@ def ensure_onnx(folder: Path, cache_dir: Path, model_id: str, quantized: bool = 
     if quantized and not (target / name).is_file():
         _quantize(target / "model.onnx", target / name)
     return target / name
+
+
+def _exported(target: Path) -> bool:
+    """Whether `target` holds a whole export: the graph and its weights file."""
+    return (target / "model.onnx").is_file() and (target / WEIGHTS_FILE).is_file()
 
 
 def _export(folder: Path, target: Path) -> None:
@@ -163,7 +168,7 @@ def _export(folder: Path, target: Path) -> None:
         try:
             os.replace(staging, target)
         except OSError:  # another process exported the same model first: keep theirs
-            if not (target / "model.onnx").is_file():
+            if not _exported(target):
                 raise
     except ModelError:
         raise
