@@ -259,8 +259,8 @@ def test_the_default_backend_is_onnx_and_imports_no_torch(embedder):
 
 @pytest.mark.skipif(not Path("/proc/self/maps").is_file(), reason="reads Linux's /proc/self/maps")
 def test_the_exported_weights_are_mapped_not_copied(embedder):
-    """Weights inside the graph were copied out of it by every session: 578 MB a session (894 MB
-    at its peak) where the mapped file holds 144 MB, and 2 GB for a cold `rag ask` with the judge."""
+    """Weights inside the graph were copied out of it by every session: 529 MB a session (894 MB
+    at its peak) where a session over the mapped file holds 144 MB, and 2 GB for a cold `rag ask` with the judge."""
     from rag.embedding.onnx import WEIGHTS_FILE
 
     embedder.encode_queries(["x"])
