@@ -156,7 +156,7 @@ def judge(args: argparse.Namespace) -> None:
     else:
         engine.Engine._retrieve = retrieve
     asked = list(args.regression)
-    if args.mode != "trim":  # one --policy list (a second would replace the first)
+    if args.mode != "trim" and not args.veto:  # one --policy list (a second would replace the first)
         at = asked.index("--policy") + 1 if "--policy" in asked else len(asked)
         asked[at:at] = ["selection.judge_veto=False"] if "--policy" in asked else ["--policy", "selection.judge_veto=False"]
     sys.argv = ["regression.py", *asked]
@@ -305,6 +305,7 @@ def main() -> int:
     p.add_argument("--weight", type=float, default=0.01)
     p.add_argument("--margin", type=float, default=1.0)
     p.add_argument("--top", type=int, default=3, help="statements of each ranking the judge reads")
+    p.add_argument("--veto", action="store_true", help="reorder, alone: keep the judge's veto on")
     p = commands.add_parser("abstain")
     p.add_argument("--top", type=int, default=3, help="statements of the ranking the judge reads")
     p.add_argument("--rows", type=Path, help="write every question's signals here (JSON)")

@@ -13,7 +13,11 @@ foreign questions refused) against `--against`. It reads every half the runs hol
 runs with `--dev` (development halves, and eval/'s tuning half as the foreign questions), then read the
 held-out halves once.
 
-Run: python bench/margin_sweep.py RUN.json --against BASE.json [--cuts -0.01 0 0.005 …]
+With `--judge-cuts`, each margin is also tried beside each cut of the judge's veto: the run must have been
+made with a judge whose own cut refuses nothing (a copy of its folder with `"cut": -99` in `cut.json`, named
+by RAG_JUDGE), so that every answer records the judge's best score ("judged").
+
+Run: python bench/margin_sweep.py RUN.json --against BASE.json [--cuts -0.01 0 0.005 …] [--judge-cuts -2.21 -1.5 …]
 """
 
 from __future__ import annotations
@@ -25,14 +29,18 @@ from pathlib import Path
 from typing import Any
 
 
-def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None) -> dict[str, list[bool]]:
-    """Per set/half, each question's verdict under margin `cut` (None: as recorded): the gold span
-    quoted (SQuAD sets), the right answer or a right refusal (seeds), refused (`<set>/foreign`)."""
+def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None,
+             judge_cut: float | None = None) -> dict[str, list[bool]]:
+    """Per set/half, each question's verdict under margin `cut` (None: as recorded) and the judge's
+    `judge_cut` (None: as recorded): the gold span quoted (SQuAD sets), the right answer or a right
+    refusal (seeds), refused (`<set>/foreign`)."""
     out = {}
     for key, items in records.items():
         row = []
         for item in items:
-            refused = item["abstained"] or (cut is not None and item.get("support", 1.0) < cut)
+            judged = item.get("judged")
+            refused = item["abstained"] or (cut is not None and item.get("support", 1.0) < cut) \
+                or (judge_cut is not None and judged is not None and judged < judge_cut)
             if key.endswith("/foreign"):
                 row.append(refused)
             elif "span" in item:
@@ -64,23 +72,34 @@ def main() -> int:
     parser.add_argument("--against", type=Path, required=True, help="a regression run to compare with")
     parser.add_argument("--cuts", type=float, nargs="*",
                         default=[round(-0.02 + 0.0025 * i, 4) for i in range(21)])
+    parser.add_argument("--judge-cuts", type=float, nargs="*", default=[None],
+                        help="cuts of the judge's veto to try beside each margin (the run's judge refused nothing)")
     args = parser.parse_args()
     run = json.loads(args.run.read_text(encoding="utf-8"))
     if run.get("threshold") != -1:
         raise SystemExit(f"{args.run} was not run with --threshold -1: its margin refused answers already")
     against = verdicts(json.loads(args.against.read_text(encoding="utf-8"))["answers"], None)
+    if args.judge_cuts != [None] and not any(
+            item.get("judged") is not None for items in run["answers"].values() for item in items):
+        raise SystemExit(f"{args.run} holds no judge scores: run it with a judge whose cut refuses nothing")
     passing = []
-    for cut in args.cuts:
-        moved = compare(verdicts(run["answers"], cut), against)
-        worst = max((lost - gain for gain, lost in moved.values()), default=0)
-        gained = sum(g for g, _ in moved.values())
-        lost = sum(lost for _, lost in moved.values())
-        print(f"margin {cut:+.4f}: +{gained} −{lost}, worst set's net −{max(worst, 0)} | "
-              + "  ".join(f"{k} +{g}−{lost_}" for k, (g, lost_) in sorted(moved.items()) if g or lost_))
-        if worst <= 1:
-            passing.append(cut)
-    print(f"lowest cut at which no set loses more than one question: {min(passing):+.4f}" if passing
-          else "no cut keeps every set within one question")
+    for judge_cut in args.judge_cuts:
+        for cut in args.cuts:
+            moved = compare(verdicts(run["answers"], cut, judge_cut), against)
+            worst = max((lost - gain for gain, lost in moved.values()), default=0)
+            gained = sum(g for g, _ in moved.values())
+            lost = sum(lost for _, lost in moved.values())
+            label = f"margin {cut:+.4f}" + ("" if judge_cut is None else f", judge {judge_cut:+.2f}")
+            print(f"{label}: +{gained} −{lost}, worst set's net −{max(worst, 0)} | "
+                  + "  ".join(f"{k} +{g}−{lost_}" for k, (g, lost_) in sorted(moved.items()) if g or lost_))
+            if worst <= 1:
+                passing.append((gained - lost, cut, judge_cut))
+    if passing:
+        net, cut, judge_cut = max(passing)
+        print(f"{len(passing)} settings keep every set within one question; the best, net +{net}: margin {cut:+.4f}"
+              + ("" if judge_cut is None else f", judge {judge_cut:+.2f}"))
+    else:
+        print("no setting keeps every set within one question")
     return 0
 
 

@@ -118,6 +118,7 @@ def quotes_heading(answer: Any, index: Any) -> bool:
 def answer_record(answer: Any) -> dict[str, Any]:
     """What a question-by-question comparison reads of one answer."""
     return {"abstained": answer.abstained, "reason": answer.reason, "support": round(float(answer.support), 5),
+            "judged": None if answer.judged is None else round(float(answer.judged), 4),
             "cited": list(dict.fromkeys(c.document for c in answer.citations))[:3],
             "quotes": [[c.document, q.start, q.end] for q in answer.sentences for c in answer.citations
                        if c.n == q.citation]}

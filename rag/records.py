@@ -207,6 +207,7 @@ class Answer:
     citations: tuple[Citation, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
     support: float = 0.0
+    judged: float | None = None  # the judge's best score over the top statements (None: not judged)
     reason: str = ""  # why the answer abstained, for the person and the logs
     message: str = ""  # set instead of an answer when the question itself was refused
     lead: str = ""  # "D'après les documents :", or the abstention sentence
@@ -229,6 +230,8 @@ class Answer:
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
             "support": round(self.support, 4),
         }
+        if self.judged is not None:
+            data["judged"] = round(self.judged, 3)
         if self.comparison:
             data["comparison"] = [
                 {"document": c.document, "title": c.title, "year": c.year, "silent": c.silent,

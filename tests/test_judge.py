@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -57,6 +58,8 @@ def test_an_answer_the_judge_finds_answering_is_unchanged_and_timed(tmp_path):
     assert not plain.abstained
     assert [s.text for s in judged.sentences] == [s.text for s in plain.sentences]
     assert "judge" in judged.timings_ms and "judge" not in plain.timings_ms
+    assert judged.judged == 1.0 and judged.to_json()["judged"] == 1.0, "the score a refusal would be read against"
+    assert plain.judged is None and "judged" not in plain.to_json()
 
 
 def test_the_judge_does_not_read_follow_ups_comparisons_refusals_or_a_switched_off_policy(tmp_path):
@@ -83,9 +86,10 @@ def test_rag_judge_none_turns_the_judge_off(tmp_path, monkeypatch):
 def test_the_veto_is_pure_and_leaves_refusals_alone():
     answered = Selection(False, ("a quote",), (), 0.1, False)
     refused = Selection(True, (), (), -0.1, False, "no passage is closer to the question than unrelated text")
-    assert judge_vetoed(answered, -1.0, -1.0) is answered, "at the cut: kept"
+    kept = judge_vetoed(answered, -1.0, -1.0)
+    assert kept == replace(answered, judged=-1.0), "at the cut: kept, with the judge's score"
     vetoed = judge_vetoed(answered, -1.01, -1.0)
-    assert vetoed.abstained and vetoed.sentences == () and vetoed.support == 0.1
+    assert vetoed.abstained and vetoed.sentences == () and vetoed.support == 0.1 and vetoed.judged == -1.01
     assert judge_vetoed(refused, -9.0, -1.0) is refused
 
 

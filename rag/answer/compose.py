@@ -157,8 +157,8 @@ def quote_line(quote: Quote, w: dict) -> str:
     return f"{term}{w['open']}{on_one_line(quote.text)}{w['close']} [{quote.citation}]"
 
 
-def _finish(answer: Answer) -> Answer:
-    return replace(answer, answer=plain_text(answer))
+def _finish(answer: Answer, selection: Selection) -> Answer:
+    return replace(answer, answer=plain_text(answer), judged=selection.judged)
 
 
 def compose(index: IndexReader, selection: Selection, query: Query) -> Answer:
@@ -168,7 +168,7 @@ def compose(index: IndexReader, selection: Selection, query: Query) -> Answer:
     if selection.abstained:
         citations = [_citation(index, n, passage, score) for n, (passage, score) in enumerate(selection.closest, 1)]
         return _finish(Answer(query.text, language, True, "", (), tuple(citations), support=selection.support,
-                              reason=selection.reason, lead=w["abstain"], closest_label=w["closest"]))
+                              reason=selection.reason, lead=w["abstain"], closest_label=w["closest"]), selection)
 
     if selection.columns:
         return _compose_comparison(index, selection, query)
@@ -193,7 +193,7 @@ def compose(index: IndexReader, selection: Selection, query: Query) -> Answer:
         source_line = heading(citations[0].title, citations[0].year, language)
     return _finish(Answer(query.text, language, False, "", tuple(quotes), tuple(citations), support=selection.support,
                           lead=w["broad_intro"] if selection.broad else w["intro"], note=note,
-                          source_line=source_line, headings=headings))
+                          source_line=source_line, headings=headings), selection)
 
 
 def _compose_comparison(index: IndexReader, selection: Selection, query: Query) -> Answer:
@@ -212,7 +212,7 @@ def _compose_comparison(index: IndexReader, selection: Selection, query: Query) 
     note = w["quotes_in"].format(languages=", ".join(w["languages"].get(code, code) for code in quoted)) if quoted else ""
     return _finish(Answer(query.text, query.language, False, "", tuple(quotes), tuple(citations),
                           support=selection.support, lead=w["compare_intro"], note=note,
-                          comparison=tuple(columns), silent_label=w["silent"]))
+                          comparison=tuple(columns), silent_label=w["silent"]), selection)
 
 
 def refusal(question: object, key: str, params: dict[str, object], fallback: str) -> Answer:

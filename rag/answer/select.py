@@ -35,6 +35,7 @@ class Selection:
     broad: bool
     reason: str = ""
     columns: tuple[tuple[str, tuple[Candidate, ...]], ...] = ()  # (doc_id, its sentences) when comparing
+    judged: float | None = None  # the judge's best score over the top statements, when it read them
 
 
 def _redundant(index: IndexReader, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:
@@ -191,10 +192,13 @@ def judged_texts(retrieval: Retrieval, policy: SelectionPolicy) -> tuple[str, ..
 
 def judge_vetoed(selection: Selection, best_score: float, cut: float) -> Selection:
     """The selection, refused when it answered and the judge's best score over its statements is below
-    `cut`. Pure."""
-    if selection.abstained or best_score >= cut:
+    `cut`; an answer keeps the score either way. Pure."""
+    if selection.abstained:
         return selection
-    return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers")
+    if best_score >= cut:
+        return replace(selection, judged=best_score)
+    return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers",
+                   judged=best_score)
 
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
