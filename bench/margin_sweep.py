@@ -15,7 +15,8 @@ held-out halves once.
 
 With `--judge-cuts`, each margin is also tried beside each cut of the judge's veto: the run must have been
 made with a judge whose own cut refuses nothing (a copy of its folder with `"cut": -99` in `cut.json`, named
-by RAG_JUDGE), so that every answer records the judge's best score ("judged").
+by RAG_JUDGE) and `--policy selection.judge_reads_all=True`, so that every answer records the judge's best
+score over its statements ("judged"), not the first that reaches the cut.
 
 Run: python bench/margin_sweep.py RUN.json --against BASE.json [--cuts -0.01 0 0.005 …] [--judge-cuts -2.21 -1.5 …]
 """

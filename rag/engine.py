@@ -247,9 +247,11 @@ class Engine:
         if selection.abstained or not policy.judge_veto or query.compare or query.context or self.judge is None:
             return selection
         mark = time.perf_counter()
-        best = self.judge.best(query.query, judged_texts(retrieval, policy))
+        texts, cut = judged_texts(retrieval, policy), self.judge.cut
+        score = self.judge.best(query.query, texts) if policy.judge_reads_all \
+            else self.judge.first_reaching(query.query, texts, cut)
         timings["judge"] = (time.perf_counter() - mark) * 1000
-        return judge_vetoed(selection, best, self.judge.cut)
+        return judge_vetoed(selection, score, cut)
 
     def warm_up(self) -> None:
         self.index

@@ -160,6 +160,9 @@ class SelectionPolicy:
     # run together with the question before it is neither (BENCHMARKS, "The judge's veto").
     judge_veto: bool = True
     judged_statements: int = 3
+    # The judge stops at the first statement that reaches its cut (the veto's decision is the same, for a
+    # third of the cost); on, it scores them all and the answer records the best (bench/margin_sweep.py).
+    judge_reads_all: bool = False
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "

@@ -207,7 +207,7 @@ class Answer:
     citations: tuple[Citation, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
     support: float = 0.0
-    judged: float | None = None  # the judge's best score over the top statements (None: not judged)
+    judged: float | None = None  # the judge's deciding score: the first statement's to reach its cut, else the best
     reason: str = ""  # why the answer abstained, for the person and the logs
     message: str = ""  # set instead of an answer when the question itself was refused
     lead: str = ""  # "D'après les documents :", or the abstention sentence

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from rag.answer.select import Selection, judge_vetoed, judged_texts
+from rag.embedding.judge import Judge
 from rag.errors import ModelError
 from rag.learn.examples import Example, Paragraph, QASet
 from rag.policy import Policies, SelectionPolicy
@@ -25,14 +26,18 @@ DOCS = {
 
 
 class StandInJudge:
-    """Scores every sentence `score`; remembers what it read."""
+    """Scores every sentence `score`, or those of `by_text` their own; remembers what it read, call by call.
+    Its best score and its early stop are the real judge's."""
 
-    def __init__(self, score: float, cut: float = 0.0) -> None:
-        self.score, self.cut, self.read = score, cut, []
+    def __init__(self, score: float, cut: float = 0.0, by_text: dict[str, float] | None = None) -> None:
+        self.score, self.cut, self.by_text, self.read = score, cut, by_text or {}, []
 
-    def best(self, question, sentences):
+    def scores(self, question, sentences):
         self.read.append((question, tuple(sentences)))
-        return self.score if sentences else float("-inf")
+        return np.array([self.by_text.get(s, self.score) for s in sentences], dtype=np.float32)
+
+    best = Judge.best
+    first_reaching = Judge.first_reaching
 
 
 def _engine(tmp_path, judge, policies=None):
@@ -47,9 +52,11 @@ def test_an_answer_whose_top_statements_the_judge_scores_below_its_cut_is_refuse
     answer = _engine(tmp_path, doubting).ask("Où se range le vélo ?")
     assert answer.abstained and answer.reason == "the judge finds no sentence that answers"
     assert answer.citations, "the closest passages are still shown"
-    (question, read), = doubting.read
-    assert question == "Où se range le vélo ?" and 1 <= len(read) <= 3
+    assert {question for question, _ in doubting.read} == {"Où se range le vélo ?"}
+    read = [sentence for _, pair in doubting.read for sentence in pair]
+    assert 1 <= len(read) <= 3 and all(len(pair) == 1 for _, pair in doubting.read), "pair by pair"
     assert all(sentence.endswith(".") for sentence in read), "statements, whole sentences"
+    assert answer.judged == -3.0
 
 
 def test_an_answer_the_judge_finds_answering_is_unchanged_and_timed(tmp_path):
@@ -60,6 +67,32 @@ def test_an_answer_the_judge_finds_answering_is_unchanged_and_timed(tmp_path):
     assert "judge" in judged.timings_ms and "judge" not in plain.timings_ms
     assert judged.judged == 1.0 and judged.to_json()["judged"] == 1.0, "the score a refusal would be read against"
     assert plain.judged is None and "judged" not in plain.to_json()
+
+
+def test_the_judge_stops_at_the_first_statement_that_reaches_its_cut(tmp_path):
+    plain = _engine(tmp_path / "a", None).ask("Où se range le vélo ?")
+    first, *others = [s.text for s in plain.sentences]
+    judge = StandInJudge(score=5.0, cut=-2.0, by_text={first: 0.5})
+    answer = _engine(tmp_path / "b", judge).ask("Où se range le vélo ?")
+    assert judge.read == [("Où se range le vélo ?", (first,))], "one pair, the answer's first statement"
+    assert answer.judged == 0.5 and not answer.abstained
+    reads_all = StandInJudge(score=5.0, cut=-2.0, by_text={first: 0.5})
+    policies = Policies(selection=SelectionPolicy(judge_reads_all=True))
+    studied = _engine(tmp_path / "c", reads_all, policies).ask("Où se range le vélo ?")
+    assert len(reads_all.read) == 1 and len(reads_all.read[0][1]) > 1, "all at once, for a study of cuts"
+    assert studied.judged == 5.0, "the best of them"
+
+
+def test_stopping_early_decides_as_the_best_score_does():
+    rng = random.Random(7)
+    for _ in range(500):
+        values = [round(rng.uniform(-4, 4), 1) for _ in range(rng.randint(0, 4))]
+        cut = round(rng.uniform(-4, 4), 1)
+        judge = StandInJudge(score=0.0, by_text={f"s{i}": v for i, v in enumerate(values)})
+        texts = [f"s{i}" for i in range(len(values))]
+        assert (judge.first_reaching("q", texts, cut) >= cut) == (judge.best("q", texts) >= cut)
+        if not any(v >= cut for v in values):
+            assert judge.first_reaching("q", texts, cut) == judge.best("q", texts)
 
 
 def test_the_judge_does_not_read_follow_ups_comparisons_refusals_or_a_switched_off_policy(tmp_path):

@@ -35,7 +35,7 @@ class Selection:
     broad: bool
     reason: str = ""
     columns: tuple[tuple[str, tuple[Candidate, ...]], ...] = ()  # (doc_id, its sentences) when comparing
-    judged: float | None = None  # the judge's best score over the top statements, when it read them
+    judged: float | None = None  # the judge's deciding score (Answer.judged), when it read the statements
 
 
 def _redundant(index: IndexReader, chosen: list[Candidate], candidate: Candidate, limit: float) -> bool:

@@ -170,6 +170,18 @@ class Judge:
         values = self.scores(question, sentences)
         return float(values.max()) if len(values) else float("-inf")
 
+    def first_reaching(self, question: str, sentences: Sequence[str], cut: float) -> float:
+        """The score of the first of `sentences` that reaches `cut`, else the best of them (−inf when there is
+        none). Whether any reaches the cut is the same answer `best` gives; but pairs cost as much one by one as
+        together, and an answer's first statement usually reaches it, so most answers pay for one pair."""
+        best = float("-inf")
+        for sentence in sentences:
+            value = float(self.scores(question, [sentence])[0])
+            if value >= cut:
+                return value
+            best = max(best, value)
+        return best
+
 
 _SHARED: dict[tuple[str, str, int], Judge] = {}
 _SHARED_LOCK = threading.Lock()
