@@ -261,11 +261,14 @@ def test_naming_two_sources_lays_them_side_by_side_with_their_years(seed_engine)
 @pytest.mark.parametrize("question, speaking, silent", [
     ("Compare what the sources say about TikTok.", 2020, 2019),
     ("Comparer les sources sur les enceintes connectées", 2019, 2020),
+    ("Comparez Kantar et Digimind sur Google.", 2019, 2020),  # Google names Kantar's article, and is the topic
 ])
 def test_a_source_silent_on_the_topic_gets_no_borrowed_quote(seed_engine, question, silent, speaking):
     answer = seed_engine.ask(question)
     by_year = {column.year: column for column in answer.comparison}
     assert by_year[silent].silent and not by_year[speaking].silent
+    topic = question.split()[-1].strip(".?").lower()[:6]
+    assert any(topic in answer.sentences[i].text.lower() for i in by_year[speaking].quotes), "a quote on the topic"
     silent_word = "nothing on this topic" if answer.language == "en" else "rien sur ce sujet"
     assert silent_word in answer.answer
     assert next(c for c in answer.to_json()["comparison"] if c["year"] == silent)["quotes"] == []

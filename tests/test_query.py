@@ -203,6 +203,21 @@ def test_the_question_without_its_selecting_names_is_a_view(index):
     assert "Que prévoit pour les marques ?" in query.views
 
 
+@pytest.mark.parametrize("question, topic_words, gone", [
+    ("Que disent Kantar et Digimind sur le social commerce ?", {"social", "commerce"}, {"Kantar", "Digimind"}),
+    ("Comparez Kantar et Digimind sur Instagram.", {"Instagram"}, {"Kantar", "Digimind"}),
+    ("Kantar et Digimind : que disent-ils de TikTok ?", {"TikTok"}, {"Kantar", "Digimind"}),
+    ("Compare the sources on TikTok.", {"TikTok"}, set()),
+])
+def test_a_comparison_s_topic_unnames_the_compared_sources_only(index, question, topic_words, gone):
+    """The sources a comparison joins ("Kantar et Digimind") are not its topic; a name that chose a
+    document by its text but is what they are asked about ("… sur Instagram") is."""
+    query = understand(parse_question(question), index)
+    assert query.compare
+    assert all(word in query.topic for word in topic_words), query.topic
+    assert not any(word in query.topic for word in gone), query.topic
+
+
 @pytest.mark.parametrize("raw", ["", "  ", "?!", None, 3, "x" * 9000])
 def test_refused_questions_raise_before_any_lookup(raw):
     with pytest.raises(QuestionError):

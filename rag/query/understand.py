@@ -138,13 +138,21 @@ def is_comparison(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.qu
     """Asks to compare, or names two sources joined by and/et ("Que prévoient Kantar et Digimind…")."""
     if policy.compare.search(text):
         return True
-    if len(names.documents) < 2 or len(names.words) < 2:
-        return False
-    # The conjunction must join the names themselves ("Kantar et Digimind"), not any two
-    # words of a question that happens to hold two names ("son nom et son prénom… Français").
+    return len(names.documents) >= 2 and bool(joined_names(text, names, policy))
+
+
+def joined_names(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.question) -> tuple[str, ...]:
+    """The names the question joins by and/et ("Kantar et Digimind"): the sources it lays side by side.
+    The conjunction must join the names themselves, not any two words of a question that happens to
+    hold two names ("son nom et son prénom… Français")."""
+    if len(names.words) < 2:
+        return ()
     alternatives = "|".join(re.escape(w) for w in sorted(names.words, key=len, reverse=True))
-    return any(policy.joined_names.fullmatch(between.strip(" ,").lower())
-               for between in re.findall(rf"\b(?:{alternatives})\b(.{{1,40}}?)(?=\b(?:{alternatives})\b)", text))
+    joined: list[str] = []
+    for found in re.finditer(rf"\b({alternatives})\b(.{{1,40}}?)(?=\b({alternatives})\b)", text):
+        if policy.joined_names.fullmatch(found.group(2).strip(" ,").lower()):
+            joined += [found.group(1), found.group(3)]
+    return tuple(dict.fromkeys(joined))
 
 
 def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr",
@@ -347,7 +355,11 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
         # "Quelles sont les prédictions de Kantar pour 2019 ?" asks for the 2020 predictions.
         broad = broad or is_broad(question.context, policy)
         compare = compare or is_comparison(question.context, earlier, policy)
-    topic = policy.compare.sub(" ", without_words(question.text, words)) if compare else ""
+    # The topic is what is left once the compared sources are unnamed: the names the question joins
+    # ("Kantar et Digimind"), else those their titles give them. A name that chose a document by its
+    # text is what they are asked about ("… sur Google", "Compare the sources on TikTok") and stays.
+    sources = joined_names(question.text, names, policy) or tuple(written for written, _ in by_title)
+    topic = policy.compare.sub(" ", without_words(question.text, sources)) if compare else ""
     years = tuple(YEAR.findall(lexical))
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
