@@ -163,8 +163,9 @@ class SelectionPolicy:
     # The judge stops at the first statement that reaches its cut (the veto's decision is the same, for a
     # third of the cost); on, it scores them all and the answer records the best (bench/margin_sweep.py).
     judge_reads_all: bool = False
-    # A comparison's columns are judged as an answer is: each compared source's first `judged_statements`
-    # statements, beside the question's topic; those the judge scores below its cut are not quoted.
+    # A comparison's columns are judged as an answer is: those of each compared source's first
+    # `judged_statements` statements that speak of the topic, read beside the topic; those the judge
+    # scores below its cut are not quoted (BENCHMARKS, "Comparisons").
     judge_columns: bool = True
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
