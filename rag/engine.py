@@ -26,8 +26,7 @@ from .answer.compose import compose, refusal
 from .policy import DEFAULT, Policies
 from .query.understand import Query, language_shares, parse_question, title_names, understand
 from .retrieve.hybrid import Retrieval, language_centroids, language_lean, retrieve, sentence_languages
-from .answer.select import (Selection, column_statements, compared_documents, judge_vetoed, judged_texts, select,
-                            select_comparison, topic_statements)
+from .answer.select import Selection, compared_documents, judge_vetoed, judged_texts, select, select_comparison
 from .config import Settings
 from .errors import IndexStoreError, QuestionError
 from .index.build import BuildReport, Progress, build, documents_folder, open_index
@@ -254,23 +253,6 @@ class Engine:
         timings["judge"] = (time.perf_counter() - mark) * 1000
         return judge_vetoed(selection, score, cut)
 
-    def _judged_columns(self, index: IndexReader, per_document: dict[str, Retrieval], query: Query,
-                        background_max: float, threshold: float, timings: dict[str, float]
-                        ) -> tuple[dict[int, float] | None, float]:
-        """The judge's scores of each compared source's first statements on the topic, read beside the
-        topic (the question without the sources it names), and its cut; (None, 0) when no judge reads
-        comparisons. Pair by pair: a comparison's sentences differ in length, and padding costs more."""
-        policy = self.policies.selection
-        if not policy.judge_veto or not policy.judge_columns or self.judge is None:
-            return None, 0.0
-        mark = time.perf_counter()
-        topical = topic_statements(index, per_document, query, background_max, threshold, policy)
-        chosen = [c for doc_id, retrieval in per_document.items()
-                  for c in column_statements(topical[doc_id], retrieval, background_max, threshold, policy)]
-        scores = {c.sentence.sentence_id: float(self.judge.scores(query.topic, [c.sentence.text])[0]) for c in chosen}
-        timings["judge"] = (time.perf_counter() - mark) * 1000
-        return scores, self.judge.cut
-
     def warm_up(self) -> None:
         self.index
         self.calibration
@@ -343,9 +325,8 @@ class Engine:
             per_document = {doc_id: retrieve(index, vector, replace(query, documents=frozenset({doc_id})),
                                              self.policies.fusion, language_lean=lean)
                             for doc_id in compared_documents(index, query, retrieval, self.policies.selection)}
-            judged, cut = self._judged_columns(index, per_document, query, background_max, threshold, timings)
             selection = select_comparison(index, per_document, retrieval, query, background_max, threshold,
-                                          self.policies.selection, judged, cut)
+                                          self.policies.selection)
         else:
             selection = select(index, retrieval, query, background_max, threshold=threshold,
                                policy=self.policies.selection)

@@ -141,10 +141,6 @@ class SelectionPolicy:
     max_closest: int = 3  # passages shown when abstaining
     max_compared: int = 4  # sources laid side by side at most (the closest, or the closest of those named)
     compare_sentences: int = 2  # quotes per source in a comparison
-    # In a comparison, a sentence without the topic's words still counts when it is this close to
-    # the best source's best sentence. A first value, set by reading five seed comparisons: there
-    # are no labelled comparison questions yet.
-    compare_window: float = 0.01
     compare_common_share: float = 0.2  # a term in more than this share of sentences is not a topic
     # An answer in the question's language shares at least one of its content words (stemmed).
     shared_word_required: bool = True
@@ -163,10 +159,6 @@ class SelectionPolicy:
     # The judge stops at the first statement that reaches its cut (the veto's decision is the same, for a
     # third of the cost); on, it scores them all and the answer records the best (bench/margin_sweep.py).
     judge_reads_all: bool = False
-    # A comparison's columns are judged as an answer is: those of each compared source's first
-    # `judged_statements` statements that speak of the topic, read beside the topic; those the judge
-    # scores below its cut are not quoted (BENCHMARKS, "Comparisons").
-    judge_columns: bool = True
     # A sentence that opens by pointing back ("C'est…", "This…") needs the one before it.
     anaphoric_start: re.Pattern[str] = field(default=re.compile(
         r"^(?:C[’']est|Ce |Cela|Ceci|Ces |Cette |Cet |Celui|Celle|Il |Elle |Ils |Elles |It |This |That |These |Those "

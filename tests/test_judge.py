@@ -95,37 +95,17 @@ def test_stopping_early_decides_as_the_best_score_does():
             assert judge.first_reaching("q", texts, cut) == judge.best("q", texts)
 
 
-def test_the_judge_does_not_read_follow_ups_refusals_or_a_switched_off_policy(tmp_path):
+def test_the_judge_does_not_read_follow_ups_comparisons_refusals_or_a_switched_off_policy(tmp_path):
     doubting = StandInJudge(score=-3.0, cut=-2.0)
     engine = _engine(tmp_path, doubting)
     follow_up = engine.ask("Et la piscine ?", history=["Où se range le vélo ?"])
     assert follow_up.reason != "the judge finds no sentence that answers", \
         "a follow-up read together with the question before it is neither"
+    engine.ask("Compare le vélo et la piscine.")
     engine.ask("")  # refused unread
     off = _engine(tmp_path / "off", doubting, Policies(selection=SelectionPolicy(judge_veto=False)))
     assert not off.ask("Où se range le vélo ?").abstained
-    assert not off.ask("Compare le vélo et la piscine.").abstained
     assert doubting.read == []
-
-
-def test_a_comparison_is_not_vetoed_but_each_column_quotes_only_what_the_judge_lets_through(tmp_path):
-    question = "Compare le vélo et la piscine."
-
-    def columns(answer):
-        return {column.document: [answer.sentences[i].text for i in column.quotes] for column in answer.comparison}
-
-    plain = columns(_engine(tmp_path / "plain", None).ask(question))
-    assert any(plain.values())
-    trusting = StandInJudge(score=1.0, cut=-2.0)
-    assert columns(_engine(tmp_path / "trusting", trusting).ask(question)) == plain
-    (read_question, read), = trusting.read
-    assert "Compare" not in read_question and "piscine" in read_question, "the topic, not the request to compare"
-    assert 1 <= len(read) <= 6, "each source's first statements, all at once"
-    doubting = StandInJudge(score=-3.0, cut=-2.0)
-    answer = _engine(tmp_path / "doubting", doubting).ask(question)
-    assert not answer.abstained, "a comparison is never refused by the veto"
-    assert answer.comparison and all(column.silent for column in answer.comparison), \
-        "what the judge scores below its cut is not quoted: the source is silent, not given a borrowed quote"
 
 
 def test_rag_judge_none_turns_the_judge_off(tmp_path, monkeypatch):

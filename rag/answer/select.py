@@ -9,9 +9,8 @@ measured per model on the tuning half of eval/ (`calibration.py`); the engine pa
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from itertools import islice
@@ -271,56 +270,34 @@ def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFA
 
 def topic_statements(index: IndexReader, retrievals: dict[str, Retrieval], query: Query, background_max: float,
                      threshold: float, policy: SelectionPolicy = DEFAULT.selection) -> dict[str, tuple[Candidate, ...]]:
-    """Per compared document, its statements that speak of the topic, in ranking order.
-
-    A sentence speaks of the topic when it is closer to the question than unrelated text and holds
-    one of the topic's content terms, or when the model finds it as close to the question as the best
-    source's best sentence (a question in another language shares no words).
+    """Per compared document, its statements that speak of the topic, in ranking order: closer to the
+    question than unrelated text, and holding one of the topic's content terms. (A sentence as close
+    to the question as the best source's best one counted too, for questions in the other language:
+    measured on labelled comparisons, it gave most silent sources a borrowed quote; BENCHMARKS,
+    "Comparisons".)
     """
-    best = max((r.candidates[0].dense for r in retrievals.values() if r.candidates), default=0.0)
     floor = background_max + threshold
     terms = topic_terms(index, query, policy)
 
     def on_topic(candidate: Candidate) -> bool:
-        if candidate.dense < floor:
-            return False
         language = index.documents[candidate.sentence.doc_id].language
-        return bool(terms & set(analyze(candidate.sentence.text, language))) \
-            or candidate.dense >= best - policy.compare_window
+        return candidate.dense >= floor and bool(terms & set(analyze(candidate.sentence.text, language)))
 
     return {doc_id: tuple(c for c in statements(retrieval.candidates, policy) if on_topic(c))
             for doc_id, retrieval in retrievals.items()}
 
 
-def column_statements(topical: tuple[Candidate, ...], retrieval: Retrieval, background_max: float,
-                      threshold: float, policy: SelectionPolicy = DEFAULT.selection) -> tuple[Candidate, ...]:
-    """What the judge reads of a compared source, as it reads an answer's: those of its first
-    `policy.judged_statements` statements closer to the question than unrelated text that speak of
-    the topic (`topical`, from `topic_statements`)."""
-    floor = background_max + threshold
-    first = islice((c for c in statements(retrieval.candidates, policy) if c.dense >= floor), policy.judged_statements)
-    ids = {c.sentence.sentence_id for c in topical}
-    return tuple(c for c in first if c.sentence.sentence_id in ids)
-
-
 def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], overall: Retrieval, query: Query,
                       background_max: float, threshold: float,
-                      policy: SelectionPolicy = DEFAULT.selection,
-                      judged: Mapping[int, float] | None = None, cut: float = 0.0) -> Selection:
+                      policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """One column per compared document: its best sentences on the topic (`topic_statements`), or none.
-
-    With the judge's scores (`judged`: sentence id → score beside the topic, for each source's
-    `column_statements`), only those statements can be quoted, and only if the judge does not score
-    them below `cut`. A source with no such sentence is silent: it gets no borrowed quote.
-    """
+    A source with no such sentence is silent: it gets no borrowed quote."""
     general = select(index, overall, query, background_max, threshold, policy)
     if general.abstained:
         return general
     floor = background_max + threshold
     columns, sentences = [], []
-    for doc_id, topical in topic_statements(index, retrievals, query, background_max, threshold, policy).items():
-        relevant = topical if judged is None else \
-            tuple(c for c in topical if judged.get(c.sentence.sentence_id, -math.inf) >= cut)
+    for doc_id, relevant in topic_statements(index, retrievals, query, background_max, threshold, policy).items():
         chosen = _select_broad(index, relevant, floor, policy)[: policy.compare_sentences] if relevant else []
         columns.append((doc_id, tuple(chosen)))
         sentences.extend(chosen)
