@@ -247,6 +247,9 @@ async def refuse(send: Any, status: int, sentence: str, retry_after: int | None 
     await send({"type": "http.response.body", "body": body})
 
 
+REQUIRED = object()  # a parameter without a default
+
+
 class RouteGuard:
     """ASGI middleware for two holes of the mounted Gradio app: its OpenAPI schema stays served at
     `/openapi.json` though the docs routes are off (`closed` paths answer 404), and a call whose body
@@ -254,12 +257,15 @@ class RouteGuard:
     reset). Call bodies are read (they are small: `BodyLimits` runs first), checked, and passed on
     unchanged; a malformed one is answered 422 in one sentence, a call to no endpoint 404.
 
-    `endpoints` maps each API name to its parameters: `/call/NAME` takes `{"data": [...]}`,
-    `/call/v2/NAME` an object of those parameters by name."""
+    `endpoints` maps each API name to its parameters and their defaults (`REQUIRED` for none):
+    `/call/NAME` takes `{"data": [...]}`, `/call/v2/NAME` an object of those parameters by name.
+    Gradio fills the defaults of a v2 call, not those of a `/call/NAME` that gives only the first
+    parameters: that one failed in its queue, after the 200, with a traceback in the log. The guard
+    fills them in before passing it on."""
 
     CALLS = "/gradio_api/call/"
 
-    def __init__(self, app: Callable[..., Awaitable[None]], endpoints: dict[str, tuple[str, ...]],
+    def __init__(self, app: Callable[..., Awaitable[None]], endpoints: dict[str, tuple[tuple[str, Any], ...]],
                  closed: tuple[str, ...] = ("/openapi.json",)) -> None:
         self.app, self.endpoints, self.closed = app, endpoints, closed
 
@@ -283,10 +289,12 @@ class RouteGuard:
                 return
             body += message.get("body", b"")
             more = message.get("more_body", False)
-        status, sentence = self.check_call(local[len(self.CALLS):].strip("/"), body)
+        status, sentence, body = self.check_call(local[len(self.CALLS):].strip("/"), body)
         if status:
             await refuse(send, status, sentence)
             return
+        scope = {**scope, "headers": [(k, str(len(body)).encode() if k.lower() == b"content-length" else v)
+                                      for k, v in scope.get("headers", [])]}
         replayed = False
 
         async def replay() -> dict[str, Any]:
@@ -298,23 +306,28 @@ class RouteGuard:
 
         await self.app(scope, replay, send)
 
-    def check_call(self, route: str, body: bytes) -> tuple[int, str]:
-        """(0, "") for a call Gradio can take, else the status and the sentence to answer with."""
+    def check_call(self, route: str, body: bytes) -> tuple[int, str, bytes]:
+        """(0, "", the body to pass on) for a call Gradio can take, else the status and the sentence to
+        answer with."""
         import json
 
         v2 = route.startswith("v2/")
         name = route[3:] if v2 else route
         if name not in self.endpoints:
-            return 404, f"No API endpoint {name[:60]!r}; the API has: {', '.join(self.endpoints)}."
+            return 404, f"No API endpoint {name[:60]!r}; the API has: {', '.join(self.endpoints)}.", body
         try:
             data = json.loads(body)
         except ValueError:
             data = None
         parameters = self.endpoints[name]
+        names = [parameter for parameter, _ in parameters]
+        required = sum(default is REQUIRED for _, default in parameters)
         if v2:
-            if isinstance(data, dict) and set(data) <= set(parameters):
-                return 0, ""
-            return 422, f"/call/v2/{name} takes a JSON object of its parameters by name: {', '.join(parameters)}."
-        if isinstance(data, dict) and isinstance(data.get("data"), list) and len(data["data"]) <= len(parameters):
-            return 0, ""
-        return 422, f'/call/{name} takes a JSON object {{"data": [...]}}: {", ".join(parameters)}, in order.'
+            if isinstance(data, dict) and set(data) <= set(names):
+                return 0, "", body
+            return 422, f"/call/v2/{name} takes a JSON object of its parameters by name: {', '.join(names)}.", body
+        if isinstance(data, dict) and isinstance(data.get("data"), list) and required <= len(data["data"]) <= len(names):
+            given = data["data"]
+            data["data"] = given + [default for _, default in parameters[len(given):]]
+            return 0, "", json.dumps(data).encode("utf-8")
+        return 422, f'/call/{name} takes a JSON object {{"data": [...]}}: {", ".join(names)}, in order.', body
