@@ -218,6 +218,23 @@ def test_a_comparison_s_topic_unnames_the_compared_sources_only(index, question,
     assert not any(word in query.topic for word in gone), query.topic
 
 
+def test_two_names_one_document_holds_together_are_its_subject_not_two_sources(tmp_path):
+    """"Quand la Syrie et l'Égypte ont-elles attaqué ?" over a page naming both asks that page, not for
+    the two laid side by side; two names each held by other documents still compare them."""
+    index = _index_of(tmp_path, {
+        "guerre.txt": "Guerre de 1973\nLa Syrie et l'Égypte attaquent Israël en octobre 1973.\n",
+        "paix.txt": "Accords de paix\nL'Égypte signe un traité avec Israël en 1979.\n",
+        "kantar.txt": "Kantar Media 2019\nKantar prévoit un essor du social commerce.\n",
+        "digimind.txt": "Digimind 2020\nDigimind voit TikTok progresser.\n",
+    })
+    together = understand(parse_question("Quand la Syrie et l'Égypte ont-elles attaqué Israël ?"), index)
+    assert not together.compare and together.documents
+    apart = understand(parse_question("Que prévoient Kantar et Digimind sur le commerce ?"), index)
+    assert apart.compare
+    asked = understand(parse_question("Comparez les sources sur la Syrie et l'Égypte."), index)
+    assert asked.compare, "asking to compare still compares"
+
+
 @pytest.mark.parametrize("raw", ["", "  ", "?!", None, 3, "x" * 9000])
 def test_refused_questions_raise_before_any_lookup(raw):
     with pytest.raises(QuestionError):

@@ -53,6 +53,10 @@ class Names:
     words: tuple[str, ...] = ()  # the selecting names, as written
     unknown: tuple[str, ...] = ()  # names (past the first word) that no indexed sentence contains
     by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # (word, documents whose title's name it is)
+    chosen_by: tuple[tuple[str, frozenset[str]], ...] = ()  # (selecting name, the documents it points at)
+
+    def documents_of(self, word: str) -> frozenset[str]:
+        return next((documents for written, documents in self.chosen_by if written == word), frozenset())
 
 
 @dataclass(frozen=True)
@@ -135,24 +139,30 @@ def is_broad(text: str, policy: QuestionPolicy = DEFAULT.question) -> bool:
 
 
 def is_comparison(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.question) -> bool:
-    """Asks to compare, or names two sources joined by and/et ("Que prévoient Kantar et Digimind…")."""
+    """Asks to compare, or names two sources joined by and/et ("Que prévoient Kantar et Digimind…").
+    Two names that one document holds together are what that document speaks of, not two sources
+    ("When did Syria and Egypt launch…", "Essential, Required… or Extra"): no comparison."""
     if policy.compare.search(text):
         return True
-    return len(names.documents) >= 2 and bool(joined_names(text, names, policy))
+    return len(names.documents) >= 2 and any(not names.documents_of(a) & names.documents_of(b)
+                                             for a, b in joined_pairs(text, names, policy))
+
+
+def joined_pairs(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.question) -> list[tuple[str, str]]:
+    """The names the question joins by and/et, two by two ("Kantar et Digimind"). The conjunction must
+    join the names themselves, not any two words of a question that happens to hold two names ("son
+    nom et son prénom… Français")."""
+    if len(names.words) < 2:
+        return []
+    alternatives = "|".join(re.escape(w) for w in sorted(names.words, key=len, reverse=True))
+    return [(found.group(1), found.group(3))
+            for found in re.finditer(rf"\b({alternatives})\b(.{{1,40}}?)(?=\b({alternatives})\b)", text)
+            if policy.joined_names.fullmatch(found.group(2).strip(" ,").lower())]
 
 
 def joined_names(text: str, names: "Names", policy: QuestionPolicy = DEFAULT.question) -> tuple[str, ...]:
-    """The names the question joins by and/et ("Kantar et Digimind"): the sources it lays side by side.
-    The conjunction must join the names themselves, not any two words of a question that happens to
-    hold two names ("son nom et son prénom… Français")."""
-    if len(names.words) < 2:
-        return ()
-    alternatives = "|".join(re.escape(w) for w in sorted(names.words, key=len, reverse=True))
-    joined: list[str] = []
-    for found in re.finditer(rf"\b({alternatives})\b(.{{1,40}}?)(?=\b({alternatives})\b)", text):
-        if policy.joined_names.fullmatch(found.group(2).strip(" ,").lower()):
-            joined += [found.group(1), found.group(3)]
-    return tuple(dict.fromkeys(joined))
+    """The names the question joins by and/et: the sources it lays side by side."""
+    return tuple(dict.fromkeys(word for pair in joined_pairs(text, names, policy) for word in pair))
 
 
 def parse_question(raw: object, history: list[str] | None = None, default_language: str = "fr",
@@ -245,6 +255,7 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
     first_end = first.end() if first else 0
     chosen: set[str] = set()
     words: list[str] = []
+    chosen_by: dict[str, frozenset[str]] = {}
     unknown: list[str] = []
     matches = {m.group(): m.start() for m in CAPITALIZED.finditer(text)}  # the last place it stands
     for m in YEAR.finditer(text):
@@ -259,8 +270,10 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
             present[index.docs_of_year.get(int(name), [])] = True
         count = int(np.count_nonzero(present))
         if 0 < count < all_docs:
-            chosen |= {index.doc_ids[int(code)] for code in np.flatnonzero(present)}
+            documents = frozenset(index.doc_ids[int(code)] for code in np.flatnonzero(present))
+            chosen |= documents
             words.append(word)
+            chosen_by[word] = documents
         if matches[word] >= first_end or matches[word] < 0:
             all_terms = {term for spelling in spellings.values() for term in spelling}
             if (name.lower() not in stop_words() and all_terms and not any(index.knows(term) for term in all_terms)
@@ -271,9 +284,10 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
         if len(documents) < all_docs and _in_some_documents(index, written):
             chosen |= documents
             by_title.append((written, documents))
+            chosen_by[written] = chosen_by.get(written, frozenset()) | documents
             if written not in words:
                 words.append(written)
-    return Names(frozenset(chosen), tuple(words), tuple(unknown), tuple(by_title))
+    return Names(frozenset(chosen), tuple(words), tuple(unknown), tuple(by_title), tuple(chosen_by.items()))
 
 
 def documents_holding(index: IndexReader, spellings: dict[str, list[str]]) -> np.ndarray:
