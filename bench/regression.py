@@ -15,7 +15,9 @@ Sets (rows), held-out halves first; each SQuAD corpus is indexed once for both o
 - `edu-fr`, `edu-en`: the Debian Edu manual's sections, asked in French and in English (bench/edu_devset.py);
 - `wiki`, `wiki-across`: train/'s held-out Wikipedia paragraphs, asked as written and machine-translated
   to the other language (bench/wiki_devset.py);
-- `service-public`: 105 fiches of ../shared/eval/service-public (measured only; never tuned or trained on).
+- `service-public`: 105 fiches of ../shared/eval/service-public (measured only; never tuned or trained on);
+- `compare`: eval/compare/*.jsonl on seeds/, questions that lay the two articles side by side (bench/compare_eval.py);
+  *answer* is both columns right (silent when they should be, else quoting only passages on the topic).
 A missing development file is built first by its script (apt-get and dpkg-deb: Debian).
 
 Columns: hit@1 and hit@3 (the right document is the first / among the first three cited), answer
@@ -240,6 +242,39 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
     return rows, records
 
 
+def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict], dict]:
+    """eval/compare/ on the seeds: a comparison is right when each source's column is (compare_eval.py)."""
+    import compare_eval
+    from rag.engine import Engine
+
+    settings = base.replace(docs_dir=ROOT / "seeds", store="faiss",
+                            index_dir=base.cache_dir / "regression" / f"seeds-{index_folder(embedder)}")
+    engine = Engine(settings, embedder=embedder, policies=POLICIES)
+    index = engine.open()
+    texts = {Path(index.documents[d].source).name: index.document_text(d) for d in index.documents}
+    items = [i for i in compare_eval.load(ROOT / "eval" / "compare") if not dev or compare_eval.half_of(i) == "tune"]
+    rows, records = [], {}
+    for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
+        chosen = [i for i in items if compare_eval.half_of(i) == half]
+        answers = [engine.ask(i["question"], threshold=THRESHOLD) for i in chosen]
+        right = [all(c["right"] for c in compare_eval.judge_columns(a, compare_eval.gold_spans(i, texts)).values())
+                 for i, a in zip(chosen, answers)]
+        quoted = [a for a in answers if a.sentences]
+        rows.append({
+            "set": "compare", "half": label, "shape": "comparisons of the two seed articles (eval/compare/)",
+            "questions": len(chosen), "hit@1": None, "hit@3": None, "answer": rate(right),
+            "false_abstentions": rate([a.abstained for a in answers]),
+            "faithfulness": rate([all(q.text == index.document_text(q.doc_id)[q.start:q.end] for q in a.sentences)
+                                  for a in answers]),
+            "chars": round(statistics.mean(sum(len(q.text) for q in a.sentences) for a in quoted), 1) if quoted else None,
+            "headings_quoted": rate([quotes_heading(a, index) for a in quoted]),
+            "foreign_refused": None,
+        })
+        records[f"compare/{label}"] = [{"question": i["question"], "id": i["id"], "correct": ok, **answer_record(a)}
+                                       for i, a, ok in zip(chosen, answers, right)]
+    return rows, records
+
+
 def cell(column: str, value: Any) -> str:
     if value is None:
         return "—"
@@ -320,6 +355,10 @@ def main() -> int:
     records: dict[str, Any] = {}
     if not wanted or "seeds" in wanted:
         got, answers = seed_rows(embedder, base, items, args.dev)
+        rows += got
+        records.update(answers)
+    if not wanted or "compare" in wanted:
+        got, answers = compare_rows(embedder, base, args.dev)
         rows += got
         records.update(answers)
     for corpus in CORPORA:
