@@ -12,8 +12,7 @@ Per half, printed:
 - *speaks when silent*: a silent source given a quote anyway;
 - *quotes off topic*: quotes, among those shown, that are not on the topic;
 - *questions right*: both columns right;
-and the median answer time (each question asked once after a warm-up; compare two runs with and without
-`--policy selection.judge_columns=False` made one after the other).
+and the median answer time (each question asked once, after a warm-up).
 
 Run: python bench/compare_eval.py [--dev] [--policy group.field=value ...] [--out RUN.json]
 """
@@ -60,7 +59,7 @@ def gold_spans(item: dict[str, Any], texts: dict[str, str]) -> dict[str, list[tu
     return spans
 
 
-def judge_columns(answer: Any, gold: dict[str, list[tuple[int, int]]]) -> dict[str, dict[str, Any]]:
+def grade_columns(answer: Any, gold: dict[str, list[tuple[int, int]]]) -> dict[str, dict[str, Any]]:
     """Per source: what its column shows against its labels (a source with no column shows nothing)."""
     shown = {Path(c.document).name: [answer.sentences[i] for i in c.quotes] for c in answer.comparison}
     out = {}
@@ -87,28 +86,24 @@ def main() -> int:
     parser.add_argument("--verbose", action="store_true", help="print each wrong column")
     args = parser.parse_args()
 
-    from regression import index_folder, policies_with
+    from regression import policies_with, seeds_engine
 
     from rag.config import Settings
     from rag.embedding.embedder import Embedder
-    from rag.engine import Engine
 
     base = Settings.resolve()
     embedder = Embedder(model=base.model, cache_dir=base.cache_dir)
-    settings = base.replace(docs_dir=ROOT / "seeds", store="faiss",
-                            index_dir=base.cache_dir / "regression" / f"seeds-{index_folder(embedder)}")
-    engine = Engine(settings, embedder=embedder, policies=policies_with(args.policy))
+    engine = seeds_engine(embedder, base, policies_with(args.policy))
     index = engine.open()
     texts = {Path(index.documents[d].source).name: index.document_text(d) for d in index.documents}
     items = [item for item in load(ROOT / "eval" / "compare") if not args.dev or half_of(item) == "tune"]
     records: dict[str, list[dict[str, Any]]] = {}
-    engine.ask(items[0]["question"])  # warm-up: the judge's session
-    times, judge_times = [], []
+    engine.ask(items[0]["question"])  # warm-up
+    times = []
     for item in items:
         answer = engine.ask(item["question"])
         times.append(answer.timings_ms["total"])
-        judge_times.append(answer.timings_ms.get("judge", 0.0))
-        columns = judge_columns(answer, gold_spans(item, texts))
+        columns = grade_columns(answer, gold_spans(item, texts))
         records.setdefault(half_of(item), []).append(
             {"id": item["id"], "question": item["question"], "compared": bool(answer.comparison),
              "abstained": answer.abstained, "columns": columns})
@@ -128,8 +123,7 @@ def main() -> int:
               f"| {rate(sum(not c['silent'] for c in silent), len(silent))} "
               f"| {rate(sum(c['off_topic'] for c in columns), sum(c['quotes'] for c in columns))} "
               f"| {rate(sum(all(c['right'] for c in r['columns'].values()) for r in rows), len(rows))} |")
-    print(f"answer p50 {statistics.median(times):.1f} ms (the judge {statistics.median(judge_times):.1f} ms), "
-          f"{len(times)} comparisons")
+    print(f"answer p50 {statistics.median(times):.1f} ms, {len(times)} comparisons")
     if args.verbose:
         for half, rows in records.items():
             for r in rows:

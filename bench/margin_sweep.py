@@ -9,7 +9,8 @@ the regression table (`--against`, for example the default model's), in question
     answers gained − lost, foreign questions refused gained − lost
 
 and, last, the lowest margin at which no set's figure falls by more than one question (answers, or
-foreign questions refused) against `--against`. It reads every half the runs hold: to choose, make both
+foreign questions refused) against `--against`, and among the settings that pass, the one with the
+largest net gain. It reads every half the runs hold: to choose, make both
 runs with `--dev` (development halves, and eval/'s tuning half as the foreign questions), then read the
 held-out halves once.
 
@@ -96,7 +97,10 @@ def main() -> int:
             if worst <= 1:
                 passing.append((gained - lost, cut, judge_cut))
     if passing:
-        net, cut, judge_cut = max(passing)
+        lowest = min(passing, key=lambda p: p[1])
+        net, cut, judge_cut = max(passing, key=lambda p: p[0])
+        print(f"lowest margin at which no set loses more than one question: {lowest[1]:+.4f}"
+              + ("" if lowest[2] is None else f" (judge {lowest[2]:+.2f})"))
         print(f"{len(passing)} settings keep every set within one question; the best, net +{net}: margin {cut:+.4f}"
               + ("" if judge_cut is None else f", judge {judge_cut:+.2f}"))
     else:

@@ -204,13 +204,19 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
     return rows, records
 
 
-def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) -> tuple[list[dict], dict]:
+def seeds_engine(embedder: Any, base: Any, policies: Any) -> Any:
+    """An engine over seeds/, its index in the cache (one per model)."""
     from rag.engine import Engine
-    from rag.evaluate.labelled import judge, split_of
 
     settings = base.replace(docs_dir=ROOT / "seeds", store="faiss",
                             index_dir=base.cache_dir / "regression" / f"seeds-{index_folder(embedder)}")
-    engine = Engine(settings, embedder=embedder, policies=POLICIES)
+    return Engine(settings, embedder=embedder, policies=policies)
+
+
+def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) -> tuple[list[dict], dict]:
+    from rag.evaluate.labelled import judge, split_of
+
+    engine = seeds_engine(embedder, base, POLICIES)
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
@@ -245,11 +251,8 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
 def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict], dict]:
     """eval/compare/ on the seeds: a comparison is right when each source's column is (compare_eval.py)."""
     import compare_eval
-    from rag.engine import Engine
 
-    settings = base.replace(docs_dir=ROOT / "seeds", store="faiss",
-                            index_dir=base.cache_dir / "regression" / f"seeds-{index_folder(embedder)}")
-    engine = Engine(settings, embedder=embedder, policies=POLICIES)
+    engine = seeds_engine(embedder, base, POLICIES)
     index = engine.open()
     texts = {Path(index.documents[d].source).name: index.document_text(d) for d in index.documents}
     items = [i for i in compare_eval.load(ROOT / "eval" / "compare") if not dev or compare_eval.half_of(i) == "tune"]
@@ -257,7 +260,7 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict
     for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
         chosen = [i for i in items if compare_eval.half_of(i) == half]
         answers = [engine.ask(i["question"], threshold=THRESHOLD) for i in chosen]
-        right = [all(c["right"] for c in compare_eval.judge_columns(a, compare_eval.gold_spans(i, texts)).values())
+        right = [all(c["right"] for c in compare_eval.grade_columns(a, compare_eval.gold_spans(i, texts)).values())
                  for i, a in zip(chosen, answers)]
         quoted = [a for a in answers if a.sentences]
         rows.append({

@@ -358,13 +358,14 @@ def create_app(state: AppState, root_path: str = "") -> tuple[Any, Any]:
     import gradio as gr
     from fastapi import FastAPI
 
-    from .security import REQUIRED, BodyLimits, RouteGuard, SameOriginGuard
+    from .handlers import Conversation
+    from .security import BodyLimits, RouteGuard, SameOriginGuard, api_parameters
 
     demo = build_app(state)
     settings = state.settings
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency, api_open=False)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(RouteGuard, endpoints={"ask": (("question", REQUIRED), ("history", None), ("collection", ""))})
+    app.add_middleware(RouteGuard, endpoints={"ask": api_parameters(Conversation.ask_api)})
     app.add_middleware(BodyLimits, max_files=MAX_UPLOAD_FILES, max_file_bytes=MAX_UPLOAD_MB * 2**20,
                        client_bytes_per_minute=settings.upload_mb_per_minute * 2**20,
                        cache_bytes=settings.upload_cache_mb * 2**20, cache_folder=upload_root)

@@ -250,18 +250,27 @@ async def refuse(send: Any, status: int, sentence: str, retry_after: int | None 
 REQUIRED = object()  # a parameter without a default
 
 
+def api_parameters(function: Callable[..., Any]) -> tuple[tuple[str, Any], ...]:
+    """The parameters of an API function and their defaults (`REQUIRED` for none), read from its
+    signature, so that the guard fills in what the function itself would."""
+    import inspect
+
+    return tuple((name, REQUIRED if p.default is inspect.Parameter.empty else p.default)
+                 for name, p in inspect.signature(function).parameters.items() if name != "self")
+
+
 class RouteGuard:
     """ASGI middleware for two holes of the mounted Gradio app: its OpenAPI schema stays served at
     `/openapi.json` though the docs routes are off (`closed` paths answer 404), and a call whose body
     is not what the route takes raised inside Gradio (500, a traceback in the log, the connection
-    reset). Call bodies are read (they are small: `BodyLimits` runs first), checked, and passed on
-    unchanged; a malformed one is answered 422 in one sentence, a call to no endpoint 404.
+    reset). Call bodies are read (they are small: `BodyLimits` runs first), checked, and passed on; a
+    malformed one is answered 422 in one sentence, a call to no endpoint 404.
 
-    `endpoints` maps each API name to its parameters and their defaults (`REQUIRED` for none):
+    `endpoints` maps each API name to its parameters and their defaults (`api_parameters`):
     `/call/NAME` takes `{"data": [...]}`, `/call/v2/NAME` an object of those parameters by name.
     Gradio fills the defaults of a v2 call, not those of a `/call/NAME` that gives only the first
     parameters: that one failed in its queue, after the 200, with a traceback in the log. The guard
-    fills them in before passing it on."""
+    fills them in (the one body it changes) before passing it on."""
 
     CALLS = "/gradio_api/call/"
 

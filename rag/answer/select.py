@@ -190,15 +190,15 @@ def judged_texts(retrieval: Retrieval, policy: SelectionPolicy) -> tuple[str, ..
     return tuple(retrieval.candidates[i].sentence.text for i in judged_positions(retrieval.candidates, policy))
 
 
-def judge_vetoed(selection: Selection, best_score: float, cut: float) -> Selection:
-    """The selection, refused when it answered and the judge's best score over its statements is below
-    `cut`; an answer keeps the score either way. Pure."""
+def judge_vetoed(selection: Selection, score: float, cut: float) -> Selection:
+    """The selection, refused when it answered and the judge's deciding score over its statements (the
+    first to reach the cut, else the best) is below `cut`; an answer keeps the score either way. Pure."""
     if selection.abstained:
         return selection
-    if best_score >= cut:
-        return replace(selection, judged=best_score)
+    if score >= cut:
+        return replace(selection, judged=score)
     return replace(selection, abstained=True, sentences=(), reason="the judge finds no sentence that answers",
-                   judged=best_score)
+                   judged=score)
 
 
 def _shares_a_word(index: IndexReader, query: Query, chosen: list[Candidate]) -> bool:
