@@ -160,13 +160,19 @@ def test_liked_answers_become_training_pairs_and_other_ratings_do_not(tmp_path):
     passage = "Kantar publie ses prédictions. Le social commerce va croître. Les marques suivront."
     answer = {"abstained": False, "language": "fr", "sentences": [{"text": "Le social commerce va croître.", "citation": 1}],
               "citations": [{"n": 1, "passage": passage}]}
+    # A passage of one sentence (a manual page's option) still makes a pair: its negatives come from other
+    # passages, as for every question.
+    option = "Afficher les fichiers cachés, ceux dont le nom commence par un point."
+    alone = {"abstained": False, "language": "fr", "sentences": [{"text": option, "citation": 1}],
+             "citations": [{"n": 1, "passage": option}]}
     lines = [{"question": "Que prévoit Kantar ?", "rating": "Like", "answer": answer},
-             {"question": "Autre ?", "rating": "Dislike", "answer": answer}]
+             {"question": "Autre ?", "rating": "Dislike", "answer": answer},
+             {"question": "Comment voir les fichiers cachés ?", "rating": "Like", "answer": alone}]
     path = tmp_path / "feedback.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n{torn", encoding="utf-8")
     qa = feedback_examples(path)
     assert [(e.question, qa.paragraphs[e.paragraph].sentences[e.positive]) for e in qa.examples] == [
-        ("Que prévoit Kantar ?", "Le social commerce va croître.")]
+        ("Que prévoit Kantar ?", "Le social commerce va croître."), ("Comment voir les fichiers cachés ?", option)]
 
 
 @pytest.mark.slow

@@ -141,7 +141,7 @@ def feedback_examples(path: Path) -> QASet:
             language = str(answer.get("language", "fr"))
             sentences = tuple(passage[s:e] for s, e in sentence_spans(passage, language))
             holding = [i for i, s in enumerate(sentences) if quote.get("text", "") in s or s in quote.get("text", "")]
-            if len(sentences) < 2 or not holding:
+            if not holding:
                 continue
             examples.append(Example(str(rating["question"]), len(paragraphs), holding[0], str(quote.get("text", ""))))
             paragraphs.append(Paragraph("feedback", str(rating["question"]), language, sentences))
