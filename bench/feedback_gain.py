@@ -2,11 +2,12 @@
 
 A reader who checks each quote in its document likes an answer that quotes the right passage and marks
 the others "citation fausse". This script plays that reader on the development halves of the regression
-table's collections (`bench/regression.py`; the held-out halves are other sections of the same
-documents, which no rating touches) and writes the ratings as the chat writes them:
+table's collections (`bench/regression.py`; their held-out halves ask about other sections or pages of the
+same collections, which no rating touches) and writes the ratings as the chat writes them:
 
     python bench/feedback_gain.py --out build/feedback/ratings.jsonl
     rag train --feedback build/feedback/ratings.jsonl --out build/adapters/feedback
+    RAG_EMBED_ADAPTER=build/adapters/feedback rag calibrate   # a new model must be calibrated to be opened
     RAG_EMBED_ADAPTER=build/adapters/feedback python bench/regression.py --threshold T --out …
 
 then compare against the adapter trained on train/ alone, at the same margin (BENCHMARKS, "Readers'
@@ -34,15 +35,12 @@ def main() -> int:
     parser.add_argument("--sets", nargs="*", default=list(RATED), help="collections whose development half is rated")
     args = parser.parse_args()
 
-    import hashlib
-    import json
-
     import regression
     from rag.config import Settings
     from rag.embedding.embedder import Embedder
-    from rag.engine import Engine
     from rag.evaluate.feedback import LIKE, WRONG_QUOTE, Rating, record
-    from rag.evaluate.squad import judge_squad, load_squad, write_documents
+    from rag.evaluate.squad import judge_squad, load_squad
+    from rag.policy import DEFAULT
 
     base = Settings.resolve()
     embedder = Embedder(model=base.model, cache_dir=base.cache_dir)
@@ -54,12 +52,7 @@ def main() -> int:
             continue
         regression.ensure_files(corpus)
         documents, questions = load_squad(dict(corpus.files)["dev"])
-        key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
-        work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
-        write_documents(documents, work / "docs")
-        settings = base.replace(docs_dir=work / "docs", index_dir=work / regression.index_folder(embedder),
-                                store="faiss")
-        engine = Engine(settings, embedder=embedder)
+        engine = regression.corpus_engine(corpus, documents, embedder, base, DEFAULT)
         index = engine.open()
         texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
         for item in questions:

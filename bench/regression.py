@@ -160,21 +160,29 @@ def index_folder(embedder: Any) -> str:
     return "index-" + hashlib.sha256(embedder.model_id.encode()).hexdigest()[:10]
 
 
+def corpus_engine(corpus: Corpus, documents: dict[str, str], embedder: Any, base: Any, policies: Any) -> Any:
+    """An engine over a SQuAD corpus's contexts, written as files and indexed in the cache (one index per
+    model and per set of contexts)."""
+    from rag.engine import Engine
+    from rag.evaluate.squad import write_documents
+
+    key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
+    work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
+    write_documents(documents, work / "docs")
+    settings = base.replace(docs_dir=work / "docs", index_dir=work / index_folder(embedder), store="faiss")
+    return Engine(settings, embedder=embedder, policies=policies)
+
+
 def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev: bool = False
                ) -> tuple[list[dict], dict]:
-    from rag.engine import Engine
-    from rag.evaluate.squad import judge_squad, load_squad, write_documents
+    from rag.evaluate.squad import judge_squad, load_squad
 
     ensure_files(corpus)
     loaded = [(half, *load_squad(path)) for half, path in corpus.files]
     documents = loaded[0][1]
     if any(other != documents for _, other, _ in loaded[1:]):
         raise SystemExit(f"{corpus.name}: its halves do not share their contexts")
-    key = hashlib.sha256(json.dumps(documents, sort_keys=True).encode()).hexdigest()[:12]
-    work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
-    write_documents(documents, work / "docs")
-    settings = base.replace(docs_dir=work / "docs", index_dir=work / index_folder(embedder), store="faiss")
-    engine = Engine(settings, embedder=embedder, policies=POLICIES)
+    engine = corpus_engine(corpus, documents, embedder, base, POLICIES)
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")

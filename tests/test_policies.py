@@ -175,7 +175,8 @@ def test_comparison_words(question, compare):
 def test_two_names_compare_only_when_the_conjunction_joins_them(question, words, compare):
     from rag.query.understand import Names, is_comparison
 
-    assert is_comparison(question, Names(frozenset({"a", "b"}), words, ())) is compare
+    names = Names(chosen_by=tuple((word, frozenset({document})) for word, document in zip(words, ("a", "b"))))
+    assert is_comparison(question, names) is compare
 
 
 def _candidate(sentence_id: int, text: str, fused: float, doc_id: str = "a") -> "object":

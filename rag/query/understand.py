@@ -49,11 +49,20 @@ class Question:
 class Names:
     """Names and years of a question, looked up in the index."""
 
-    documents: frozenset[str] = frozenset()  # the documents that the selecting names point at
-    words: tuple[str, ...] = ()  # the selecting names, as written
+    # (selecting name as written, the documents it points at: by its text or by their titles), in order
+    chosen_by: tuple[tuple[str, frozenset[str]], ...] = ()
     unknown: tuple[str, ...] = ()  # names (past the first word) that no indexed sentence contains
     by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # (word, documents whose title's name it is)
-    chosen_by: tuple[tuple[str, frozenset[str]], ...] = ()  # (selecting name, the documents it points at)
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The selecting names, as written."""
+        return tuple(written for written, _ in self.chosen_by)
+
+    @property
+    def documents(self) -> frozenset[str]:
+        """The documents that the selecting names point at."""
+        return frozenset().union(*(documents for _, documents in self.chosen_by))
 
     def documents_of(self, word: str) -> frozenset[str]:
         return next((documents for written, documents in self.chosen_by if written == word), frozenset())
@@ -253,8 +262,6 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
     all_docs = len(index.doc_ids)
     first = FIRST_WORD.match(text)
     first_end = first.end() if first else 0
-    chosen: set[str] = set()
-    words: list[str] = []
     chosen_by: dict[str, frozenset[str]] = {}
     unknown: list[str] = []
     matches = {m.group(): m.start() for m in CAPITALIZED.finditer(text)}  # the last place it stands
@@ -270,10 +277,7 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
             present[index.docs_of_year.get(int(name), [])] = True
         count = int(np.count_nonzero(present))
         if 0 < count < all_docs:
-            documents = frozenset(index.doc_ids[int(code)] for code in np.flatnonzero(present))
-            chosen |= documents
-            words.append(word)
-            chosen_by[word] = documents
+            chosen_by[word] = frozenset(index.doc_ids[int(code)] for code in np.flatnonzero(present))
         if matches[word] >= first_end or matches[word] < 0:
             all_terms = {term for spelling in spellings.values() for term in spelling}
             if (name.lower() not in stop_words() and all_terms and not any(index.knows(term) for term in all_terms)
@@ -282,12 +286,9 @@ def find_names(index: IndexReader, text: str, language: str, policy: QuestionPol
     by_title = []
     for written, documents in _named_by_title(index, text, language, policy):
         if len(documents) < all_docs and _in_some_documents(index, written):
-            chosen |= documents
             by_title.append((written, documents))
             chosen_by[written] = chosen_by.get(written, frozenset()) | documents
-            if written not in words:
-                words.append(written)
-    return Names(frozenset(chosen), tuple(words), tuple(unknown), tuple(by_title), tuple(chosen_by.items()))
+    return Names(tuple(chosen_by.items()), tuple(unknown), tuple(by_title))
 
 
 def documents_holding(index: IndexReader, spellings: dict[str, list[str]]) -> np.ndarray:
@@ -372,8 +373,10 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
     # The topic is what is left once the compared sources are unnamed: the names the question joins
     # ("Kantar et Digimind"), else those their titles give them. A name that chose a document by its
     # text is what they are asked about ("… sur Google", "Compare the sources on TikTok") and stays.
-    sources = joined_names(question.text, names, policy) or tuple(written for written, _ in by_title)
-    topic = policy.compare.sub(" ", without_words(question.text, sources)) if compare else ""
+    topic = ""
+    if compare:
+        sources = joined_names(question.text, names, policy) or tuple(written for written, _ in by_title)
+        topic = policy.compare.sub(" ", without_words(question.text, sources))
     years = tuple(YEAR.findall(lexical))
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
