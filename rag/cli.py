@@ -397,7 +397,7 @@ def _train_command(sub: Any) -> None:
                     help="also ask every training question in the other language (train/questions-translated.json)")
     tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")
     tr.add_argument("--out", help="where to write the adapter (default: rag/data/adapter, the shipped one)")
-    tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers join the training pairs")
+    tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers and readers' corrections join the training pairs")
     tr.add_argument("--dry-run", action="store_true", help="train and measure, write nothing")
     tr.set_defaults(run=cmd_train)
     tj = sub.add_parser("train-judge", help="train the judge (a cross-encoder that says when no sentence answers) "

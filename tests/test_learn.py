@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from rag.errors import ModelError
+from rag.errors import ModelError, RagError
 from rag.learn.examples import QASet, half_of, read_squad
 from rag.learn.trainer import mine_negatives
 
@@ -154,25 +154,46 @@ def test_an_adapter_for_another_base_or_a_broken_one_is_refused_in_one_sentence(
         resolve_adapter("shipped", "another/model", False)
 
 
-def test_liked_answers_become_training_pairs_and_other_ratings_do_not(tmp_path):
+def test_liked_and_corrected_answers_become_training_pairs_and_other_ratings_do_not(tmp_path):
+    from rag.evaluate.feedback import ShownPassage, correction_of
     from rag.learn.run import feedback_examples
 
-    passage = "Kantar publie ses prédictions. Le social commerce va croître. Les marques suivront."
-    answer = {"abstained": False, "language": "fr", "sentences": [{"text": "Le social commerce va croître.", "citation": 1}],
-              "citations": [{"n": 1, "passage": passage}]}
+    document = "Titre.\nKantar publie ses prédictions. Le social commerce va croître. Les marques suivront."
+    at = document.index("Kantar")
+    passage = document[at:]
+    quoted = "Le social commerce va croître."
+    citation = {"n": 1, "document": "kantar.txt", "start": at, "end": len(document), "passage": passage}
+    answer = {"abstained": False, "language": "fr", "citations": [citation],
+              "sentences": [{"text": quoted, "citation": 1, "start": document.index(quoted),
+                             "end": document.index(quoted) + len(quoted)}]}
     # A passage of one sentence (a manual page's option) still makes a pair: its negatives come from other
     # passages, as for every question.
     option = "Afficher les fichiers cachés, ceux dont le nom commence par un point."
-    alone = {"abstained": False, "language": "fr", "sentences": [{"text": option, "citation": 1}],
-             "citations": [{"n": 1, "passage": option}]}
+    alone = {"abstained": False, "language": "fr", "sentences": [{"text": option, "citation": 1, "start": 0,
+                                                                  "end": len(option)}],
+             "citations": [{"n": 1, "start": 0, "end": len(option), "passage": option}]}
+    # A refusal whose closest passage holds the answer: the reader points at its last sentence.
+    refused = {**answer, "abstained": True, "sentences": []}
+    last = "Les marques suivront."
+    spans = tuple((document.index(t), document.index(t) + len(t)) for t in ("Kantar publie ses prédictions.", quoted, last))
+    pointed = correction_of([ShownPassage(1, at, passage, spans)], f"1:{spans[2][0]}:{spans[2][1]}")
     lines = [{"question": "Que prévoit Kantar ?", "rating": "Like", "answer": answer},
              {"question": "Autre ?", "rating": "Dislike", "answer": answer},
-             {"question": "Comment voir les fichiers cachés ?", "rating": "Like", "answer": alone}]
+             {"question": "Et les marques ?", "rating": "Like", "answer": answer},
+             {"question": "Comment voir les fichiers cachés ?", "rating": "Like", "answer": alone},
+             {"question": "Que feront les marques ?", "rating": "Phrase qui répond (answering sentence)",
+              "answer": refused, "answering": pointed},
+             # the last rating of a question wins: "Et les marques ?" was liked, then found wrong
+             {"question": "Et les marques ?", "rating": "Citation fausse (wrong quote)", "answer": answer}]
     path = tmp_path / "feedback.jsonl"
     path.write_text("\n".join(json.dumps(line) for line in lines) + "\n{torn", encoding="utf-8")
     qa = feedback_examples(path)
     assert [(e.question, qa.paragraphs[e.paragraph].sentences[e.positive]) for e in qa.examples] == [
-        ("Que prévoit Kantar ?", "Le social commerce va croître."), ("Comment voir les fichiers cachés ?", option)]
+        ("Que prévoit Kantar ?", quoted), ("Comment voir les fichiers cachés ?", option),
+        ("Que feront les marques ?", last)]
+    assert qa.paragraphs[2].sentences == ("Kantar publie ses prédictions.", quoted, last)
+    with pytest.raises(RagError, match="no such file"):
+        feedback_examples(tmp_path / "missing.jsonl")
 
 
 @pytest.mark.slow

