@@ -111,6 +111,27 @@ def test_a_pointed_sentence_that_is_not_a_shown_sentence_is_refused(forged):
         correction_of(SHOWN, forged)
 
 
+def test_a_correction_for_a_document_removed_since_says_so(embedder, tmp_path):
+    """The reader points after the cited document was removed: the version now served no longer holds it,
+    and nothing is recorded."""
+    import shutil
+
+    from rag.config import Settings
+    from rag.engine import Engine
+    from tests.conftest import SEEDS
+
+    shutil.copytree(SEEDS, tmp_path / "docs")
+    engine = Engine(Settings.resolve(docs_dir=tmp_path / "docs", index_dir=tmp_path / "index"), embedder=embedder)
+    engine.open()
+    answer = engine.ask("Qu'est-ce que Kantar prévoit pour le social commerce ?")
+    quoted = answer.sentences[0]
+    choice = f"{quoted.citation}:{quoted.start}:{quoted.end}"
+    assert correction_of(shown_passages(answer, engine.index), choice)["text"] == quoted.text
+    engine.remove(engine.index.documents[quoted.doc_id].source)
+    with pytest.raises(RagError, match="no longer in the collection"):
+        correction_of(shown_passages(answer, engine.index), choice)
+
+
 def test_a_long_sentence_is_shown_cut_in_the_list_but_recorded_whole():
     sentence = "Le social commerce " + "va croître encore " * 20 + "demain."
     [(label, value)] = answering_choices([ShownPassage(2, 0, sentence, ((0, len(sentence)),))])

@@ -104,6 +104,9 @@ def correction_of(passages: list[ShownPassage], choice: str) -> dict[str, Any]:
     {"citation", "start", "end", "text", "passage", "passage_start"}, the passage being what a training
     pair ranks the sentence in. Raises RagError for anything else."""
     shown = str(choice)[:60]
+    if not passages:
+        raise RagError("not a sentence of this answer: its documents are no longer in the collection "
+                       "(removed since); ask again")
     try:
         number, start, end = (int(part) for part in str(choice).split(":"))
     except ValueError:
