@@ -425,6 +425,7 @@ def test_browser_a_reader_points_at_the_sentence_that_answers_and_it_is_kept(app
         page.click("#rag-point")
         page.wait_for_selector("#rag-pointed :text('correction enregistrée')", timeout=10_000)
         page.click("#rag-point")  # a second click on the same sentence writes nothing more
+        page.wait_for_selector("#rag-pointed :text('déjà enregistrée')", timeout=10_000)
         # The first answer, clicked: its own passages' sentences are listed.
         page.locator("#rag-chat .message.bot").first.click()
         page.wait_for_function("() => !document.querySelector('#rag-pointed').innerText.includes('enregistrée')",

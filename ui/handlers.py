@@ -38,6 +38,7 @@ MAX_TURNS = 200  # answers kept per conversation for their sources, ratings and 
 POINT_FIRST = "Choisissez d'abord la phrase qui répond. (Pick the answering sentence first.)"
 POINTED = "Merci : correction enregistrée — « {text} ». (Thank you: correction recorded.)"
 NOT_RECORDED = "⚠️ La correction n'a pas pu être enregistrée. (The correction could not be recorded.)"
+ALREADY_RECORDED = "Correction déjà enregistrée pour cette réponse. (Already recorded for this answer.)"
 
 
 def answering_list(answer: Any, index: Any) -> Any:
@@ -248,7 +249,7 @@ class Conversation:
         confirmed = POINTED.format(text=escape_markdown(" ".join(answering["text"].split())[:120]))
         if not self.state.ratings.admit(f"{getattr(request, 'session_hash', '')}:{turn['message']}",
                                         f"{CORRECTED} {choice}"):
-            return confirmed  # the same sentence again (a double click): recorded once
+            return ALREADY_RECORDED  # the same sentence again (a double click), or this answer's lines are spent
         try:
             record(self.state.engine_for(turn.get("collection")).settings.feedback_path,
                    Rating(turn["question"], tuple(turn["history"]), CORRECTED, turn["answer"].to_json(),

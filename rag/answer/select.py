@@ -268,15 +268,15 @@ def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFA
     return {t for t in terms if scores.frequency(t) <= common}
 
 
-def topic_statements(index: IndexReader, retrievals: dict[str, Retrieval], query: Query, background_max: float,
-                     threshold: float, policy: SelectionPolicy = DEFAULT.selection) -> dict[str, tuple[Candidate, ...]]:
+def topic_statements(index: IndexReader, retrievals: dict[str, Retrieval], query: Query, floor: float,
+                     policy: SelectionPolicy = DEFAULT.selection) -> dict[str, tuple[Candidate, ...]]:
     """Per compared document, its statements that speak of the topic, in ranking order: closer to the
-    question than unrelated text, and holding one of the topic's content terms. (A sentence as close
+    question than unrelated text (`floor`: the closest unrelated sentence plus the margin), and holding
+    one of the topic's content terms. (A sentence as close
     to the question as the best source's best one counted too, for questions in the other language:
     measured on labelled comparisons, it gave most silent sources a borrowed quote; BENCHMARKS,
     "Comparisons".)
     """
-    floor = background_max + threshold
     terms = topic_terms(index, query, policy)
 
     def on_topic(candidate: Candidate) -> bool:
@@ -297,7 +297,7 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
         return general
     floor = background_max + threshold
     columns, sentences = [], []
-    for doc_id, relevant in topic_statements(index, retrievals, query, background_max, threshold, policy).items():
+    for doc_id, relevant in topic_statements(index, retrievals, query, floor, policy).items():
         chosen = _select_broad(index, relevant, floor, policy)[: policy.compare_sentences] if relevant else []
         columns.append((doc_id, tuple(chosen)))
         sentences.extend(chosen)
