@@ -2,8 +2,8 @@
 
 A reader who checks each quote in its document likes an answer that quotes the right passage. When it
 does not, the reader reads the documents the answer cites (its quotes', or a refusal's closest passages')
-and points at the sentence that answers, when one of them holds it (a correction, as the chat's "Quelle
-phrase répond ?" list records it); else marks the answer "citation fausse" (`--no-corrections`: never
+and points at the sentence that answers, when one of them holds it (a correction, as the chat's "La réponse
+est ailleurs ?" list records it); else marks the answer "citation fausse" (`--no-corrections`: never
 points). This script plays that reader on the development halves of the regression
 table's collections (`bench/regression.py`; their held-out halves ask about other sections or pages of the
 same collections, which no rating touches) and writes the ratings as the chat writes them:
@@ -85,14 +85,13 @@ def main() -> int:
 
 
 def holding_sentence(passages: list[Any], answer: Any, item: Any) -> str | None:
-    """The choice (`answering_choices`) of the first shown sentence that overlaps the gold span, if any."""
-    from rag.evaluate.feedback import answering_choices
-
+    """The choice (as the chat's list gives it) of the first shown sentence that overlaps the gold span."""
     documents = {c.n: c.document for c in answer.citations}
-    for _, value in answering_choices(passages):
-        number, start, end = (int(part) for part in value.split(":"))
-        if documents.get(number) == item.source and start < item.answer_end and item.answer_start < end:
-            return value
+    for passage in passages:
+        if documents.get(passage.citation) == item.source:
+            for start, end in passage.sentences:
+                if start < item.answer_end and item.answer_start < end:
+                    return f"{passage.citation}:{start}:{end}"
     return None
 
 

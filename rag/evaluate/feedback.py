@@ -77,7 +77,9 @@ def shown_passages(answer: Any, index: Any, max_passages: int = MAX_SHOWN_PASSAG
     for doc_id, number in first_citation.items():
         ids = index.passage_ids_of(doc_id)
         cited = [c.position for c in answer.citations if c.doc_id == doc_id]
-        nearest = sorted(range(len(ids)), key=lambda p: min(abs(p - c) for c in cited))[:max_passages]
+        # Only the window around each cited passage is ranked: a 10,000-passage PDF costs what a page does.
+        around = {p for c in cited for p in range(max(0, c - max_passages), min(len(ids), c + max_passages + 1))}
+        nearest = sorted(around, key=lambda p: min(abs(p - c) for c in cited))[:max_passages]
         passages = index.passages_by_id([ids[p] for p in sorted(nearest)])
         rows = {s.sentence_id: s for s in index.sentences_by_id([i for p in passages for i in p.sentence_ids])}
         for passage in passages:
@@ -210,14 +212,38 @@ def as_eval_item(rating: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def latest(path: Path) -> list[dict[str, Any]]:
+    """Each question's last rating (a reader who changes their mind supersedes the earlier line)."""
+    last: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
+    for rating in read(path):
+        last[(rating["question"], tuple(rating.get("history", [])))] = rating
+    return list(last.values())
+
+
+def answering_sentence(rating: dict[str, Any]) -> tuple[str, int, int, str] | None:
+    """(passage, start, end, language) of the sentence a rating says answers, offsets in the passage:
+    a correction's, or a liked answer's first quote; None for any other rating, or one cut for its size."""
+    answer = rating.get("answer") or {}
+    pointed = rating.get("answering") or {}
+    if rating.get("rating") == CORRECTED and pointed.get("passage"):
+        passage, offset, chosen = str(pointed["passage"]), int(pointed.get("passage_start", 0)), pointed
+    elif rating.get("rating") == LIKE and not answer.get("abstained") and answer.get("sentences"):
+        chosen = answer["sentences"][0]
+        citation = next((c for c in answer.get("citations", []) if c.get("n") == chosen.get("citation")), None)
+        if citation is None:
+            return None
+        passage, offset = str(citation.get("passage", "")), int(citation.get("start", 0))
+    else:
+        return None
+    start, end = int(chosen.get("start", 0)) - offset, int(chosen.get("end", 0)) - offset
+    return (passage, start, end, str(answer.get("language", "fr"))) if 0 <= start < end <= len(passage) else None
+
+
 def export(path: Path, target: Path) -> tuple[int, int]:
     """Write the labelled ratings to `target` (eval JSONL) and the rest beside it
     (`…-to-label.jsonl`); the last rating of a question wins. Returns (labelled, to label)."""
-    latest: dict[tuple[str, tuple[str, ...]], dict[str, Any]] = {}
-    for rating in read(path):
-        latest[(rating["question"], tuple(rating.get("history", [])))] = rating
     labelled, unlabelled = [], []
-    for rating in latest.values():
+    for rating in latest(path):
         item = as_eval_item(rating)
         if item is not None:
             labelled.append(item)

