@@ -249,7 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                    max_steps=args.max_steps, temperature=args.temperature,
                                    paragraph_negatives=args.paragraph_negatives, mined_negatives=args.mined_negatives,
-                                   translated_questions=args.translated)
+                                   translated_questions=args.translated, feedback_repeat=args.feedback_repeat)
     extra = feedback_examples(Path(args.feedback)) if args.feedback else None
     out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "adapter"
     record = run(train_settings, Path(args.data) if args.data else PROJECT_ROOT / "train", out, settings.cache_dir,
@@ -398,6 +398,8 @@ def _train_command(sub: Any) -> None:
     tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")
     tr.add_argument("--out", help="where to write the adapter (default: rag/data/adapter, the shipped one)")
     tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers and readers' corrections join the training pairs")
+    tr.add_argument("--feedback-repeat", type=int, default=1,
+                    help="take each rating of --feedback this many times among the pairs (default 1)")
     tr.add_argument("--dry-run", action="store_true", help="train and measure, write nothing")
     tr.set_defaults(run=cmd_train)
     tj = sub.add_parser("train-judge", help="train the judge (a cross-encoder that says when no sentence answers) "

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from rag.errors import ModelError, RagError
+from rag.errors import ConfigError, ModelError, RagError
 from rag.learn.examples import QASet, half_of, read_squad
 from rag.learn.trainer import mine_negatives
 
@@ -194,6 +194,23 @@ def test_liked_and_corrected_answers_become_training_pairs_and_other_ratings_do_
     assert qa.paragraphs[2].sentences == ("Kantar publie ses prédictions.", quoted, last)
     with pytest.raises(RagError, match="no such file"):
         feedback_examples(tmp_path / "missing.jsonl")
+
+
+def test_ratings_taken_several_times_keep_each_question_on_its_own_passage():
+    from rag.learn.examples import Example, Paragraph
+    from rag.learn.run import with_feedback
+    from rag.learn.trainer import TrainSettings
+
+    fit = QASet((Paragraph("piaf", "Paris", "fr", ("Paris est une ville.", "Elle a un fleuve.")),),
+                (Example("Quel fleuve ?", 0, 1, "Elle a un fleuve."),))
+    rated = QASet((Paragraph("feedback", "q", "fr", ("apt remove foo.", "apt purge foo efface aussi.")),),
+                  (Example("Comment tout effacer ?", 0, 1, "apt purge foo efface aussi."),))
+    taken = with_feedback(fit, rated, 3)
+    pairs = [(e.question, taken.paragraphs[e.paragraph].sentences[e.positive]) for e in taken.examples]
+    assert pairs == [("Quel fleuve ?", "Elle a un fleuve.")] + [("Comment tout effacer ?", "apt purge foo efface aussi.")] * 3
+    assert with_feedback(fit, None, 3) == fit
+    with pytest.raises(ConfigError, match="feedback_repeat must be at least 1"):
+        TrainSettings(feedback_repeat=0)
 
 
 @pytest.mark.slow

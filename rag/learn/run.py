@@ -69,6 +69,13 @@ def save_adapter(trained: Trained, base: Base, out: Path, record: dict[str, Any]
     return replace_folder(Path(out), write, ".adapter-")
 
 
+def with_feedback(fit: QASet, extra: QASet | None, repeat: int) -> QASet:
+    """train/'s pairs, then the readers' ratings `repeat` times over (`TrainSettings.feedback_repeat`)."""
+    for _ in range(repeat if extra is not None else 0):
+        fit = fit + extra
+    return fit
+
+
 def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Path, progress: bool = True,
         extra: QASet | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Measure the base, train, measure again, write the adapter (LoRA, when `out` is given). Returns the record."""
@@ -87,8 +94,7 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
         hashes.update(digest)
         fit = fit.with_translations(translated)
     across = heldout.translated(translated) if translated else None
-    if extra is not None:
-        fit = fit + extra
+    fit = with_feedback(fit, extra, settings.feedback_repeat)
     base = default_base(cache_dir)
     log(f"training half: {len(fit.examples)} questions on {len(fit.paragraphs)} paragraphs; "
         f"held out: {len(heldout.examples)} on {len(heldout.paragraphs)}")

@@ -57,13 +57,17 @@ class TrainSettings:
     # Each question also asked in the other language (train/questions-translated.json, by Apertium), its
     # answer the same sentence: the pairs across languages the first adapter never saw.
     translated_questions: bool = False
+    # Each reader's rating (`rag train --feedback`) taken this many times: a collection's few dozen
+    # corrections among train/'s three thousand pairs, seen once each an epoch, taught too little
+    # (BENCHMARKS, "Readers' corrections").
+    feedback_repeat: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
             raise ConfigError(f"method must be lora or full, got {self.method!r}")
         if self.targets not in TARGETS:
             raise ConfigError(f"targets must be one of {', '.join(TARGETS)}, got {self.targets!r}")
-        for name in ("rank", "alpha", "batch_size", "max_tokens"):
+        for name in ("rank", "alpha", "batch_size", "max_tokens", "feedback_repeat"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not 0 < self.learning_rate < 1 or self.epochs <= 0 or self.temperature <= 0:
