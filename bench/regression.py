@@ -152,7 +152,7 @@ def policies_with(changes: list[str]) -> Any:
 
 
 POLICIES: Any = None  # set by main()
-THRESHOLD: float | None = None  # set by main(): the model's calibrated margin unless --threshold
+CALIBRATION: Any = None  # set by main() from --threshold: it replaces the model's calibrated margin, needed then by no engine
 
 
 def index_folder(embedder: Any) -> str:
@@ -170,7 +170,7 @@ def corpus_engine(corpus: Corpus, documents: dict[str, str], embedder: Any, base
     work = base.cache_dir / "regression" / f"{corpus.folder}-{key}"
     write_documents(documents, work / "docs")
     settings = base.replace(docs_dir=work / "docs", index_dir=work / index_folder(embedder), store="faiss")
-    return Engine(settings, embedder=embedder, policies=policies)
+    return Engine(settings, embedder=embedder, policies=policies, calibration=CALIBRATION)
 
 
 def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev: bool = False
@@ -186,13 +186,13 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
     index = engine.open()
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
-    foreign_answers = [engine.ask(q, threshold=THRESHOLD) for q in foreign]
+    foreign_answers = [engine.ask(q) for q in foreign]
     foreign_refused = rate([a.abstained for a in foreign_answers])
     rows, records = [], {}
     for half, _, questions in loaded:
         if dev and half != "dev":
             continue
-        outcomes = [judge_squad(q, engine.ask(q.question, threshold=THRESHOLD), texts) for q in questions]
+        outcomes = [judge_squad(q, engine.ask(q.question), texts) for q in questions]
         answered = [o for o in outcomes if not o.answer.abstained]
         rows.append({
             "set": corpus.name, "half": half, "shape": corpus.shape, "questions": len(outcomes),
@@ -218,7 +218,7 @@ def seeds_engine(embedder: Any, base: Any, policies: Any) -> Any:
 
     settings = base.replace(docs_dir=ROOT / "seeds", store="faiss",
                             index_dir=base.cache_dir / "regression" / f"seeds-{index_folder(embedder)}")
-    return Engine(settings, embedder=embedder, policies=policies)
+    return Engine(settings, embedder=embedder, policies=policies, calibration=CALIBRATION)
 
 
 def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) -> tuple[list[dict], dict]:
@@ -229,7 +229,7 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
     texts = {doc_id: index.document_text(doc_id) for doc_id in index.documents}
     engine.ask("warm-up")
     items = [item for item in items if not dev or split_of(item) == "tune"]
-    outcomes = [judge(item, engine.ask(item["question"], item.get("history"), threshold=THRESHOLD), texts)
+    outcomes = [judge(item, engine.ask(item["question"], item.get("history")), texts)
                 for item in items]
     rows, records = [], {}
     for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
@@ -267,7 +267,7 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict
     rows, records = [], {}
     for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
         chosen = [i for i in items if compare_eval.half_of(i) == half]
-        answers = [engine.ask(i["question"], threshold=THRESHOLD) for i in chosen]
+        answers = [engine.ask(i["question"]) for i in chosen]
         right = [all(c["right"] for c in compare_eval.grade_columns(a, compare_eval.gold_spans(i, texts)).values())
                  for i, a in zip(chosen, answers)]
         quoted = [a for a in answers if a.sentences]
@@ -345,9 +345,8 @@ def main() -> int:
                         help="ask with this abstention margin instead of the model's calibrated one (-1: the margin "
                              "refuses nothing, and bench/margin_sweep.py reads every cut from the supports recorded)")
     args = parser.parse_args()
-    global POLICIES, THRESHOLD
+    global POLICIES, CALIBRATION
     POLICIES = policies_with(args.policy)
-    THRESHOLD = args.threshold
 
     from rag.config import Settings
     from rag.embedding.embedder import Embedder
@@ -355,6 +354,10 @@ def main() -> int:
 
     base = Settings.resolve()
     embedder = Embedder(model=base.model, cache_dir=base.cache_dir)
+    if args.threshold is not None:
+        from rag.answer.calibration import Calibration
+
+        CALIBRATION = Calibration(args.threshold, embedder.model_id, "bench/regression.py --threshold")
     items = load_questions(sorted((ROOT / "eval").glob("*.jsonl")))
     from rag.evaluate.labelled import split_of
 
