@@ -228,9 +228,10 @@ DOCUMENT_HINT = ("Ouvrez une citation (lien « lire dans le document ») pour li
 
 def _chat_tab(gr: Any, chat: Any, collection: Any) -> tuple[Any, ...]:
     """The Discussion tab: the conversation, the question box, the sources panel and what they
-    share; (chatbot, sources, asked, turns, export, clipboard, examples, (current, answering, pointed))."""
+    share; (what a new conversation empties, in `new_conversation`'s order, examples)."""
     from rag.evaluate.feedback import OPTIONS
 
+    from .handlers import new_conversation
     from .render import sources_html
 
     with gr.Row():
@@ -276,10 +277,9 @@ def _chat_tab(gr: Any, chat: Any, collection: Any) -> tuple[Any, ...]:
     point.click(chat.point, [turns, current, answering], pointed, api_visibility="private", queue=False)
     copy.click(None, [clipboard], None, js="(text) => { if (text) navigator.clipboard.writeText(text); }")
     chatbot.like(chat.rate, [turns], None, api_visibility="private", queue=False)
-    clear.click(lambda: ([], sources_html(None), [], [], None, "", None, gr.update(choices=[], value=None), ""),
-                outputs=[chatbot, sources, asked, turns, export, clipboard, current, answering, pointed],
-                api_visibility="private", queue=False)
-    return chatbot, sources, asked, turns, export, clipboard, examples, (current, answering, pointed)
+    conversation = [chatbot, sources, asked, turns, export, clipboard, current, answering, pointed]
+    clear.click(new_conversation, outputs=conversation, api_visibility="private", queue=False)
+    return conversation, examples
 
 
 def _documents_tab(gr: Any, demo: Any, library: Any, collection: Any) -> tuple[Any, Any]:
@@ -343,19 +343,16 @@ def build_app(state: AppState) -> Any:
         timer.tick(library.status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         with gr.Tabs(selected="chat") as tabs:
             with gr.Tab("Discussion", id="chat"):
-                chatbot, sources, asked, turns, export, clipboard, examples, correction = _chat_tab(gr, chat, collection)
+                conversation, examples = _chat_tab(gr, chat, collection)
             with gr.Tab("Document", id="document"):
                 reader = gr.HTML(f'<p class="rag-meta">{DOCUMENT_HINT}</p>', elem_id="rag-document-view")
             with gr.Tab("Documents", id="documents"):
                 listing, chosen = _documents_tab(gr, demo, library, collection)
-        collection.input(library.switch_collection, inputs=collection,
-                         outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset,
-                                  *correction], api_visibility="private")
+        switched = [*conversation, listing, chosen, examples.dataset]
+        collection.input(library.switch_collection, inputs=collection, outputs=switched, api_visibility="private")
         create.click(library.new_collection, inputs=new_name, outputs=[collection, new_name, created],
                      api_visibility="private", concurrency_id="documents").then(
-            library.switch_collection, inputs=collection,
-            outputs=[chatbot, sources, asked, turns, export, clipboard, listing, chosen, examples.dataset, *correction],
-            api_visibility="private")
+            library.switch_collection, inputs=collection, outputs=switched, api_visibility="private")
         demo.load(library.status_tick, outputs=[status, timer], api_visibility="private", queue=False)
         demo.load(chat.open_permalink, outputs=[reader, tabs], api_visibility="private").then(
             None, js="() => setTimeout(() => document.getElementById('rag-focus')?.scrollIntoView({block: 'center'}), 50)")

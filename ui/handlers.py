@@ -51,6 +51,13 @@ def answering_list(answer: Any, index: Any) -> Any:
     return gr.update(choices=choices, value=None, interactive=bool(choices))
 
 
+def new_conversation() -> tuple[Any, ...]:
+    """What an empty conversation shows, in the order of `conversation` in ui/app.py: the chat, the sources
+    panel, the questions asked, the turns, the export, the clipboard, and the correction's message,
+    sentences and note."""
+    return [], sources_html(None), [], [], None, "", None, answering_list(None, None), ""
+
+
 def is_uploaded_file(path: Path) -> bool:
     """True only for a regular file inside Gradio's upload folder. Gradio accepts a FileData
     whose path points anywhere under the system temp folder, so the handler checks itself."""
@@ -374,9 +381,8 @@ class Library:
         """A conversation belongs to one collection: switching starts a new one, the Documents tab
         shows the collection chosen, and the examples (questions about the seeds) show with the
         default collection only."""
-        return ([], sources_html(None), [], [], None, "", documents_html(self.index_or_none(collection)),
-                self.document_choices(collection), gr.Dataset(visible=collection in ("", DEFAULT_COLLECTION)),
-                None, answering_list(None, None), "")
+        return (*new_conversation(), documents_html(self.index_or_none(collection)),
+                self.document_choices(collection), gr.Dataset(visible=collection in ("", DEFAULT_COLLECTION)))
 
     def new_collection(self, name: str) -> tuple[Any, Any, str]:
         from rag.index.collections import create_collection
