@@ -86,12 +86,14 @@ def main() -> int:
 
 def holding_sentence(passages: list[Any], answer: Any, item: Any) -> str | None:
     """The choice (as the chat's list gives it) of the first shown sentence that overlaps the gold span."""
+    from rag.evaluate.feedback import choice_value
+
     documents = {c.n: c.document for c in answer.citations}
     for passage in passages:
         if documents.get(passage.citation) == item.source:
             for start, end in passage.sentences:
                 if start < item.answer_end and item.answer_start < end:
-                    return f"{passage.citation}:{start}:{end}"
+                    return choice_value(passage.citation, start, end)
     return None
 
 

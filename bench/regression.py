@@ -152,7 +152,9 @@ def policies_with(changes: list[str]) -> Any:
 
 
 POLICIES: Any = None  # set by main()
-CALIBRATION: Any = None  # set by main() from --threshold: it replaces the model's calibrated margin, needed then by no engine
+# Set by main() from --threshold: the engines' margin instead of the model's calibrated one, so that a model
+# `rag calibrate` never measured (a new adapter) can be run.
+CALIBRATION: Any = None
 
 
 def index_folder(embedder: Any) -> str:

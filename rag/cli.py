@@ -244,6 +244,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .learn.trainer import TrainSettings
 
     settings = _settings(args)
+    if args.feedback_repeat != 1 and not args.feedback:
+        raise RagError("--feedback-repeat repeats the ratings of --feedback: give the ratings file "
+                          "(--feedback index/feedback.jsonl), or leave --feedback-repeat out")
     train_settings = TrainSettings(method=args.method, rank=args.rank, alpha=args.alpha, targets=args.targets,
                                    learning_rate=args.learning_rate or (3e-4 if args.method == "lora" else 3e-5),
                                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,

@@ -213,6 +213,14 @@ def test_ratings_taken_several_times_keep_each_question_on_its_own_passage():
         TrainSettings(feedback_repeat=0)
 
 
+def test_a_repeat_without_ratings_is_refused_before_anything_loads(capsys, tmp_path):
+    from rag import cli
+
+    # An empty data folder: were the repeat not checked first, the run would stop on the missing files instead.
+    assert cli.main(["train", "--feedback-repeat", "5", "--dry-run", "--data", str(tmp_path)]) == 2
+    assert "--feedback-repeat repeats the ratings of --feedback" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_a_few_steps_of_lora_lower_the_loss_and_the_adapter_loads(tmp_path, qa_pairs):
     """20 real pairs, the real model: the loss falls, the adapter is written in peft's layout, the

@@ -53,8 +53,8 @@ def answering_list(answer: Any, index: Any) -> Any:
 
 def new_conversation() -> tuple[Any, ...]:
     """What an empty conversation shows, in the order of `conversation` in ui/app.py: the chat, the sources
-    panel, the questions asked, the turns, the export, the clipboard, and the correction's message,
-    sentences and note."""
+    panel, the questions asked, the turns, the export, the clipboard, the answer the panel shows, the
+    sentences to point at, and the correction's message."""
     return [], sources_html(None), [], [], None, "", None, answering_list(None, None), ""
 
 

@@ -89,6 +89,12 @@ def shown_passages(answer: Any, index: Any, max_passages: int = MAX_SHOWN_PASSAG
     return shown
 
 
+def choice_value(citation: int, start: int, end: int) -> str:
+    """How a sentence to point at is named in the chat's list: "<citation>:<start>:<end>", offsets in its document
+    (`correction_of` reads it back)."""
+    return f"{citation}:{start}:{end}"
+
+
 def answering_choices(passages: list[ShownPassage]) -> list[tuple[str, str]]:
     """What a reader can point at as the answer: every sentence of the shown passages, as
     (label, "<citation>:<start>:<end>") with the sentence's offsets in its document."""
@@ -97,7 +103,7 @@ def answering_choices(passages: list[ShownPassage]) -> list[tuple[str, str]]:
         for start, end in passage.sentences:
             text = " ".join(passage.text[start - passage.start : end - passage.start].split())
             shown = text if len(text) <= MAX_CHOICE_CHARS else text[: MAX_CHOICE_CHARS - 1] + "…"
-            choices.append((f"[{passage.citation}] {shown}", f"{passage.citation}:{start}:{end}"))
+            choices.append((f"[{passage.citation}] {shown}", choice_value(passage.citation, start, end)))
     return choices
 
 

@@ -57,9 +57,9 @@ class TrainSettings:
     # Each question also asked in the other language (train/questions-translated.json, by Apertium), its
     # answer the same sentence: the pairs across languages the first adapter never saw.
     translated_questions: bool = False
-    # Each reader's rating (`rag train --feedback`) taken this many times: a collection's few dozen
-    # corrections among train/'s three thousand pairs, seen once each an epoch, taught too little
-    # (BENCHMARKS, "Readers' corrections").
+    # Each reader's rating (`rag train --feedback`) taken this many times: taken once, a collection's few
+    # dozen corrections among train/'s three thousand pairs moved little; five times, the rated questions
+    # are learned, not the collection's other questions (BENCHMARKS, "Ratings taken five times").
     feedback_repeat: int = 1
 
     def __post_init__(self) -> None:
