@@ -258,6 +258,17 @@ def test_naming_two_sources_lays_them_side_by_side_with_their_years(seed_engine)
             assert quote["text"] in citation["passage"]
 
 
+@pytest.mark.parametrize("question", ["What do Kantar and Digimind say about influencers?",
+                                      "Compare what the sources say about influencers."])
+def test_a_word_a_heading_repeats_still_tells_who_speaks_of_it(seed_engine, question):
+    """Digimind's heading on influence stands over many of the seeds' sentences: counted as theirs, it
+    made "influence" a word every sentence shares, and Kantar's "marketing d'influence" went unseen."""
+    answer = seed_engine.ask(question)
+    by_year = {column.year: column for column in answer.comparison}
+    assert not by_year[2019].silent and not by_year[2020].silent
+    assert any("marketing d’influence" in answer.sentences[i].text for i in by_year[2019].quotes)
+
+
 @pytest.mark.parametrize("question, speaking, silent", [
     ("Compare what the sources say about TikTok.", 2020, 2019),
     ("Comparer les sources sur les enceintes connectées", 2019, 2020),

@@ -5,6 +5,7 @@ Most tests here use the fake embedder (fast tier); the last ones run the real mo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -306,6 +307,42 @@ def test_a_sentence_is_found_by_the_words_of_its_section_heading(tmp_path):
 
     title_terms = analyze("Hiérarchie", "fr")
     assert title_terms and index.lexical("sentences", title_terms).top(5).size == 0  # the title's words stay its own
+
+
+def test_a_heading_s_words_are_not_counted_as_the_sentences_own(tmp_path):
+    """BM25 finds the sentences under "/etc/skel" by that heading, but they do not say "skel": how many
+    sentences hold a word in their own words is what tells a topic from a word they all share. A version
+    built before the counts were written counts them when first asked, the same."""
+    from rag.config import Settings
+    from rag.engine import Engine
+    from rag.index.store import HEADING_TERMS, load
+    from rag.text.analyzer import analyze
+    from tests.fakes import FakeEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "hier.txt").write_text(
+        "Hiérarchie des répertoires\nUn système contient les répertoires suivants, décrits un par un.\n"
+        "/etc/skel\nQuand un nouveau compte est créé, les fichiers de ce répertoire sont copiés.\n"
+        "Chaque utilisateur reçoit ainsi sa configuration de départ.\n"
+        "/etc/opt\nFichiers de configuration des applications installées dans /opt, dont skel ne dépend pas.\n",
+        encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache")
+    index = Engine(settings, embedder=FakeEmbedder()).open()
+    skel, = analyze("skel", "fr")
+    assert index.lexical("sentences", [skel]).frequency(skel) == 3  # two under the heading, one saying it
+    assert index.own_frequency([skel, "inconnu"]) == {skel: 1, "inconnu": 0}
+    assert index.heading_terms[skel] == 2
+    shutil.copytree(index.folder, tmp_path / "older")
+    (tmp_path / "older" / HEADING_TERMS).unlink()
+    manifest = json.loads((tmp_path / "older" / "manifest.json").read_text(encoding="utf-8"))
+    del manifest["files"][HEADING_TERMS]
+    (tmp_path / "older" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (tmp_path / "older-index").mkdir()
+    shutil.move(tmp_path / "older", tmp_path / "older-index" / index.folder.name)
+    (tmp_path / "older-index" / "CURRENT").write_text(json.dumps({"current": index.folder.name}), encoding="utf-8")
+    older = load(tmp_path / "older-index")
+    assert older.heading_terms is None and older.own_frequency([skel]) == {skel: 1}
 
 
 def test_each_sentence_records_its_language_when_the_index_is_built(tmp_path):

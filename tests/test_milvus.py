@@ -94,6 +94,17 @@ def test_both_stores_know_the_same_words_of_a_question(tmp_path, milvus_uri):
     assert unfamiliar_words(milvus.index, "Que prévoit Kantar pour le social commerce ?", "fr", any_size) == ()
 
 
+def test_both_stores_count_a_sentence_s_own_words_alike(tmp_path, milvus_uri):
+    """Digimind's heading "l'influence en quête de sens" finds the fifteen sentences under it; five say it."""
+    from rag.text.analyzer import analyze
+
+    faiss, milvus = engines(tmp_path, milvus_uri)
+    terms = analyze("influence influenceurs commerce médias", "fr")
+    assert milvus.index.own_frequency(terms) == faiss.index.own_frequency(terms)
+    influence = analyze("influence", "fr")[0]
+    assert faiss.index.own_frequency([influence])[influence] < faiss.index.lexical("sentences", [influence]).frequency(influence)
+
+
 def test_both_stores_find_the_same_names_in_either_stemming(tmp_path, milvus_uri):
     """Names are looked up by each document's language (`doc_languages`, read from the manifest's
     documents by both stores), and in the other language's name for them."""

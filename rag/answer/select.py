@@ -261,11 +261,11 @@ def _select_broad(index: IndexReader, candidates: tuple[Candidate, ...], floor: 
 
 def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
     """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
-    without the terms most sentences contain."""
-    terms = query.topic_terms
+    without the terms most sentences contain. Counted in the sentences' own words, as `topic_statements`
+    reads them: a section heading's words, by which BM25 also finds the sentences under it, once made
+    "influence" common in the seeds (the heading over 15 of Digimind's sentences), and Kantar silent on it."""
     common = policy.compare_common_share * max(index.sentence_count, 1)
-    scores = index.lexical("sentences", sorted(terms))
-    return {t for t in terms if scores.frequency(t) <= common}
+    return {t for t, n in index.own_frequency(sorted(query.topic_terms)).items() if n <= common}
 
 
 def topic_statements(index: IndexReader, retrievals: dict[str, Retrieval], query: Query, floor: float,

@@ -30,7 +30,7 @@ from ..ingest.files import RawText, discover, read_file
 from ..records import Passage, Sentence, Skipped
 from ..text.analyzer import analyze
 from ..text.chunks import ChunkSettings
-from ..text.document import found_by
+from ..text.document import found_by, heading_terms
 from .dense import choose_kind
 from .embed import embed_documents
 from .lexical import LexicalIndex
@@ -282,9 +282,11 @@ def new_version(embedder: Any, chunking: ChunkSettings, embedded: list[tuple[Pla
 
     by_id = {doc.doc_id: doc for doc in documents}
 
-    def bm25(rows: list[Passage] | list[Sentence]) -> LexicalIndex:
-        return LexicalIndex.build([analyze(found_by(by_id[r.doc_id], r.start, r.text, title=isinstance(r, Passage)),
-                                           language[r.doc_id]) for r in rows])
+    def terms(row: Passage | Sentence) -> list[str]:
+        return analyze(found_by(by_id[row.doc_id], row.start, row.text, title=isinstance(row, Passage)),
+                       language[row.doc_id])
 
     return NewVersion(manifest, documents, passages, sentences, p_matrix, stack("sentences"), stack("clauses"),
-                      c_owner, bm25(passages), bm25(sentences), faiss_kind, t_matrix)
+                      c_owner, LexicalIndex.build([terms(p) for p in passages]),
+                      LexicalIndex.build([terms(s) for s in sentences]), faiss_kind, t_matrix,
+                      heading_terms(by_id, sentences))

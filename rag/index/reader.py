@@ -96,6 +96,7 @@ class IndexReader(Protocol):
     def lexical(self, unit: str, terms: Sequence[str]) -> Any: ...
     def term_documents(self, term: str) -> np.ndarray: ...
     def knows(self, term: str) -> bool: ...
+    def own_frequency(self, terms: Sequence[str]) -> dict[str, int]: ...
     def document_text(self, doc_id: str) -> str: ...
     def title_similarity(self, query: np.ndarray) -> np.ndarray: ...
     @property
@@ -121,6 +122,7 @@ class Index(ManifestFacts):
     clause_sentence: np.ndarray  # clause row → sentence id, ascending
     title_vectors: np.ndarray  # one row per document, in `doc_ids` order (zeros where it states no title)
     doc_passages: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    heading_terms: dict[str, int] | None = None  # text.document.heading_terms; None: not recorded
     note: str = ""  # set when this is not the version CURRENT names (that one is damaged)
 
     @cached_property
@@ -206,6 +208,19 @@ class Index(ManifestFacts):
     def knows(self, term: str) -> bool:
         """Whether any sentence holds `term`."""
         return self.sentence_bm25.knows(term)
+
+    def own_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many sentences hold each term in their own words (BM25 finds a sentence by its section
+        heading's words too)."""
+        return {t: self.sentence_bm25.frequency(t) - self._heading_terms.get(t, 0) for t in terms}
+
+    @cached_property
+    def _heading_terms(self) -> dict[str, int]:
+        if self.heading_terms is not None:
+            return self.heading_terms
+        from ..text.document import heading_terms  # a version built before they were recorded
+
+        return heading_terms(self.documents, self.sentences)
 
     def document_text(self, doc_id: str) -> str:
         return self.documents[doc_id].text

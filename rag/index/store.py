@@ -9,6 +9,8 @@ Layout of `index/`:
         passages.faiss   the passage vectors, exact or approximate by corpus size
         passages.npy   sentences.npy   clauses.npy   clause_sentence.npy   (read whole, checked against the manifest)
         bm25-passages/   bm25-sentences/   (bm25s arrays, saved without pickle)
+        heading-terms.json   the terms sentences hold through their section heading only, counted
+                             (absent from versions built before it: counted when first asked)
 
 A build writes a new version in a temporary folder, fsyncs it, renames it into
 place, then swaps CURRENT. A crash at any point leaves the previous version
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 CURRENT = "CURRENT"
 MANIFEST = "manifest.json"
+HEADING_TERMS = "heading-terms.json"
 
 
 # ---------------------------------------------------------------- records ⇄ JSON
@@ -268,6 +271,7 @@ def load_version(folder: Path, verify: bool = True) -> Index:
     if len(clause_sentence) and (clause_sentence.min() < 0 or clause_sentence.max() >= len(sentences)
                                  or (np.diff(clause_sentence) < 0).any()):
         raise IndexStoreError("clause owners are out of order or point outside the sentence store")
+    heading_terms = read_heading_terms(folder / HEADING_TERMS)
     doc_passages: dict[str, list[int]] = {}
     for passage in passages:
         doc_passages.setdefault(passage.doc_id, []).append(passage.passage_id)
@@ -280,5 +284,18 @@ def load_version(folder: Path, verify: bool = True) -> Index:
         clause_vectors=clause_vectors, clause_sentence=clause_sentence,
         title_vectors=np.ascontiguousarray(title_vectors, dtype=np.float32).reshape(len(documents), -1)
         if len(documents) else np.zeros((0, int(dim)), np.float32),
-        doc_passages={k: tuple(v) for k, v in doc_passages.items()},
+        doc_passages={k: tuple(v) for k, v in doc_passages.items()}, heading_terms=heading_terms,
     )
+
+
+def read_heading_terms(path: Path) -> dict[str, int] | None:
+    """text.document.heading_terms as the build wrote them; None for a version built before."""
+    if not path.is_file():
+        return None
+    try:
+        counts = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise IndexStoreError(f"{path} is not readable JSON ({exc}); rebuild the index with: rag build") from exc
+    if not isinstance(counts, dict) or not all(isinstance(n, int) and n >= 0 for n in counts.values()):
+        raise IndexStoreError(f"{path} does not map terms to counts; rebuild the index with: rag build")
+    return counts

@@ -9,8 +9,9 @@ write this new version.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,7 +23,7 @@ from ..records import Document, Passage, Sentence
 from .dense import build_faiss, write_faiss
 from .lexical import LexicalIndex
 from .reader import IndexReader
-from .store import document_to_json, exists, load, served_manifest, write_jsonl, write_version
+from .store import HEADING_TERMS, document_to_json, exists, load, served_manifest, write_jsonl, write_version
 from .vector_cache import DocumentVectors
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class NewVersion:
     sentence_lexical: LexicalIndex
     faiss_kind: str
     title_vectors: np.ndarray  # one row per document, in `documents` order; zeros where it states no title
+    heading_terms: dict[str, int] = field(default_factory=dict)  # text.document.heading_terms
 
 
 class Target(Protocol):
@@ -137,6 +139,8 @@ class FolderTarget:
             "titles.npy": lambda path: np.save(path, version.title_vectors, allow_pickle=False),
             "bm25-passages": lambda path: version.passage_lexical.save(path),
             "bm25-sentences": lambda path: version.sentence_lexical.save(path),
+            HEADING_TERMS: lambda path: path.write_text(json.dumps(version.heading_terms, ensure_ascii=False),
+                                                        encoding="utf-8"),
         }
         folder = write_version(self.index_dir, version.manifest, files)
         index = load(self.index_dir)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from ..digest import text_hash
 from ..ingest.clean import clean
 from ..ingest.files import RawText
-from ..records import Document
+from ..records import Document, Sentence
+from .analyzer import analyze
 from .chunks import Chunk, ChunkSettings, chunk_blocks
 from .language import detect_language
 
@@ -41,6 +43,19 @@ def found_by(document: Document, start: int, text: str, title: bool) -> str:
     if title and document.title_stated:
         above.insert(0, document.title)
     return "\n".join([*above, text])
+
+
+def heading_terms(documents: Mapping[str, Document], sentences: Iterable[Sentence]) -> dict[str, int]:
+    """How many sentences hold each term through the section heading above them only, not in their own
+    words (`found_by` gives BM25 both). What a sentence says is told by its own words: a heading over
+    fifteen of a short collection's forty sentences must not make its words common to them all."""
+    counts: Counter[str] = Counter()
+    for sentence in sentences:
+        document = documents[sentence.doc_id]
+        found = found_by(document, sentence.start, sentence.text, title=False)
+        if found != sentence.text:
+            counts.update(set(analyze(found, document.language)) - set(analyze(sentence.text, document.language)))
+    return dict(sorted(counts.items()))
 
 
 def split_document(raw: RawText, settings: ChunkSettings, repeated: Collection[str] = frozenset()) -> SplitDocument:

@@ -87,7 +87,7 @@ class MilvusIndex(ManifestFacts):
         for name in self.names.values():
             connection.call(f"loading {name}", "load_collection", collection_name=name,
                             replica_number=connection.replicas)
-        blobs = _blobs(connection, self.names["meta"], ["manifest"])
+        blobs = _blobs(connection, self.names["meta"], ["manifest", "heading_terms"])
         if "manifest" not in blobs:
             raise IndexStoreError(f"the Milvus version {self.names['meta']} has no manifest; rebuild with: "
                                   "rag build --store milvus")
@@ -114,6 +114,8 @@ class MilvusIndex(ManifestFacts):
         self.layout: dict[str, dict[str, int]] = self.manifest.get("layout", {})
         self._rows: dict[tuple[str, int], dict[str, Any]] = {}
         self._terms: dict[str, dict[str, Any] | None] = {}  # None: a term this version does not hold
+        # build.heading_terms; none in a version written before it was recorded
+        self.heading_terms: dict[str, int] = json.loads(blobs.get("heading_terms") or "{}")
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self._served = self
@@ -284,6 +286,11 @@ class MilvusIndex(ManifestFacts):
 
     def lexical(self, unit: str, terms: Sequence[str]) -> MilvusTermScores:
         return MilvusTermScores(self, unit, terms, self.term_stats(terms))
+
+    def own_frequency(self, terms: Sequence[str]) -> dict[str, int]:
+        """How many sentences hold each term in their own words (not through their section heading)."""
+        stats = self.term_stats(terms)
+        return {t: (int(stats[t]["sentence_df"]) if t in stats else 0) - self.heading_terms.get(t, 0) for t in terms}
 
     def term_documents(self, term: str) -> np.ndarray:
         """Numbers of the documents with a sentence holding `term`; none for a term in more than

@@ -238,7 +238,8 @@ class _Rows:
         data = self.data
         manifest = {**data.manifest, "store": "milvus", "version": version, "sentence_languages": True,
                     "doc_order": [d.doc_id for d in data.documents], "layout": layout}
-        blobs = [("manifest", json.dumps(manifest, ensure_ascii=False))]
+        blobs = [("manifest", json.dumps(manifest, ensure_ascii=False)),
+                 ("heading_terms", json.dumps(data.heading_terms, ensure_ascii=False))]
         for number, doc in enumerate(data.documents):
             meta = document_to_json(doc)
             text = meta.pop("text")
