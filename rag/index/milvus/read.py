@@ -114,7 +114,8 @@ class MilvusIndex(ManifestFacts):
         self.layout: dict[str, dict[str, int]] = self.manifest.get("layout", {})
         self._rows: dict[tuple[str, int], dict[str, Any]] = {}
         self._terms: dict[str, dict[str, Any] | None] = {}  # None: a term this version does not hold
-        # build.heading_terms; none in a version written before it was recorded
+        # text.document.heading_terms; none in a version written before they were recorded (then no
+        # term counts as held through a heading: the count before, until `rag build --store milvus`)
         self.heading_terms: dict[str, int] = json.loads(blobs.get("heading_terms") or "{}")
         self._lock = threading.Lock()
         self._checked = time.monotonic()
