@@ -1,4 +1,5 @@
-"""Comparisons, measured: eval/compare/*.jsonl asks the seeds to lay their sources side by side on a topic.
+"""Comparisons, measured: eval/compare/*.jsonl asks the seeds to lay their sources side by side on a topic;
+eval/compare-manpages/ asks the same of two French manual pages at a time (`--corpus manpages`).
 
 Each question names both seed articles and a topic; its labels give, for each source, the passages that
 speak of the topic (substrings of the document), or none: that source must then be shown as silent
@@ -14,7 +15,7 @@ Per half, printed:
 - *questions right*: both columns right;
 and the median answer time (each question asked once, after a warm-up).
 
-Run: python bench/compare_eval.py [--dev] [--policy group.field=value ...] [--out RUN.json]
+Run: python bench/compare_eval.py [--corpus seeds|manpages] [--dev] [--policy group.field=value ...] [--out RUN.json]
 """
 
 from __future__ import annotations
@@ -42,6 +43,26 @@ def half_of(item: dict[str, Any]) -> str:
     from rag.evaluate.labelled import split_of
 
     return split_of({"id": item["topic"]})
+
+
+# name → (the labelled questions, the regression corpus whose documents they compare; None: the seeds)
+COLLECTIONS = {"seeds": ("compare", None), "manpages": ("compare-manpages", "manpages")}
+
+
+def comparison_engine(collection: str, embedder: Any, base: Any, policies: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The engine over a comparison collection's documents, and its labelled questions."""
+    from regression import CORPORA, corpus_engine, ensure_files, seeds_engine
+
+    from rag.evaluate.squad import load_squad
+
+    folder, corpus_name = COLLECTIONS[collection]
+    if corpus_name is None:
+        engine = seeds_engine(embedder, base, policies)
+    else:
+        corpus = next(c for c in CORPORA if c.name == corpus_name)
+        ensure_files(corpus)
+        engine = corpus_engine(corpus, load_squad(corpus.files[0][1])[0], embedder, base, policies)
+    return engine, load(ROOT / "eval" / folder)
 
 
 def gold_spans(item: dict[str, Any], texts: dict[str, str]) -> dict[str, list[tuple[int, int]]]:
@@ -80,23 +101,24 @@ def rate(part: int, whole: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=sorted(COLLECTIONS), default="seeds", help="whose comparisons")
     parser.add_argument("--dev", action="store_true", help="the tuning half only (while choosing)")
     parser.add_argument("--policy", nargs="*", default=[], help="group.field=value changes to the default policies")
     parser.add_argument("--out", type=Path, help="write every question's columns here (JSON)")
     parser.add_argument("--verbose", action="store_true", help="print each wrong column")
     args = parser.parse_args()
 
-    from regression import policies_with, seeds_engine
+    from regression import policies_with
 
     from rag.config import Settings
     from rag.embedding.embedder import Embedder
 
     base = Settings.resolve()
     embedder = Embedder(model=base.model, cache_dir=base.cache_dir)
-    engine = seeds_engine(embedder, base, policies_with(args.policy))
+    engine, labelled = comparison_engine(args.corpus, embedder, base, policies_with(args.policy))
     index = engine.open()
     texts = {Path(index.documents[d].source).name: index.document_text(d) for d in index.documents}
-    items = [item for item in load(ROOT / "eval" / "compare") if not args.dev or half_of(item) == "tune"]
+    items = [item for item in labelled if not args.dev or half_of(item) == "tune"]
     records: dict[str, list[dict[str, Any]]] = {}
     engine.ask(items[0]["question"])  # warm-up
     times = []

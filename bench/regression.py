@@ -258,14 +258,20 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
     return rows, records
 
 
-def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict], dict]:
-    """eval/compare/ on the seeds: a comparison is right when each source's column is (compare_eval.py)."""
+# set name in the table → (compare_eval's collection, its shape)
+COMPARISONS = {"compare": ("seeds", "comparisons of the two seed articles (eval/compare/)"),
+               "compare-man": ("manpages", "comparisons of two French manual pages (eval/compare-manpages/)")}
+
+
+def compare_rows(embedder: Any, base: Any, dev: bool = False, name: str = "compare") -> tuple[list[dict], dict]:
+    """Labelled comparisons: one is right when each source's column is (compare_eval.py)."""
     import compare_eval
 
-    engine = seeds_engine(embedder, base, POLICIES)
+    collection, shape = COMPARISONS[name]
+    engine, labelled = compare_eval.comparison_engine(collection, embedder, base, POLICIES)
     index = engine.open()
     texts = {Path(index.documents[d].source).name: index.document_text(d) for d in index.documents}
-    items = [i for i in compare_eval.load(ROOT / "eval" / "compare") if not dev or compare_eval.half_of(i) == "tune"]
+    items = [i for i in labelled if not dev or compare_eval.half_of(i) == "tune"]
     rows, records = [], {}
     for half, label in (("tune", "tune"),) if dev else (("heldout", "held-out"), ("tune", "tune")):
         chosen = [i for i in items if compare_eval.half_of(i) == half]
@@ -274,7 +280,7 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict
                  for i, a in zip(chosen, answers)]
         quoted = [a for a in answers if a.sentences]
         rows.append({
-            "set": "compare", "half": label, "shape": "comparisons of the two seed articles (eval/compare/)",
+            "set": name, "half": label, "shape": shape,
             "questions": len(chosen), "hit@1": None, "hit@3": None, "answer": rate(right),
             "false_abstentions": rate([a.abstained for a in answers]),
             "faithfulness": rate([all(q.text == index.document_text(q.doc_id)[q.start:q.end] for q in a.sentences)
@@ -283,7 +289,7 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False) -> tuple[list[dict
             "headings_quoted": rate([quotes_heading(a, index) for a in quoted]),
             "foreign_refused": None,
         })
-        records[f"compare/{label}"] = [{"question": i["question"], "id": i["id"], "correct": ok, **answer_record(a)}
+        records[f"{name}/{label}"] = [{"question": i["question"], "id": i["id"], "correct": ok, **answer_record(a)}
                                        for i, a, ok in zip(chosen, answers, right)]
     return rows, records
 
@@ -373,8 +379,10 @@ def main() -> int:
         got, answers = seed_rows(embedder, base, items, args.dev)
         rows += got
         records.update(answers)
-    if not wanted or "compare" in wanted:
-        got, answers = compare_rows(embedder, base, args.dev)
+    for name in COMPARISONS:
+        if wanted and name not in wanted:
+            continue
+        got, answers = compare_rows(embedder, base, args.dev, name)
         rows += got
         records.update(answers)
     for corpus in CORPORA:

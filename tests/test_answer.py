@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 from rag.evaluate import is_faithful, load_questions
@@ -256,6 +258,36 @@ def test_naming_two_sources_lays_them_side_by_side_with_their_years(seed_engine)
         for quote in column["quotes"]:
             citation = next(c for c in data["citations"] if c["n"] == quote["citation"])
             assert quote["text"] in citation["passage"]
+
+
+def test_names_that_title_two_pages_compare_those_pages(tmp_path, embedder):
+    """"Comparez head et tail …": the question's capitalized first word is looked up as a name too, and
+    chooses the pages that say "comparer" (in the manual pages: sort, uniq, find, tar, mount), which
+    left tail's page out of the four compared. The pages the names title are the ones compared, and
+    each column quotes its own page."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    pages = {
+        "head": "head - Afficher le début des fichiers\nAfficher les 10 premières lignes de chaque FICHIER sur la "
+                "sortie standard.\n-n, --lines=N\nafficher les N premières lignes au lieu des 10 premières\n",
+        "tail": "tail - Afficher la dernière partie de fichiers\nAfficher les 10 dernières lignes de chaque FICHIER "
+                "sur la sortie standard.\n-f, --follow\nAfficher les données ajoutées lorsque le fichier grossit.\n",
+    }
+    for other in ("sort", "uniq", "cut", "paste"):
+        pages[other] = (f"{other} - Traiter les lignes de fichiers texte\nAfficher le nombre de lignes affichées "
+                        f"après les comparer.\nComparer les lignes de chaque FICHIER avec {other}.\n")
+    for name, text in pages.items():
+        (docs / f"{name}.txt").write_text(text, encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache"),
+                    embedder=embedder)
+    answer = engine.ask("Comparez head et tail sur le nombre de lignes affichées.")
+    assert sorted(Path(column.document).name for column in answer.comparison) == ["head.txt", "tail.txt"]
+    for column in answer.comparison:
+        assert all(Path(answer.citations[answer.sentences[i].citation - 1].document).name
+                   == Path(column.document).name for i in column.quotes)
 
 
 @pytest.mark.parametrize("question", ["What do Kantar and Digimind say about influencers?",

@@ -308,11 +308,16 @@ def compared_documents(index: IndexReader, query: Query, overall: Retrieval, pol
                        ) -> list[str]:
     """The sources to lay side by side: those the question names, else all when few, else the
     closest; never more than `policy.max_compared` (a name found in hundreds of documents of a
-    large collection must not ask hundreds of questions and draw hundreds of columns)."""
+    large collection must not ask hundreds of questions and draw hundreds of columns). Names that
+    title two documents or more name those: "Comparez head et tail" lays the pages head and tail side
+    by side, not also every page its capitalized first word chooses ("Comparez": five manual pages
+    say "comparer", and tail's was left out of the four compared)."""
     ranked = list(dict.fromkeys(c.sentence.doc_id for c in overall.candidates))
-    if len(query.documents) >= 2:
-        named = [d for d in ranked if d in query.documents]
-        named += sorted(query.documents - set(named), key=index.doc_ids.index)
+    titled = frozenset(d for _, documents in query.by_title for d in documents)
+    sources = titled if len(titled) >= 2 else query.documents
+    if len(sources) >= 2:
+        named = [d for d in ranked if d in sources]
+        named += sorted(sources - set(named), key=index.doc_ids.index)
         return sorted(named[: policy.max_compared], key=index.doc_ids.index)
     if len(index.doc_ids) <= policy.max_compared:
         return list(index.doc_ids)
