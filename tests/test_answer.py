@@ -260,6 +260,19 @@ def test_naming_two_sources_lays_them_side_by_side_with_their_years(seed_engine)
             assert quote["text"] in citation["passage"]
 
 
+def test_one_common_word_of_the_topic_does_not_make_a_statement_on_it(seed_engine):
+    """"la réalité augmentée": Digimind's list of 25 topics says "intelligence augmentée", and
+    "la dimension politique du digital": "transformation digitale" shares only the common word. Half the
+    topic's words, weighed by their rarity, must be held by a statement in the question's language."""
+    answer = seed_engine.ask("Que disent Kantar et Digimind sur la réalité augmentée ?")
+    by_year = {column.year: column for column in answer.comparison}
+    assert by_year[2020].silent and not by_year[2019].silent
+    assert all("réalité augmentée" in answer.sentences[i].text for i in by_year[2019].quotes)
+    answer = seed_engine.ask("Comparez Kantar et Digimind sur la dimension politique du digital.")
+    digimind = next(column for column in answer.comparison if column.year == 2020)
+    assert digimind.quotes and all("politique" in answer.sentences[i].text for i in digimind.quotes)
+
+
 def test_names_that_title_two_pages_compare_those_pages(tmp_path, embedder):
     """"Comparez head et tail …": the question's capitalized first word is looked up as a name too, and
     chooses the pages that say "comparer" (in the manual pages: sort, uniq, find, tar, mount), which

@@ -9,6 +9,7 @@ measured per model on the tuning half of eval/ (`calibration.py`); the engine pa
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -259,29 +260,35 @@ def _select_broad(index: IndexReader, candidates: tuple[Candidate, ...], floor: 
     return chosen or [candidates[0]]
 
 
-def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> set[str]:
+def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> dict[str, float]:
     """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
-    without the terms most sentences contain. Counted in the sentences' own words, as `topic_statements`
-    reads them: a section heading's words, by which BM25 also finds the sentences under it, once made
-    "influence" common in the seeds (the heading over 15 of Digimind's sentences), and Kantar silent on it."""
-    common = policy.compare_common_share * max(index.sentence_count, 1)
-    return {t for t, n in index.own_frequency(sorted(query.topic_terms)).items() if n <= common}
+    without the terms most sentences contain, each with its rarity (an IDF; 0 for a word no sentence
+    holds). Counted in the sentences' own words, as `topic_statements` reads them: a section heading's
+    words, by which BM25 also finds the sentences under it, once made "influence" common in the seeds
+    (the heading over 15 of Digimind's sentences), and Kantar silent on it."""
+    count = max(index.sentence_count, 1)
+    common = policy.compare_common_share * count
+    return {t: math.log(count / (1 + n)) + 1 if n > 0 else 0.0
+            for t, n in index.own_frequency(sorted(query.topic_terms)).items() if n <= common}
 
 
 def topic_statements(index: IndexReader, retrievals: dict[str, Retrieval], query: Query, floor: float,
                      policy: SelectionPolicy = DEFAULT.selection) -> dict[str, tuple[Candidate, ...]]:
     """Per compared document, its statements that speak of the topic, in ranking order: closer to the
     question than unrelated text (`floor`: the closest unrelated sentence plus the margin), and holding
-    one of the topic's content terms. (A sentence as close
-    to the question as the best source's best one counted too, for questions in the other language:
-    measured on labelled comparisons, it gave most silent sources a borrowed quote; BENCHMARKS,
-    "Comparisons".)
+    the topic's words: in the question's language, `policy.compare_topic_share` of them weighed by
+    rarity; in the other, any one. (A sentence as close to the question as the best source's best one
+    counted too, for questions in the other language: measured on labelled comparisons, it gave most
+    silent sources a borrowed quote; BENCHMARKS, "Comparisons".)
     """
-    terms = topic_terms(index, query, policy)
+    weights = topic_terms(index, query, policy)
+    needed = policy.compare_topic_share * sum(weights.values())
 
     def on_topic(candidate: Candidate) -> bool:
         language = index.documents[candidate.sentence.doc_id].language
-        return candidate.dense >= floor and bool(terms & set(analyze(candidate.sentence.text, language)))
+        held = weights.keys() & set(analyze(candidate.sentence.text, language))
+        return candidate.dense >= floor and bool(held) and (
+            language != query.language or sum(weights[t] for t in held) >= needed)
 
     return {doc_id: tuple(c for c in statements(retrieval.candidates, policy) if on_topic(c))
             for doc_id, retrieval in retrievals.items()}
