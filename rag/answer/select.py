@@ -260,7 +260,7 @@ def _select_broad(index: IndexReader, candidates: tuple[Candidate, ...], floor: 
     return chosen or [candidates[0]]
 
 
-def topic_terms(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> dict[str, float]:
+def topic_weights(index: IndexReader, query: Query, policy: SelectionPolicy = DEFAULT.selection) -> dict[str, float]:
     """The content terms of the question's topic (`Query.topic`), in both languages' analysis,
     without the terms most sentences contain, each with its rarity (an IDF; 0 for a word no sentence
     holds). Counted in the sentences' own words, as `topic_statements` reads them: a section heading's
@@ -281,7 +281,7 @@ def topic_statements(index: IndexReader, retrievals: dict[str, Retrieval], query
     counted too, for questions in the other language: measured on labelled comparisons, it gave most
     silent sources a borrowed quote; BENCHMARKS, "Comparisons".)
     """
-    weights = topic_terms(index, query, policy)
+    weights = topic_weights(index, query, policy)
     needed = policy.compare_topic_share * sum(weights.values())
 
     def on_topic(candidate: Candidate) -> bool:
