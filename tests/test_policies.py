@@ -210,11 +210,11 @@ def test_a_comparison_never_lays_out_more_sources_than_the_policy_allows():
     doc_ids = tuple(f"d{n:03d}" for n in range(300))
     index = SimpleNamespace(doc_ids=doc_ids)
     closest = [_candidate(n, "Snap s’allie à Twitch.", 1.0, doc_id=d) for n, d in enumerate(["d250", "d007", "d250", "d120"])]
-    query = SimpleNamespace(documents=frozenset(doc_ids[::2]), by_title=())  # the even ones are named
+    query = SimpleNamespace(documents=frozenset(doc_ids[::2]), compared=frozenset())  # the even ones are named
     chosen = compared_documents(index, query, SimpleNamespace(candidates=closest), DEFAULT.selection)
     assert len(chosen) == DEFAULT.selection.max_compared
     assert chosen[:2] == ["d000", "d002"] and "d250" in chosen and "d120" in chosen and "d007" not in chosen
-    two = SimpleNamespace(documents=frozenset({"d005", "d001"}), by_title=())
+    two = SimpleNamespace(documents=frozenset({"d005", "d001"}), compared=frozenset())
     assert compared_documents(index, two, SimpleNamespace(candidates=closest), DEFAULT.selection) == ["d001", "d005"]
 
 

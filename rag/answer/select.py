@@ -315,13 +315,10 @@ def compared_documents(index: IndexReader, query: Query, overall: Retrieval, pol
                        ) -> list[str]:
     """The sources to lay side by side: those the question names, else all when few, else the
     closest; never more than `policy.max_compared` (a name found in hundreds of documents of a
-    large collection must not ask hundreds of questions and draw hundreds of columns). Names that
-    title two documents or more name those: "Comparez head et tail" lays the pages head and tail side
-    by side, not also every page its capitalized first word chooses ("Comparez": five manual pages
-    say "comparer", and tail's was left out of the four compared)."""
+    large collection must not ask hundreds of questions and draw hundreds of columns). The names the
+    question compares (`Query.compared`) come before the others it holds."""
     ranked = list(dict.fromkeys(c.sentence.doc_id for c in overall.candidates))
-    titled = frozenset(d for _, documents in query.by_title for d in documents)
-    sources = titled if len(titled) >= 2 else query.documents
+    sources = query.compared if len(query.compared) >= 2 else query.documents
     if len(sources) >= 2:
         named = [d for d in ranked if d in sources]
         named += sorted(sources - set(named), key=index.doc_ids.index)

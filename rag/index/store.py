@@ -293,9 +293,18 @@ def read_heading_terms(path: Path) -> dict[str, int] | None:
     if not path.is_file():
         return None
     try:
-        counts = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise IndexStoreError(f"{path} is not readable JSON ({exc}); rebuild the index with: rag build") from exc
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise IndexStoreError(f"{path} is not readable ({exc}); rebuild the index with: rag build") from exc
+    return parse_heading_terms(text, str(path), "rag build")
+
+
+def parse_heading_terms(text: str, where: str, rebuild: str) -> dict[str, int]:
+    """The heading counts as written by either store (a file here, a blob in Milvus), checked."""
+    try:
+        counts = json.loads(text)
+    except ValueError as exc:
+        raise IndexStoreError(f"{where} is not JSON ({exc}); rebuild the index with: {rebuild}") from exc
     if not isinstance(counts, dict) or not all(isinstance(n, int) and n >= 0 for n in counts.values()):
-        raise IndexStoreError(f"{path} does not map terms to counts; rebuild the index with: rag build")
+        raise IndexStoreError(f"{where} does not map terms to counts; rebuild the index with: {rebuild}")
     return counts

@@ -84,6 +84,9 @@ class Query:
     broad: bool  # asks for an overview (several sentences, grouped by source)
     compare: bool = False  # asks to lay the sources side by side, one column each
     topic: str = ""  # the question without the names that chose sources and the words that ask to compare
+    # The documents of those names: "Comparez head et tail" compares the pages head and tail, not also the
+    # pages that "Comparez", a capitalized first word looked up as a name, chose by their "comparer".
+    compared: frozenset[str] = frozenset()
     by_title: tuple[tuple[str, frozenset[str]], ...] = ()  # words that chose documents as their titles' names
     unfamiliar_words: tuple[str, ...] = ()  # when the collection uses too few of the question's words: those it never does
     # The words, analysed once here: no later stage reads `text` again.
@@ -358,9 +361,8 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
     """The `Query` for a parsed question: its names and years looked up in `index`."""
     names = find_names(index, question.text, question.language, policy)
     earlier = find_names(index, question.context, question.language, policy) if question.context else Names()
-    documents, words, by_title = names.documents, names.words, names.by_title
-    if not documents and question.context:  # names said in this very turn outrank those of the last one
-        documents, words, by_title = earlier.documents, earlier.words, earlier.by_title
+    named = earlier if not names.documents and question.context else names  # this turn's names outrank the last's
+    documents, words, by_title = named.documents, named.words, named.by_title
     # In a follow-up, the words of this turn ("des partenariats") count twice those of the last one.
     lexical = f"{question.text} {question.query}" if question.context else question.query
     broad = is_broad(question.text, policy)
@@ -370,18 +372,21 @@ def understand(question: Question, index: IndexReader, policy: QuestionPolicy = 
         # "Quelles sont les prédictions de Kantar pour 2019 ?" asks for the 2020 predictions.
         broad = broad or is_broad(question.context, policy)
         compare = compare or is_comparison(question.context, earlier, policy)
-    # The topic is what is left once the compared sources are unnamed: the names the question joins
-    # ("Kantar et Digimind"), else those their titles give them. A name that chose a document by its
-    # text is what they are asked about ("… sur Google", "Compare the sources on TikTok") and stays.
-    topic = ""
+    # The compared sources are the names the question joins ("Kantar et Digimind"), else those their
+    # titles give them; the topic is what is left once they are unnamed. A name that chose a document by
+    # its text is what they are asked about ("… sur Google", "Compare the sources on TikTok") and stays.
+    topic, compared = "", frozenset[str]()
     if compare:
         sources = joined_names(question.text, names, policy) or tuple(written for written, _ in by_title)
         topic = policy.compare.sub(" ", without_words(question.text, sources))
+        chosen = dict(named.chosen_by)
+        compared = frozenset(d for word in sources for d in chosen.get(word, ()))
     years = tuple(YEAR.findall(lexical))
     return Query(
         text=question.text, language=question.language, query=question.query, context=question.context,
         documents=documents, selector_words=words, unknown_names=names.unknown,
         views=query_views(question, words), lexical=lexical, broad=broad, compare=compare, topic=topic,
+        compared=compared,
         by_title=by_title, unfamiliar_words=unfamiliar_words(index, question.text, question.language, policy),
         terms=tuple(analyze(lexical, question.language)),
         other_terms=tuple(analyze(lexical, other_language(question.language))),

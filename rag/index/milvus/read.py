@@ -14,7 +14,7 @@ from ...errors import IndexStoreError
 from ...records import Document, Passage, Sentence
 from ..manifest import FORMAT_VERSION
 from ..reader import ManifestFacts
-from ..store import document_from_json
+from ..store import document_from_json, parse_heading_terms
 
 
 from .connection import ALIAS_CHECK_SECONDS, CACHE_ROWS, FETCH_IDS, INSERT_ROWS, PARTS, Connection, term_key
@@ -116,7 +116,8 @@ class MilvusIndex(ManifestFacts):
         self._terms: dict[str, dict[str, Any] | None] = {}  # None: a term this version does not hold
         # text.document.heading_terms; none in a version written before they were recorded (then no
         # term counts as held through a heading: the count before, until `rag build --store milvus`)
-        self.heading_terms: dict[str, int] = json.loads(blobs.get("heading_terms") or "{}")
+        self.heading_terms: dict[str, int] = parse_heading_terms(
+            blobs.get("heading_terms") or "{}", f"the heading counts of {self.names['meta']}", "rag build --store milvus")
         self._lock = threading.Lock()
         self._checked = time.monotonic()
         self._served = self
