@@ -340,6 +340,23 @@ def changed_questions(before: dict, after: dict) -> list[str]:
     return out
 
 
+def paired_table(before: dict, after: dict) -> str:
+    """Each set's answers gained and lost, question by question, with the sign test's p-value; and the
+    held-out halves (with service-public and the foreign questions) pooled, then the development ones."""
+    from rag.evaluate.paired import paired_changes, pooled
+
+    changes = paired_changes(before, after)
+    held = [c for c in changes if not c.name.endswith(("/dev", "/tune"))]
+    dev = [c for c in changes if c.name.endswith(("/dev", "/tune"))]
+    lines = ["| set | questions | gained | lost | p (sign test) |", "|---|---|---|---|---|"]
+    for change in [c for c in changes if c.gained or c.lost] + [pooled(held, "held out, pooled"),
+                                                                 pooled(dev, "development, pooled")]:
+        if change.questions:
+            lines.append(f"| {change.name} | {change.questions} | +{change.gained} | −{change.lost} | "
+                         f"{change.p_value:.3f} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, help="write the rows and every answer as JSON here")
@@ -401,6 +418,8 @@ def main() -> int:
         moved = changed_questions(before["answers"], records)
         print(f"\n{len(moved)} answers moved:")
         print("\n".join(moved))
+        print("\nRight answers (refusals, for foreign questions) gained and lost:")
+        print(paired_table(before["answers"], records))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"model": embedder.model_id, "policy": args.policy, "threshold": args.threshold,

@@ -1,0 +1,74 @@
+"""Two runs over the same questions, compared question by question (pure).
+
+A change that moves answers moves them both ways; a count of "answers moved" says nothing of
+whether the gains outnumber the losses by more than chance. Each question that one run gets
+right and the other wrong is a discordant pair; under "no difference", each such pair is a
+fair coin, so the exact two-sided sign test (McNemar's exact test) says how surprising the
+split is. Stop 44's seed control (the same training with another seed) moved a set by two net
+answers: a guard of "no set loses more than one" is below that noise, and a set's loss means
+something only when its p-value says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+from typing import Any, Iterable, Mapping
+
+
+@dataclass(frozen=True)
+class PairedChange:
+    """One set's questions asked by two runs: how many the second gets right that the first did not."""
+
+    name: str
+    questions: int  # asked by both runs, with an outcome in both
+    gained: int
+    lost: int
+
+    @property
+    def p_value(self) -> float:
+        return sign_test(self.gained, self.lost)
+
+
+def sign_test(gained: int, lost: int) -> float:
+    """Exact two-sided sign test of `gained` against `lost` discordant pairs (1.0 when there are none)."""
+    if gained < 0 or lost < 0:
+        raise ValueError(f"counts of discordant pairs cannot be negative: gained={gained}, lost={lost}")
+    pairs = gained + lost
+    if pairs == 0:
+        return 1.0
+    tail = sum(comb(pairs, k) for k in range(min(gained, lost) + 1)) / 2 ** pairs
+    return min(1.0, 2 * tail)
+
+
+def outcome(record: Mapping[str, Any]) -> bool | None:
+    """Whether a recorded answer is right: its `correct` or `span` verdict when it has one, else (a
+    question about something else, asked of a corpus) whether it was refused; None if it holds neither."""
+    for verdict in ("correct", "span"):
+        if verdict in record:
+            return bool(record[verdict])
+    if "answerable" not in record and "abstained" in record:
+        return bool(record["abstained"])
+    return None
+
+
+def paired_changes(before: Mapping[str, list[Mapping[str, Any]]], after: Mapping[str, list[Mapping[str, Any]]]
+                   ) -> list[PairedChange]:
+    """Per set (the keys both runs share, in `after`'s order): questions matched by their text."""
+    changes = []
+    for name, records in after.items():
+        if name not in before:
+            continue
+        was = {r["question"]: outcome(r) for r in before[name]}
+        pairs = [(was[r["question"]], outcome(r)) for r in records if r["question"] in was]
+        pairs = [(old, new) for old, new in pairs if old is not None and new is not None]
+        changes.append(PairedChange(name, len(pairs), sum(new and not old for old, new in pairs),
+                                    sum(old and not new for old, new in pairs)))
+    return changes
+
+
+def pooled(changes: Iterable[PairedChange], name: str) -> PairedChange:
+    """The sets taken together (each question once per set it belongs to)."""
+    changes = list(changes)
+    return PairedChange(name, sum(c.questions for c in changes), sum(c.gained for c in changes),
+                        sum(c.lost for c in changes))

@@ -1,0 +1,43 @@
+"""Two runs compared question by question: gains, losses and the sign test (rag.evaluate.paired)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rag.evaluate.paired import outcome, paired_changes, pooled, sign_test
+
+
+def test_the_sign_test_is_exact_and_two_sided():
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(3, 3) == 1.0
+    assert sign_test(5, 0) == pytest.approx(2 / 32)  # both tails of five fair coins all one way
+    assert sign_test(0, 5) == sign_test(5, 0)
+    assert sign_test(94, 100) == pytest.approx(0.7197, abs=1e-4)
+    assert sign_test(13, 0) < 0.001
+    with pytest.raises(ValueError, match="negative"):
+        sign_test(-1, 2)
+
+
+def test_an_outcome_is_the_verdict_recorded_else_a_refusal_of_a_foreign_question():
+    assert outcome({"correct": True, "answerable": True, "abstained": False}) is True
+    assert outcome({"span": False, "hit1": True, "abstained": False}) is False
+    assert outcome({"question": "Quel temps fera-t-il ?", "abstained": True}) is True  # asked of a corpus about something else
+    assert outcome({"question": "x", "answerable": True}) is None
+
+
+def test_questions_are_paired_by_their_text_and_only_discordant_ones_count():
+    before = {"wiki/held-out": [{"question": "a", "span": True}, {"question": "b", "span": False},
+                                {"question": "c", "span": True}, {"question": "gone", "span": True}],
+              "wiki/foreign": [{"question": "f", "abstained": False}]}
+    after = {"wiki/held-out": [{"question": "c", "span": True}, {"question": "b", "span": True},
+                               {"question": "a", "span": False}, {"question": "new", "span": True}],
+             "wiki/foreign": [{"question": "f", "abstained": True}],
+             "only-after/dev": [{"question": "a", "span": True}]}
+    changes = {c.name: c for c in paired_changes(before, after)}
+    assert set(changes) == {"wiki/held-out", "wiki/foreign"}
+    held = changes["wiki/held-out"]
+    assert (held.questions, held.gained, held.lost) == (3, 1, 1)
+    assert held.p_value == 1.0
+    assert (changes["wiki/foreign"].gained, changes["wiki/foreign"].lost) == (1, 0)
+    both = pooled(changes.values(), "all")
+    assert (both.questions, both.gained, both.lost) == (4, 2, 1)
