@@ -117,9 +117,11 @@ FIELDS: dict[str, Field] = {
     "cache_dir": Field("RAG_CACHE_DIR", _path, default_cache_dir, "materialized model and cached vectors"),
     "model": Field("RAG_EMBED_MODEL", _text, lambda: DEFAULT_MODEL,
                    "sentence-transformers model name or folder, available offline"),
-    "embed_adapter": Field("RAG_EMBED_ADAPTER", _text, lambda: "none",
-                           "LoRA adapter merged into the model: none, shipped (the one `rag train` made from train/, "
-                           "in rag/data/adapter, for the built-in model), or an adapter folder"),
+    "embed_adapter": Field("RAG_EMBED_ADAPTER", _text, lambda: "default",
+                           "the trained adapter: default (the built-in model and the same model with the shipped "
+                           "adapter, side by side; another model alone), none (the model alone), shipped (the "
+                           "built-in model with the adapter `rag train` made from train/, in rag/data/adapter, "
+                           "alone), or an adapter folder (merged, alone)"),
     "judge": Field("RAG_JUDGE", _text, lambda: "shipped",
                    "the judge that refuses an answer none of whose top sentences it finds answering: shipped (the "
                    "one `rag train-judge` made from train/, in rag/data/judge), none, or a judge folder"),

@@ -362,8 +362,10 @@ def test_a_question_for_an_amount_the_documents_lack_is_refused(seed_engine):
     """Kantar is named and 2019 is there, but no sentence holds a revenue: refused, while a
     count the documents hold is answered."""
     refused = seed_engine.ask("Quel est le chiffre d'affaires de Kantar en 2019 ?")
-    assert refused.abstained and refused.reason == "the question asks for a quantity; no quote holds one"
-    assert refused.answer.startswith("Je n'ai pas trouvé de réponse")
+    assert refused.abstained and refused.answer.startswith("Je n'ai pas trouvé de réponse")
+    # The margin refuses it first; without the margin, the kind of answer asked for still does.
+    unmargined = seed_engine.ask("Quel est le chiffre d'affaires de Kantar en 2019 ?", threshold=-1.0)
+    assert unmargined.abstained and unmargined.reason == "the question asks for a quantity; no quote holds one"
     counted = seed_engine.ask("How many experts contributed to the 2020 trends?")
     assert not counted.abstained and "30 experts" in counted.answer
 
@@ -550,8 +552,10 @@ def test_an_english_day_name_over_a_french_page_is_not_an_unknown_name(embedder,
     docs.mkdir()
     (docs / "bibliotheque.txt").write_text(LIBRARY, encoding="utf-8")
     engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index"), embedder=embedder)
-    answer = engine.ask("What will the library do on Saturdays?")
+    # Asked without the margin: over this one short page the question's support (+0.0145) is under the
+    # default model's margin (+0.0203), and the margin is not what this test is about.
+    answer = engine.ask("What will the library do on Saturdays?", threshold=-1.0)
     assert not answer.abstained, answer.reason
     assert "Le samedi, elle organise un atelier de lecture" in answer.sentences[0].text
-    refused = engine.ask("Is the library open in Brazil?")
+    refused = engine.ask("Is the library open in Brazil?", threshold=-1.0)
     assert refused.abstained and "Brazil" in refused.reason

@@ -99,14 +99,17 @@ def test_passage_embeddings_match_reference_engine(base_embedder, reference_engi
     assert cosines.min() >= 0.999, (STRINGS[worst], float(cosines[worst]))
 
 
-def test_vectors_are_unit_length_float32(embedder):
+def test_vectors_are_unit_length_float32(embedder, base_embedder):
+    """The default lays two models' 384-dimension vectors side by side; each model alone gives 384."""
     vectors = embedder.encode_passages(STRINGS[:5])
-    assert vectors.dtype == np.float32 and vectors.shape == (5, 384) and embedder.dim == 384
+    assert vectors.dtype == np.float32 and vectors.shape == (5, 768) and embedder.dim == 768
+    assert base_embedder.encode_passages(STRINGS[:5]).shape == (5, 384) and base_embedder.dim == 384
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
 def test_empty_input_gives_empty_matrix(embedder):
-    assert embedder.encode_queries([]).shape == (0, 384)
+    assert embedder.encode_queries([]).shape == (0, embedder.dim)
+    assert embedder.encode_passages([]).shape == (0, embedder.dim)
 
 
 # Golden values (tests/golden.py): the first dimensions of a few embeddings. A
@@ -170,7 +173,7 @@ def test_repaired_folder_loads_and_embeds(tmp_path):
 
     folder = materialize(tmp_path)
     shutil.rmtree(folder / "1_Pooling")
-    embedder = Embedder(cache_dir=tmp_path)
+    embedder = Embedder(cache_dir=tmp_path, adapter="none")
     vector = embedder.encode_queries(["bonjour"])
     assert vector.shape == (1, 384)
 
@@ -250,7 +253,7 @@ def test_the_default_backend_is_onnx_and_imports_no_torch(embedder):
     import subprocess
     import sys
 
-    assert embedder.dim == 384  # loads the model: exports it first if this cache has never seen it
+    assert embedder.dim == 768  # loads both models: exports them first if this cache has never seen them
     code = ("import sys; from rag.embedding.embedder import Embedder; e = Embedder(); e.encode_queries(['x']); "
             "print(e.backend, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()

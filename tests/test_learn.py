@@ -150,6 +150,7 @@ def test_an_adapter_for_another_base_or_a_broken_one_is_refused_in_one_sentence(
     with pytest.raises(ModelError, match="adapter_config.json is missing"):
         resolve_adapter(str(tmp_path), "my-model", False)
     assert resolve_adapter("none", "my-model", True) is None
+    assert resolve_adapter("default", "another/model", False) is None  # the adapter is the built-in model's
     with pytest.raises(ModelError, match="shipped adapter was trained for the built-in model"):
         resolve_adapter("shipped", "another/model", False)
 
@@ -316,6 +317,39 @@ def test_the_shipped_adapter_loads_and_its_id_re_embeds_an_index_of_the_base(bas
     assert second.embedded_documents == first.documents == 2
     assert second.index.model_id == tuned.model_id != first.index.model_id
     assert build(docs, tmp_path / "index", tuned).embedded_documents == 0, "unchanged: nothing embedded again"
+
+
+@pytest.mark.slow
+def test_the_default_lays_the_base_and_the_shipped_adapter_side_by_side(embedder, base_embedder, tmp_path):
+    """RAG_EMBED_ADAPTER=default (the default) embeds each text with the base model and with the shipped
+    adapter merged in: each half is that model's vector times √½, so a cosine is the mean of the two
+    models' cosines; the id names both, and an index the base alone embedded is embedded again."""
+    import shutil
+
+    from rag.embedding.adapter import PACKAGED, read_adapter
+    from rag.embedding.embedder import Embedder
+    from rag.index.build import build
+    from tests.conftest import SEEDS
+
+    tuned = Embedder(adapter="shipped")
+    base_id = base_embedder.model_id.split(" (")[0]
+    assert embedder.beside and not base_embedder.beside and not tuned.beside
+    assert embedder.model_id == f"{base_id} beside {read_adapter(PACKAGED).tag} (onnx)"
+    assert embedder.dim == 2 * base_embedder.dim
+    texts = ["Kantar Media prévoit un développement du social commerce.", "What will the library do on Saturdays?"]
+    both = embedder.encode_passages(texts)
+    half = embedder.dim // 2
+    np.testing.assert_allclose(both[:, :half] / np.sqrt(0.5), base_embedder.encode_passages(texts), atol=1e-5)
+    np.testing.assert_allclose(both[:, half:] / np.sqrt(0.5), tuned.encode_passages(texts), atol=1e-5)
+    questions = embedder.encode_queries(["Que prévoit Kantar ?"])
+    mean = (base_embedder.encode_queries(["Que prévoit Kantar ?"]) @ base_embedder.encode_passages(texts).T
+            + tuned.encode_queries(["Que prévoit Kantar ?"]) @ tuned.encode_passages(texts).T) / 2
+    np.testing.assert_allclose(questions @ both.T, mean, atol=1e-5)
+    docs = tmp_path / "docs"
+    shutil.copytree(SEEDS, docs)
+    build(docs, tmp_path / "index", base_embedder)
+    again = build(docs, tmp_path / "index", embedder)
+    assert again.embedded_documents == 2 and again.index.dim == embedder.dim
 
 
 def test_rank_counts_firsts_and_measures_the_cosine_scale():

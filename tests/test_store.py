@@ -34,7 +34,7 @@ def test_round_trip_preserves_everything(embedder, docs, tmp_path):
     assert again.documents == report.index.documents
     assert np.array_equal(again.sentence_vectors, report.index.sentence_vectors)
     manifest = again.manifest
-    assert manifest["model"]["dim"] == 384 and manifest["model"]["normalized"] is True
+    assert manifest["model"]["dim"] == embedder.dim and manifest["model"]["normalized"] is True
     assert manifest["counts"] == {"documents": 2, "passages": 2, "sentences": 4, "clauses": 0}
     assert {d["source"] for d in manifest["documents"]} == {"a.txt", "b.txt"}
     assert all(len(d["sha256"]) == 64 for d in manifest["documents"])

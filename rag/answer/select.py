@@ -299,6 +299,8 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
                       policy: SelectionPolicy = DEFAULT.selection) -> Selection:
     """One column per compared document: its best sentences on the topic (`topic_statements`), or none.
     A source with no such sentence is silent: it gets no borrowed quote."""
+    if policy.compare_margin is not None:
+        threshold = policy.compare_margin
     general = select(index, overall, query, background_max, threshold, policy)
     if general.abstained:
         return general

@@ -71,9 +71,11 @@ def read_adapter(folder: Path) -> Adapter:
 
 
 def resolve_adapter(setting: str, base_id: str, is_default_model: bool) -> Adapter | None:
-    """What RAG_EMBED_ADAPTER selects: `none`; `shipped` (the packaged adapter, for the built-in model
-    only); or a folder. An adapter trained on another base is refused with one sentence."""
-    if setting == "none":
+    """The adapter merged into the model for RAG_EMBED_ADAPTER: `none`; `shipped` (the packaged adapter, for
+    the built-in model only); or a folder. `default` merges none: for the built-in model the embedder lays
+    the base and the shipped adapter side by side (`Embedder.beside`), and another model is used alone.
+    An adapter trained on another base is refused with one sentence."""
+    if setting in ("none", "default"):
         return None
     if setting == "shipped":
         if not is_default_model:
