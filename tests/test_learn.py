@@ -352,6 +352,28 @@ def test_the_default_lays_the_base_and_the_shipped_adapter_side_by_side(embedder
     assert again.embedded_documents == 2 and again.index.dim == embedder.dim
 
 
+@pytest.mark.slow
+def test_side_by_side_each_model_opens_its_own_onnx_export(base_embedder, monkeypatch):
+    """The base half reads the export `none` uses: named by the base's id, not by the pair's, it would be
+    exported a second time (562 MB and about 10 s at a first start)."""
+    import rag.embedding.onnx as onnx
+    from rag.embedding.adapter import PACKAGED, read_adapter
+    from rag.embedding.embedder import Embedder
+
+    asked: list[str] = []
+    real = onnx.ensure_onnx
+
+    def recording(folder, cache_dir, model_id, *args, **kwargs):
+        asked.append(model_id)
+        return real(folder, cache_dir, model_id, *args, **kwargs)
+
+    monkeypatch.setattr(onnx, "ensure_onnx", recording)
+    pair = Embedder()
+    assert pair.beside and pair.dim == 2 * base_embedder.dim
+    base_id = base_embedder.model_id.split(" (")[0]
+    assert sorted(asked) == sorted([base_id, f"{base_id}+{read_adapter(PACKAGED).tag}"])
+
+
 def test_rank_counts_firsts_and_measures_the_cosine_scale():
     """Two paragraphs of two sentences, three questions with vectors chosen by hand: the figures are
     known in advance, the cosine scale included (mean and per-question spread of the score matrix)."""

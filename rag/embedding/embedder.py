@@ -113,15 +113,19 @@ class Embedder:
                 folder, base_id = str(base.folder), base.model_id
             else:
                 folder, base_id = self.model_name, self.model_name
+            second = None
             if self.beside:
                 tuned_folder, tuned_id = self._with_adapter(folder, base_id, "shipped")
-                self._second = self._open_backend(tuned_folder, tuned_id)
-                base_id = f"{base_id} beside {tuned_id.removeprefix(base_id + '+')}"
+                second = self._open_backend(tuned_folder, tuned_id)
+                # Each model is opened under its own id (the base's ONNX export is the one `none` uses);
+                # only the vectors' id names both.
+                vectors_id = f"{base_id} beside {tuned_id.removeprefix(base_id + '+')}"
             else:
                 folder, base_id = self._with_adapter(folder, base_id, self.adapter_setting)
+                vectors_id = base_id
             # The backend is part of the vectors' identity: an index made by another backend is re-embedded.
-            model_id = f"{base_id} ({self.backend})"
-            self._model = self._open_backend(folder, base_id)
+            model_id = f"{vectors_id} ({self.backend})"
+            self._model, self._second = self._open_backend(folder, base_id), second
             if self.backend == "torch":
                 prompts = dict(getattr(self._model, "prompts", {}) or {})
                 dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
