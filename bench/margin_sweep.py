@@ -30,12 +30,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 
 def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None,
              judge_cut: float | None = None) -> dict[str, list[bool]]:
-    """Per set/half, each question's verdict under margin `cut` (None: as recorded) and the judge's
-    `judge_cut` (None: as recorded): the gold span quoted (SQuAD sets), the right answer or a right
-    refusal (seeds), refused (`<set>/foreign`)."""
+    """Per set/half, each question's verdict (`rag.evaluate.paired.outcome`) under margin `cut` (None: as
+    recorded) and the judge's `judge_cut` (None: as recorded)."""
+    from rag.evaluate.paired import outcome
+
     out = {}
     for key, items in records.items():
         row = []
@@ -43,16 +46,7 @@ def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None,
             judged = item.get("judged")
             refused = item["abstained"] or (cut is not None and item.get("support", 1.0) < cut) \
                 or (judge_cut is not None and judged is not None and judged < judge_cut)
-            if key.endswith("/foreign"):
-                row.append(refused)
-            elif "span" in item:
-                row.append(bool(item["span"]) and not refused)
-            elif "answerable" not in item:  # a seeds record older than that field: its verdict as recorded
-                row.append(bool(item["correct"]))
-            elif item["answerable"]:
-                row.append(bool(item["correct"]) and not refused)
-            else:
-                row.append(refused)
+            row.append(bool(outcome(item, refused)))
         out[key] = row
     return out
 

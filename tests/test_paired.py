@@ -25,6 +25,19 @@ def test_an_outcome_is_the_verdict_recorded_else_a_refusal_of_a_foreign_question
     assert outcome({"question": "x", "answerable": True}) is None
 
 
+def test_an_outcome_under_a_simulated_refusal_is_what_the_margin_sweep_counts():
+    span = {"span": True, "abstained": False}
+    assert outcome(span, refused=True) is False and outcome(span, refused=False) is True
+    answerable = {"correct": True, "answerable": True, "abstained": False}
+    assert outcome(answerable, refused=True) is False
+    unanswerable = {"correct": False, "answerable": False, "abstained": False}
+    assert outcome(unanswerable, refused=True) is True and outcome(unanswerable) is False
+    foreign = {"question": "Quel temps fera-t-il ?", "abstained": False}
+    assert outcome(foreign, refused=True) is True
+    compared = {"correct": True, "abstained": False}  # a comparison: no margin can be simulated on it
+    assert outcome(compared, refused=True) is True
+
+
 def test_questions_are_paired_by_their_text_and_only_discordant_ones_count():
     before = {"wiki/held-out": [{"question": "a", "span": True}, {"question": "b", "span": False},
                                 {"question": "c", "span": True}, {"question": "gone", "span": True}],

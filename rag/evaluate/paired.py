@@ -4,7 +4,7 @@ A change that moves answers moves them both ways; a count of "answers moved" say
 whether the gains outnumber the losses by more than chance. Each question that one run gets
 right and the other wrong is a discordant pair; under "no difference", each such pair is a
 fair coin, so the exact two-sided sign test (McNemar's exact test) says how surprising the
-split is. Stop 44's seed control (the same training with another seed) moved a set by two net
+split is. Stop 42's seed control (the same training with another seed) moved a set by two net
 answers: a guard of "no set loses more than one" is below that noise, and a set's loss means
 something only when its p-value says so.
 """
@@ -41,14 +41,22 @@ def sign_test(gained: int, lost: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def outcome(record: Mapping[str, Any]) -> bool | None:
-    """Whether a recorded answer is right: its `correct` or `span` verdict when it has one, else (a
-    question about something else, asked of a corpus) whether it was refused; None if it holds neither."""
-    for verdict in ("correct", "span"):
-        if verdict in record:
-            return bool(record[verdict])
-    if "answerable" not in record and "abstained" in record:
-        return bool(record["abstained"])
+def outcome(record: Mapping[str, Any], refused: bool | None = None) -> bool | None:
+    """Whether a recorded answer is right: the gold span quoted (SQuAD sets), the right answer or a right
+    refusal (seeds, comparisons), or, for a question about something else asked of a corpus (a record with
+    neither verdict), a refusal. `refused` judges the answer as if it had been refused or not (a margin
+    or a judge's cut simulated, `bench/margin_sweep.py`); None: as recorded. A record that cannot say
+    whether its question was answerable (a comparison, an older seeds record) keeps its verdict. None when
+    the record holds no verdict at all."""
+    was_refused = bool(record.get("abstained")) if refused is None else refused
+    if "span" in record:
+        return bool(record["span"]) and not was_refused
+    if "correct" in record:
+        if refused is None or "answerable" not in record:
+            return bool(record["correct"])
+        return bool(record["correct"]) and not refused if record["answerable"] else refused
+    if "abstained" in record:
+        return was_refused
     return None
 
 
