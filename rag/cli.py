@@ -252,7 +252,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                                    epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                                    max_steps=args.max_steps, temperature=args.temperature,
                                    paragraph_negatives=args.paragraph_negatives, mined_negatives=args.mined_negatives,
-                                   translated_questions=args.translated, feedback_repeat=args.feedback_repeat)
+                                   translated_questions=args.translated, feedback_repeat=args.feedback_repeat,
+                                   beside=args.beside)
     extra = feedback_examples(Path(args.feedback)) if args.feedback else None
     out = None if args.dry_run else Path(args.out) if args.out else PROJECT_ROOT / "rag" / "data" / "adapter"
     record = run(train_settings, Path(args.data) if args.data else PROJECT_ROOT / "train", out, settings.cache_dir,
@@ -386,7 +387,7 @@ def _train_command(sub: Any) -> None:
     tr.add_argument("--targets", choices=("all-linear", "attention"), default="all-linear",
                     help="the layers LoRA adapts (default: every linear layer of every block)")
     tr.add_argument("--learning-rate", type=float, default=None, help="default 3e-4 for lora, 3e-5 for full")
-    tr.add_argument("--epochs", type=float, default=2.0, help="passes over the training half (default 2, as the shipped adapter)")
+    tr.add_argument("--epochs", type=float, default=1.0, help="passes over the training half (default 1, as the shipped adapter)")
     tr.add_argument("--batch-size", type=int, default=16, help="questions per step (default 16)")
     tr.add_argument("--paragraph-negatives", type=int, default=1,
                     help="other sentences of the answer's paragraph per question (default 1)")
@@ -396,8 +397,12 @@ def _train_command(sub: Any) -> None:
                     help="of the contrastive loss (default 0.01, the base model's own: its cosines keep their scale)")
     tr.add_argument("--seed", type=int, default=0, help="the seed of the order, the negatives and torch (default 0)")
     tr.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (default: the epochs')")
-    tr.add_argument("--translated", action="store_true",
-                    help="also ask every training question in the other language (train/questions-translated.json)")
+    tr.add_argument("--translated", action=argparse.BooleanOptionalAction, default=True,
+                    help="also ask every training question in the other language (train/questions-translated.json; "
+                         "default: yes, as the shipped adapter)")
+    tr.add_argument("--beside", action="store_true",
+                    help="the loss reads the adapter's vectors beside the base model's, as RAG_EMBED_ADAPTER=beside:OUT "
+                         "answers (not the shipped run: it lost on the development halves, BENCHMARKS)")
     tr.add_argument("--data", help="folder of the SQuAD files (default: train/)")
     tr.add_argument("--out", help="where to write the adapter (default: rag/data/adapter, the shipped one)")
     tr.add_argument("--feedback", help="a ratings file (index/feedback.jsonl): liked answers and readers' corrections join the training pairs")

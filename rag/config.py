@@ -121,7 +121,8 @@ FIELDS: dict[str, Field] = {
                            "the trained adapter: default (the built-in model and the same model with the shipped "
                            "adapter, side by side; another model alone), none (the model alone), shipped (the "
                            "built-in model with the adapter `rag train` made from train/, in rag/data/adapter, "
-                           "alone), or an adapter folder (merged, alone)"),
+                           "alone), an adapter folder (merged, alone), or beside:FOLDER (the model and the same model with "
+                           "that adapter, side by side)"),
     "judge": Field("RAG_JUDGE", _text, lambda: "shipped",
                    "the judge that refuses an answer none of whose top sentences it finds answering: shipped (the "
                    "one `rag train-judge` made from train/, in rag/data/judge), none, or a judge folder"),

@@ -255,6 +255,72 @@ def test_a_few_steps_of_lora_lower_the_loss_and_the_adapter_loads(tmp_path, qa_p
     assert np.min(np.sum(repeated * expected, axis=1)) > 0.9999, "the same seed trains the same model"
 
 
+def test_rag_train_s_defaults_are_the_shipped_adapter_s_run():
+    """`rag train` with no option makes the shipped adapter again: its settings are the ones its record
+    names (a setting added since defaults to what that run did)."""
+    from dataclasses import asdict
+
+    from rag.cli import parser
+    from rag.embedding.adapter import PACKAGED
+    from rag.learn.trainer import TrainSettings
+
+    shipped = json.loads((PACKAGED / "training.json").read_text(encoding="utf-8"))["settings"]
+    defaults = asdict(TrainSettings())
+    assert {k: v for k, v in defaults.items() if k in shipped} == shipped
+    assert defaults["beside"] is False and "beside" not in shipped
+    args = parser().parse_args(["train"])
+    assert (args.epochs, args.translated, args.beside) == (shipped["epochs"], True, False)
+
+
+def test_side_by_side_cosines_are_the_mean_of_both_models_and_beside_needs_lora():
+    import torch
+
+    from rag.learn.trainer import TrainSettings, side_by_side
+
+    rng = np.random.default_rng(0)
+    unit = lambda m: torch.nn.functional.normalize(torch.from_numpy(m.astype(np.float32)), dim=-1)  # noqa: E731
+    qa_, qb, pa, pb = (unit(rng.normal(size=(3, 8))) for _ in range(4))
+    pair = side_by_side(qa_, qb) @ side_by_side(pa, pb).T
+    np.testing.assert_allclose(pair.numpy(), ((qa_ @ pa.T + qb @ pb.T) / 2).numpy(), atol=1e-6)
+    with pytest.raises(ConfigError, match="beside"):
+        TrainSettings(beside=True, method="full")
+
+
+def test_an_adapter_trained_beside_the_base_answers_beside_it(tmp_path, qa_pairs):
+    """`rag train --beside`: the loss reads the pair (the base half fixed: another adapter than one trained
+    alone with the same seed), the loss falls, and
+    RAG_EMBED_ADAPTER=beside:FOLDER embeds as the trained pair did, under an id naming both models."""
+    from dataclasses import replace
+
+    from rag.embedding.embedder import Embedder
+    from rag.learn.run import Base, default_base, save_adapter
+    from rag.learn.trainer import PASSAGE_PROMPT, QUERY_PROMPT, TrainSettings, encoder, train
+
+    base_embedder = Embedder(adapter="none", backend="torch")
+    base = default_base(base_embedder.cache_dir)
+    settings = TrainSettings(max_steps=12, batch_size=4, mined_negatives=0, learning_rate=1e-3, warmup=0.0,
+                             beside=True)
+    trained = train(qa_pairs, base.folder, settings, progress=False, log=lambda _: None)
+    curve = trained.record["loss_curve"]
+    assert curve[-1] < curve[0], curve
+    out = save_adapter(trained, Base(base.folder, base.model_id), tmp_path / "adapter", trained.record)
+    pair = Embedder(adapter=f"beside:{out}", backend="torch", cache_dir=base_embedder.cache_dir)
+    assert pair.beside and pair.dim == 2 * base_embedder.dim and " beside adapter:" in pair.model_id
+    texts = [s for p in qa_pairs.paragraphs for s in p.sentences][:6]
+    expected = encoder(trained.model, trained.tokenizer, PASSAGE_PROMPT, beside=True)(texts)
+    np.testing.assert_allclose(pair.encode_passages(texts), expected, atol=1e-4)
+    question = [qa_pairs.examples[0].question]
+    np.testing.assert_allclose(pair.encode_queries(question),
+                               encoder(trained.model, trained.tokenizer, QUERY_PROMPT, beside=True)(question), atol=1e-4)
+    half = pair.dim // 2
+    np.testing.assert_allclose(pair.encode_passages(texts)[:, :half] / np.sqrt(0.5),
+                               base_embedder.encode_passages(texts), atol=1e-4)
+    alone = train(qa_pairs, base.folder, replace(settings, beside=False), progress=False, log=lambda _: None)
+    tuned_half = expected[:, half:] / np.sqrt(0.5)
+    tuned_alone = encoder(alone.model, alone.tokenizer, PASSAGE_PROMPT)(texts)
+    assert np.min(np.sum(tuned_half * tuned_alone, axis=1)) < 0.9999, "the loss read the pair, not the adapter alone"
+
+
 @pytest.mark.slow
 def test_rag_train_translated_trains_on_both_languages_and_records_the_translated_held_out_half(tmp_path):
     """`rag train --translated` end to end on a sliver of train/: the translations' file joins the data

@@ -2,7 +2,8 @@
 sentence-transformers folder once, in the cache (numpy and safetensors only: no torch, no peft).
 
 An adapter is a folder in peft's layout (`adapter_config.json`, `adapter_model.safetensors`); one
-ships in `rag/data/adapter/` (`RAG_EMBED_ADAPTER=shipped`; not the default yet, see BENCHMARKS) with the record of the run that made it (`training.json`),
+ships in `rag/data/adapter/` (beside the base model by default, `Embedder.beside`; merged alone with
+`RAG_EMBED_ADAPTER=shipped`) with the record of the run that made it (`training.json`),
 the script being `rag train` and the data `train/`. Merging adds `scale · B·A` to each adapted weight,
 so the merged folder runs in every backend (ONNX export included) at the base model's speed.
 

@@ -39,6 +39,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # Texts per model call, measured (bench/bench_backends.py): ONNX Runtime is fastest at 8 (86 texts/s
 # against 75 at 16 and 64 at 32, less padding), sentence-transformers on torch at 32.
 BATCH_SIZES = {"onnx": 8, "onnx-int8": 8, "torch": 32}
+BESIDE = "beside:"  # RAG_EMBED_ADAPTER=beside:FOLDER: the model beside itself with that adapter merged
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,14 @@ class Embedder:
     @property
     def beside(self) -> bool:
         """Whether two models embed each text, side by side: the built-in model and the same model with
-        its shipped adapter (RAG_EMBED_ADAPTER=default, for the built-in model only)."""
-        return self.adapter_setting == "default" and self.is_default
+        its shipped adapter (RAG_EMBED_ADAPTER=default, for the built-in model only), or the model and
+        the same model with another adapter (RAG_EMBED_ADAPTER=beside:FOLDER)."""
+        return (self.adapter_setting == "default" and self.is_default) or self.adapter_setting.startswith(BESIDE)
+
+    @property
+    def beside_adapter(self) -> str:
+        """The adapter setting of the tuned model beside the base one: the shipped one, or `beside:`'s folder."""
+        return self.adapter_setting.removeprefix(BESIDE) if self.adapter_setting.startswith(BESIDE) else "shipped"
 
     def _load(self) -> Any:
         with self._load_lock:
@@ -115,7 +122,7 @@ class Embedder:
                 folder, base_id = self.model_name, self.model_name
             second = None
             if self.beside:
-                tuned_folder, tuned_id = self._with_adapter(folder, base_id, "shipped")
+                tuned_folder, tuned_id = self._with_adapter(folder, base_id, self.beside_adapter)
                 second = self._open_backend(tuned_folder, tuned_id)
                 # Each model is opened under its own id (the base's ONNX export is the one `none` uses);
                 # only the vectors' id names both.

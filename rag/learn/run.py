@@ -48,14 +48,17 @@ def translations(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
     return {str(k): str(v) for k, v in questions.items()}, {path.name: sha256_file(path)}
 
 
-def measured(model: Any, tokenizer: Any, heldout: QASet) -> dict[str, Any]:
-    return rank(heldout, encoder(model, tokenizer, QUERY_PROMPT), encoder(model, tokenizer, PASSAGE_PROMPT)).as_dict()
+def measured(model: Any, tokenizer: Any, heldout: QASet, beside: bool = False) -> dict[str, Any]:
+    return rank(heldout, encoder(model, tokenizer, QUERY_PROMPT, beside=beside),
+                encoder(model, tokenizer, PASSAGE_PROMPT, beside=beside)).as_dict()
 
 
-def measured_halves(model: Any, tokenizer: Any, heldout: QASet, across: QASet | None
+def measured_halves(model: Any, tokenizer: Any, heldout: QASet, across: QASet | None, beside: bool = False
                     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The held-out half as asked, and in the other language when there are translations."""
-    return measured(model, tokenizer, heldout), measured(model, tokenizer, across) if across is not None else None
+    """The held-out half as asked, and in the other language when there are translations; `beside`: the
+    adapter's model beside the base one, as it answers."""
+    return (measured(model, tokenizer, heldout, beside),
+            measured(model, tokenizer, across, beside) if across is not None else None)
 
 
 def save_adapter(trained: Trained, base: Base, out: Path, record: dict[str, Any]) -> Path:
@@ -103,7 +106,7 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
     log(f"base model, held-out half: {before}; its questions translated: {before_across}")
     del model
     trained = train(fit, base.folder, settings, progress=progress, log=log)
-    after, after_across = measured_halves(trained.model, trained.tokenizer, heldout, across)
+    after, after_across = measured_halves(trained.model, trained.tokenizer, heldout, across, settings.beside)
     log(f"trained model, held-out half: {after}; its questions translated: {after_across}")
     record = {
         "base": base.model_id,
@@ -111,7 +114,8 @@ def run(settings: TrainSettings, data_dir: Path, out: Path | None, cache_dir: Pa
         "split": "articles by sha256('<corpus> <title>')[0] % 2: even → train, odd → heldout (rag/learn/examples.py)",
         "feedback_examples": len(extra.examples) if extra is not None else 0,
         **trained.record,
-        "heldout": {"questions": len(heldout.examples), "base": before, "trained": after},
+        "heldout": {"questions": len(heldout.examples), "base": before, "trained": after,
+                    "trained_as": "beside the base model" if settings.beside else "alone"},
         **({"heldout_translated": {"questions": len(across.examples), "base": before_across, "trained": after_across}}
            if across is not None else {}),
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "python": platform.python_version()},

@@ -41,7 +41,7 @@ class TrainSettings:
     alpha: int = 16
     targets: str = "all-linear"  # a key of TARGETS
     learning_rate: float = 3e-4
-    epochs: float = 2.0
+    epochs: float = 1.0
     batch_size: int = 16
     paragraph_negatives: int = 1
     mined_negatives: int = 1
@@ -56,11 +56,15 @@ class TrainSettings:
     max_steps: int = 0  # 0: as many as the epochs make
     # Each question also asked in the other language (train/questions-translated.json, by Apertium), its
     # answer the same sentence: the pairs across languages the first adapter never saw.
-    translated_questions: bool = False
+    translated_questions: bool = True
     # Each reader's rating (`rag train --feedback`) taken this many times: taken once, a collection's few
     # dozen corrections among train/'s three thousand pairs moved little; five times, the rated questions
     # are learned, not the collection's other questions (BENCHMARKS, "Ratings taken five times").
     feedback_repeat: int = 1
+    # Trained for the model that answers: the loss reads the base model's vector and the adapted one side
+    # by side (each ×√½, `Embedder.beside`), so a cosine is the mean of both, as in the chat. The base
+    # half is fixed (embedded once, before the first step); the adapter learns what the base gets wrong.
+    beside: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in ("lora", "full"):
@@ -70,6 +74,8 @@ class TrainSettings:
         for name in ("rank", "alpha", "batch_size", "max_tokens", "feedback_repeat"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.beside and self.method != "lora":
+            raise ConfigError("beside trains an adapter to work next to the base model: it needs method lora")
         if not 0 < self.learning_rate < 1 or self.epochs <= 0 or self.temperature <= 0:
             raise ConfigError("learning_rate must be in (0, 1), epochs and temperature above 0")
 
@@ -113,18 +119,27 @@ def embed(model: Any, tokenizer: Any, texts: Sequence[str], prompt: str, max_tok
     return torch.nn.functional.normalize(pooled, dim=-1)
 
 
-def encoder(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 512, batch: int = 64
+def encoder(model: Any, tokenizer: Any, prompt: str, max_tokens: int = 512, batch: int = 64, beside: bool = False
             ) -> Callable[[Sequence[str]], np.ndarray]:
-    """A plain numpy encoder over a torch model, for mining and measuring."""
+    """A plain numpy encoder over a torch model, for mining and measuring; `beside`: a peft model's
+    vectors laid beside its base model's (`side_by_side`), the model that answers after `beside` training."""
     import torch
+
+    def vectors(texts: Sequence[str]) -> Any:
+        tuned = embed(model, tokenizer, texts, prompt, max_tokens)
+        if not beside:
+            return tuned
+        with model.disable_adapter():
+            return side_by_side(embed(model, tokenizer, texts, prompt, max_tokens), tuned)
 
     def encode(texts: Sequence[str]) -> np.ndarray:
         model.eval()
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch):
-                out.append(embed(model, tokenizer, texts[i:i + batch], prompt, max_tokens).numpy())
-        return np.concatenate(out) if out else np.zeros((0, model.config.hidden_size), dtype=np.float32)
+                out.append(vectors(texts[i:i + batch]).numpy())
+        width = model.config.hidden_size * (2 if beside else 1)
+        return np.concatenate(out) if out else np.zeros((0, width), dtype=np.float32)
 
     return encode
 
@@ -213,7 +228,9 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
     tokenizer, model = load_base(base_folder)
 
     started = time.perf_counter()
-    mined = _mined(qa, model, tokenizer, settings)
+    base = _base_vectors(qa, model, tokenizer, settings)
+    mined = mine_negatives(qa, base.question_matrix, base.sentence_matrix, settings.mined_negatives) \
+        if settings.mined_negatives else [() for _ in qa.examples]
     mining_seconds = time.perf_counter() - started
     log(f"mined negatives for {len(qa.examples)} questions in {mining_seconds:.0f} s")
 
@@ -236,6 +253,9 @@ def train(qa: QASet, base_folder: Path, settings: TrainSettings, progress: bool 
         texts = [t.positive for t in batch] + [n for t in batch for n in t.negatives]
         questions = embed(model, tokenizer, [t.question for t in batch], QUERY_PROMPT, settings.max_tokens)
         passages = embed(model, tokenizer, texts, PASSAGE_PROMPT, settings.max_tokens)
+        if settings.beside:
+            questions = side_by_side(base.questions_of([t.question for t in batch]), questions)
+            passages = side_by_side(base.sentences_of(texts), passages)
         loss = contrastive_loss(questions, passages, [t.positive for t in batch], texts, settings.temperature)
         optimizer.zero_grad()
         loss.backward()
@@ -270,14 +290,46 @@ def _optimizer(parameters: list[Any], settings: TrainSettings, steps: int) -> tu
     return optimizer, schedule
 
 
-def _mined(qa: QASet, model: Any, tokenizer: Any, settings: TrainSettings) -> list[tuple[str, ...]]:
-    """`mine_negatives` with the base model's vectors, before any step."""
-    if not settings.mined_negatives:
-        return [() for _ in qa.examples]
+@dataclass(frozen=True)
+class BaseVectors:
+    """The base model's vectors of every training question (examples' order) and sentence (paragraphs'
+    order), taken once before any step: they mine the negatives, and they are the fixed half of `beside`
+    training, looked up by text."""
+
+    question_matrix: np.ndarray
+    sentence_matrix: np.ndarray
+    questions: dict[str, np.ndarray]
+    sentences: dict[str, np.ndarray]
+
+    def questions_of(self, texts: Sequence[str]) -> Any:
+        import torch
+
+        return torch.from_numpy(np.stack([self.questions[t] for t in texts]))
+
+    def sentences_of(self, texts: Sequence[str]) -> Any:
+        import torch
+
+        return torch.from_numpy(np.stack([self.sentences[t] for t in texts]))
+
+
+def side_by_side(base: Any, tuned: Any) -> Any:
+    """The two unit vectors laid end to end, each ×√½, the base first as `Embedder.beside` lays them: a
+    unit vector whose cosines are the mean of both models'."""
+    import torch
+
+    return torch.cat([base.to(tuned.dtype), tuned], dim=-1) * math.sqrt(0.5)
+
+
+def _base_vectors(qa: QASet, model: Any, tokenizer: Any, settings: TrainSettings) -> BaseVectors:
+    """`BaseVectors` of `qa`, embedded by the untrained model (skipped when nothing reads them). Embedded
+    in the examples' and paragraphs' order, as the shipped adapter's negatives were mined."""
+    if not settings.mined_negatives and not settings.beside:
+        return BaseVectors(np.zeros((0, 0)), np.zeros((0, 0)), {}, {})
+    questions = [e.question for e in qa.examples]
     sentences = [s for p in qa.paragraphs for s in p.sentences]
-    return mine_negatives(qa, encoder(model, tokenizer, QUERY_PROMPT)([e.question for e in qa.examples]),
-                          encoder(model, tokenizer, PASSAGE_PROMPT, settings.max_tokens)(sentences),
-                          settings.mined_negatives)
+    q = encoder(model, tokenizer, QUERY_PROMPT)(questions)
+    p = encoder(model, tokenizer, PASSAGE_PROMPT, settings.max_tokens)(sentences)
+    return BaseVectors(q, p, dict(zip(questions, q)), dict(zip(sentences, p)))
 
 
 def progress_bar(total: int, enabled: bool) -> Any:
