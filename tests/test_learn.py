@@ -153,6 +153,11 @@ def test_an_adapter_for_another_base_or_a_broken_one_is_refused_in_one_sentence(
     assert resolve_adapter("default", "another/model", False) is None  # the adapter is the built-in model's
     with pytest.raises(ModelError, match="shipped adapter was trained for the built-in model"):
         resolve_adapter("shipped", "another/model", False)
+    from rag.embedding.embedder import Embedder
+
+    for empty in ("beside:", "beside:none", "beside:default"):  # the base beside itself: no second model
+        with pytest.raises(ModelError, match="names no adapter to lay beside the model"):
+            Embedder(adapter=empty)
 
 
 def test_liked_and_corrected_answers_become_training_pairs_and_other_ratings_do_not(tmp_path):

@@ -86,6 +86,9 @@ class Embedder:
         self.batch_size = BATCH_SIZES[self.backend] if batch_size is None else batch_size
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if self.adapter_setting.startswith(BESIDE) and self.beside_adapter in ("", "none", "default"):
+            raise ModelError(f"RAG_EMBED_ADAPTER={self.adapter_setting} names no adapter to lay beside the model: "
+                             "write beside:FOLDER (an adapter folder) or beside:shipped, or none for the model alone")
         self._model: Any = None
         self._second: Any = None  # the tuned model beside the base one (`beside`)
         self._info: ModelInfo | None = None

@@ -44,7 +44,7 @@ def translations(folder: Path) -> tuple[dict[str, str], dict[str, str]]:
         questions = json.loads(path.read_text(encoding="utf-8"))["questions"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RagError(f"cannot read the translated questions {path} ({exc}): run python train/translate.py, "
-                       "or train without --translated") from exc
+                       "or train with --no-translated") from exc
     return {str(k): str(v) for k, v in questions.items()}, {path.name: sha256_file(path)}
 
 

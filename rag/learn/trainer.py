@@ -302,14 +302,16 @@ class BaseVectors:
     sentences: dict[str, np.ndarray]
 
     def questions_of(self, texts: Sequence[str]) -> Any:
-        import torch
-
-        return torch.from_numpy(np.stack([self.questions[t] for t in texts]))
+        return _tensor_of(self.questions, texts)
 
     def sentences_of(self, texts: Sequence[str]) -> Any:
-        import torch
+        return _tensor_of(self.sentences, texts)
 
-        return torch.from_numpy(np.stack([self.sentences[t] for t in texts]))
+
+def _tensor_of(vectors: dict[str, np.ndarray], texts: Sequence[str]) -> Any:
+    import torch
+
+    return torch.from_numpy(np.stack([vectors[t] for t in texts]))
 
 
 def side_by_side(base: Any, tuned: Any) -> Any:
