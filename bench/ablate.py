@@ -64,6 +64,8 @@ def moved(base: dict[str, dict[str, bool]], other: dict[str, dict[str, bool]]) -
 def run_all(embedder: Any, base: Any, items: list[dict], foreign: list[str]) -> dict[str, list[dict]]:
     records: dict[str, list[dict]] = {}
     records.update(regression.seed_rows(embedder, base, items)[1])
+    for name in regression.COMPARISONS:
+        records.update(regression.compare_rows(embedder, base, name=name)[1])
     for corpus in regression.CORPORA:
         records.update(regression.squad_rows(corpus, embedder, base, foreign)[1])
     return records
