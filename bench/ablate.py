@@ -4,9 +4,10 @@ rule switched off, question by question.
     python bench/ablate.py --out build/regression/ablation.json
     python bench/ablate.py --only selection.meaning_runner_up=False
 
-A rule stays only if switching it off loses questions on a held-out set: more of its answers go from right
-to wrong than from wrong to right (the right answer for eval/, the gold span for the SQuAD sets, a refusal
-for eval/'s unanswerable questions). Prints, per switch, the answers lost and gained on each held-out set (then on the
+A rule stays only if switching it off loses questions on a held-out set: more of its questions get a worse
+outcome than a better one. Outcomes, best first: right (the right answer for eval/, the gold span for the
+SQuAD sets, a refusal for eval/'s unanswerable questions and for questions asked of another corpus), refused,
+answered wrong: a rule that turns wrong quotes into refusals earns its place too. Prints, per switch, the answers lost and gained on each held-out set (then on the
 development halves, which chose the rules, for reference) and the verdict. A regex field is switched off
 with the value `never` (a pattern that matches nothing).
 """
@@ -39,25 +40,31 @@ SWITCHES = (
 )
 
 
-def outcomes(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str, dict[str, bool]]:
-    """Per set and half, each question's verdict: right (eval/), gold span quoted (SQuAD), refused (eval/'s
-    questions asked of another corpus: `<set>/foreign-held-out` and `<set>/foreign-tune`, by eval/'s half)."""
-    out: dict[str, dict[str, bool]] = {}
+# A question's outcome, best first: answered right (or, asked of another corpus, refused), refused, or
+# answered wrong. A refusal is better than a wrong quote: the bot must say so rather than invent.
+RIGHT, REFUSED, WRONG = 2, 1, 0
+
+
+def outcomes(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str, dict[str, int]]:
+    """Per set and half, each question's outcome: right (eval/), gold span quoted (SQuAD), refused (eval/'s
+    questions asked of another corpus: `<set>/foreign-held-out` and `<set>/foreign-tune`, by eval/'s half),
+    else refused, else wrong."""
+    out: dict[str, dict[str, int]] = {}
     for key, items in records.items():
         if key.endswith("/foreign"):
             for r in items:
                 half = "held-out" if halves.get(r["question"]) == "heldout" else "tune"
-                out.setdefault(f"{key}-{half}", {})[r["question"]] = r["abstained"]
+                out.setdefault(f"{key}-{half}", {})[r["question"]] = RIGHT if r["abstained"] else WRONG
         else:
             field = "correct" if "correct" in items[0] else "span"
-            out[key] = {r["question"]: bool(r[field]) for r in items}
+            out[key] = {r["question"]: RIGHT if r[field] else REFUSED if r["abstained"] else WRONG for r in items}
     return out
 
 
-def moved(base: dict[str, dict[str, bool]], other: dict[str, dict[str, bool]]) -> dict[str, tuple[int, int]]:
-    """(lost, gained) per set and half."""
-    return {key: (sum(v and not other[key].get(q, False) for q, v in verdicts.items()),
-                  sum(not v and other[key].get(q, False) for q, v in verdicts.items()))
+def moved(base: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) -> dict[str, tuple[int, int]]:
+    """(lost, gained) per set and half: questions whose outcome got worse, and better."""
+    return {key: (sum(other[key].get(q, WRONG) < v for q, v in verdicts.items()),
+                  sum(other[key].get(q, WRONG) > v for q, v in verdicts.items()))
             for key, verdicts in base.items()}
 
 
