@@ -40,31 +40,28 @@ SWITCHES = (
 )
 
 
-# A question's outcome, best first: answered right (or, asked of another corpus, refused), refused, or
-# answered wrong. A refusal is better than a wrong quote: the bot must say so rather than invent.
-RIGHT, REFUSED, WRONG = 2, 1, 0
-
-
 def outcomes(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str, dict[str, int]]:
-    """Per set and half, each question's outcome: right (eval/), gold span quoted (SQuAD), refused (eval/'s
-    questions asked of another corpus: `<set>/foreign-held-out` and `<set>/foreign-tune`, by eval/'s half),
-    else refused, else wrong."""
+    """Per set and half, each question's ranked outcome (`ranked_outcome`: right, refused, answered wrong);
+    eval/'s questions asked of another corpus go to `<set>/foreign-held-out` and `<set>/foreign-tune`, by
+    eval/'s half."""
+    from rag.evaluate.paired import ranked_outcome
+
     out: dict[str, dict[str, int]] = {}
     for key, items in records.items():
-        if key.endswith("/foreign"):
-            for r in items:
-                half = "held-out" if halves.get(r["question"]) == "heldout" else "tune"
-                out.setdefault(f"{key}-{half}", {})[r["question"]] = RIGHT if r["abstained"] else WRONG
-        else:
-            field = "correct" if "correct" in items[0] else "span"
-            out[key] = {r["question"]: RIGHT if r[field] else REFUSED if r["abstained"] else WRONG for r in items}
+        for r in items:
+            half = f"-{'held-out' if halves.get(r['question']) == 'heldout' else 'tune'}" if key.endswith("/foreign") \
+                else ""
+            rank = ranked_outcome(r)
+            if rank is not None:
+                out.setdefault(f"{key}{half}", {})[r["question"]] = rank
     return out
 
 
 def moved(base: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) -> dict[str, tuple[int, int]]:
-    """(lost, gained) per set and half: questions whose outcome got worse, and better."""
-    return {key: (sum(other[key].get(q, WRONG) < v for q, v in verdicts.items()),
-                  sum(other[key].get(q, WRONG) > v for q, v in verdicts.items()))
+    """(lost, gained) per set and half: questions whose outcome got worse, and better (a question the
+    second run did not ask counts as lost)."""
+    return {key: (sum(other[key].get(q, -1) < v for q, v in verdicts.items()),
+                  sum(other[key].get(q, -1) > v for q, v in verdicts.items()))
             for key, verdicts in base.items()}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evaluate.paired import outcome, paired_changes, pooled, sign_test
+from rag.evaluate.paired import REFUSED, RIGHT, WRONG, outcome, paired_changes, pooled, ranked_outcome, sign_test
 
 
 def test_the_sign_test_is_exact_and_two_sided():
@@ -23,6 +23,18 @@ def test_an_outcome_is_the_verdict_recorded_else_a_refusal_of_a_foreign_question
     assert outcome({"span": False, "hit1": True, "abstained": False}) is False
     assert outcome({"question": "Quel temps fera-t-il ?", "abstained": True}) is True  # asked of a corpus about something else
     assert outcome({"question": "x", "answerable": True}) is None
+
+
+def test_a_refusal_ranks_between_the_right_answer_and_a_wrong_quote():
+    """bench/ablate.py's outcomes: a rule that turns wrong quotes into refusals earns its place."""
+    assert ranked_outcome({"span": True, "abstained": False}) == RIGHT
+    assert ranked_outcome({"span": False, "abstained": True}) == REFUSED
+    assert ranked_outcome({"span": False, "abstained": False}) == WRONG
+    assert ranked_outcome({"correct": False, "answerable": False, "abstained": False}) == WRONG  # answered, with no answer there
+    assert ranked_outcome({"correct": True, "answerable": False, "abstained": True}) == RIGHT
+    assert ranked_outcome({"question": "Quel temps fera-t-il ?", "abstained": False}) == WRONG  # about something else
+    assert ranked_outcome({"question": "x"}) is None
+    assert WRONG < REFUSED < RIGHT
 
 
 def test_an_outcome_under_a_simulated_refusal_is_what_the_margin_sweep_counts():

@@ -60,6 +60,21 @@ def outcome(record: Mapping[str, Any], refused: bool | None = None) -> bool | No
     return None
 
 
+# A question's outcome, ranked: a refusal is better than a wrong quote (the bot must say that the
+# documents do not answer rather than invent), and worse than the right answer.
+RIGHT, REFUSED, WRONG = 2, 1, 0
+
+
+def ranked_outcome(record: Mapping[str, Any]) -> int | None:
+    """`outcome` with the wrong answers told apart from the refusals: RIGHT, REFUSED (an answerable
+    question refused) or WRONG (a quote that does not answer, or an answer to a question that had none).
+    None when the record holds no verdict."""
+    right = outcome(record)
+    if right is None:
+        return None
+    return RIGHT if right else REFUSED if record.get("abstained") else WRONG
+
+
 def paired_changes(before: Mapping[str, list[Mapping[str, Any]]], after: Mapping[str, list[Mapping[str, Any]]]
                    ) -> list[PairedChange]:
     """Per set (the keys both runs share, in `after`'s order): questions matched by their text."""
