@@ -21,7 +21,8 @@ Sets (rows), held-out halves first; each SQuAD corpus is indexed once for both o
 A missing development file is built first by its script (apt-get and dpkg-deb: Debian).
 
 Columns: hit@1 and hit@3 (the right document is the first / among the first three cited), answer
-(the quotes overlap the gold span; for `seeds`, the answer is right), false abstentions, faithfulness
+(the quotes overlap the gold span; for `seeds`, the answer is right), false abstentions, wrong (answered,
+and not right: a refusal would have been better), faithfulness
 (every quote an exact slice inside its citation), characters quoted per answer, headings quoted (answers
 quoting a span that overlaps a title or section heading: never), and foreign refused (eval/'s questions
 asked of that corpus, about something else, that abstain; for `seeds`: its unanswerable questions).
@@ -87,8 +88,8 @@ CORPORA = (
     Corpus("service-public", "administrative fiches (measure only)",
            (("measure", SHARED / "eval/service-public/spf_qr_test.json"),)),
 )
-COLUMNS = ("questions", "hit@1", "hit@3", "answer", "false_abstentions", "faithfulness", "chars", "headings_quoted",
-           "foreign_refused")
+COLUMNS = ("questions", "hit@1", "hit@3", "answer", "false_abstentions", "wrong", "faithfulness", "chars",
+           "headings_quoted", "foreign_refused")
 
 
 def ensure_files(corpus: Corpus) -> None:
@@ -201,6 +202,7 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
             "hit@1": rate([o.hit1 for o in outcomes]), "hit@3": rate([o.hit3 for o in outcomes]),
             "answer": rate([o.span_hit for o in outcomes]),
             "false_abstentions": rate([o.answer.abstained for o in outcomes]),
+            "wrong": rate([not o.answer.abstained and not o.span_hit for o in outcomes]),
             "faithfulness": rate([o.faithful for o in outcomes]),
             "chars": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences) for o in answered), 1)
             if answered else None,
@@ -245,6 +247,7 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
                 "questions": len(chosen), "hit@1": rate([o.hit1 for o in answerable]),
                 "hit@3": rate([o.hit3 for o in answerable]), "answer": rate([o.correct for o in answerable]),
                 "false_abstentions": rate([o.abstained for o in answerable]),
+                "wrong": rate([not o.abstained and not o.correct for o in answerable]),
                 "faithfulness": rate([o.faithful for o in chosen]),
                 "chars": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences) for o in answered), 1)
                 if answered else None,
@@ -283,6 +286,7 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False, name: str = "compa
             "set": name, "half": label, "shape": shape,
             "questions": len(chosen), "hit@1": None, "hit@3": None, "answer": rate(right),
             "false_abstentions": rate([a.abstained for a in answers]),
+            "wrong": rate([not a.abstained and not ok for a, ok in zip(answers, right)]),
             "faithfulness": rate([all(q.text == index.document_text(q.doc_id)[q.start:q.end] for q in a.sentences)
                                   for a in answers]),
             "chars": round(statistics.mean(sum(len(q.text) for q in a.sentences) for a in quoted), 1) if quoted else None,
@@ -314,7 +318,7 @@ def table(rows: list[dict], before: list[dict] | None = None) -> str:
         cells = [row["set"], row["half"]]
         for column in COLUMNS:
             now = cell(column, row[column])
-            was = cell(column, old[column]) if old else None
+            was = cell(column, old.get(column)) if old else None
             cells.append(now if was is None or was == now else f"{was} → {now}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
