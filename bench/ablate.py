@@ -7,8 +7,9 @@ rule switched off, question by question.
 A rule stays only if switching it off loses questions on a held-out set: more of its questions get a worse
 outcome than a better one. Outcomes, best first: right (the right answer for eval/, the gold span for the
 SQuAD sets, a refusal for eval/'s unanswerable questions and for questions asked of another corpus), refused,
-answered wrong: a rule that turns wrong quotes into refusals earns its place too. Prints, per switch, the answers lost and gained on each held-out set (then on the
-development halves, which chose the rules, for reference) and the verdict. A regex field is switched off
+answered wrong: a rule that turns wrong quotes into refusals earns its place too. Prints, per switch, the
+questions lost and gained on each held-out set (then on the development halves, which chose the rules, for
+reference) and the verdict. A regex field is switched off
 with the value `never` (a pattern that matches nothing).
 """
 
@@ -49,12 +50,17 @@ def outcomes(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str
     out: dict[str, dict[str, int]] = {}
     for key, items in records.items():
         for r in items:
-            half = f"-{'held-out' if halves.get(r['question']) == 'heldout' else 'tune'}" if key.endswith("/foreign") \
-                else ""
             rank = ranked_outcome(r)
             if rank is not None:
-                out.setdefault(f"{key}{half}", {})[r["question"]] = rank
+                out.setdefault(_half_key(key, halves.get(r["question"])), {})[r["question"]] = rank
     return out
+
+
+def _half_key(key: str, eval_half: str | None) -> str:
+    """eval/'s questions asked of another corpus (`<set>/foreign`) count by eval/'s half."""
+    if not key.endswith("/foreign"):
+        return key
+    return f"{key}-held-out" if eval_half == "heldout" else f"{key}-tune"
 
 
 def moved(base: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) -> dict[str, tuple[int, int]]:
@@ -66,13 +72,8 @@ def moved(base: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) -> 
 
 
 def run_all(embedder: Any, base: Any, items: list[dict], foreign: list[str]) -> dict[str, list[dict]]:
-    records: dict[str, list[dict]] = {}
-    records.update(regression.seed_rows(embedder, base, items)[1])
-    for name in regression.COMPARISONS:
-        records.update(regression.compare_rows(embedder, base, name=name)[1])
-    for corpus in regression.CORPORA:
-        records.update(regression.squad_rows(corpus, embedder, base, foreign)[1])
-    return records
+    """Every set of the regression table, both halves, with the policies `regression.POLICIES` holds."""
+    return regression.every_set(embedder, base, items, foreign)[1]
 
 
 def held_out(key: str) -> bool:

@@ -298,6 +298,34 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False, name: str = "compa
     return rows, records
 
 
+def every_set(embedder: Any, base: Any, items: list[dict], foreign: list[str], dev: bool = False,
+              wanted: set[str] | frozenset[str] = frozenset()) -> tuple[list[dict], dict[str, Any]]:
+    """The table's rows and every question's record, for each set (those `wanted`, or all): the seeds, the
+    comparisons, then each corpus (service-public not while choosing, `dev`). `bench/ablate.py` asks the
+    same sets through it."""
+    started = time.perf_counter()
+    rows: list[dict] = []
+    records: dict[str, Any] = {}
+    if not wanted or "seeds" in wanted:
+        got, answers = seed_rows(embedder, base, items, dev)
+        rows += got
+        records.update(answers)
+    for name in COMPARISONS:
+        if wanted and name not in wanted:
+            continue
+        got, answers = compare_rows(embedder, base, dev, name)
+        rows += got
+        records.update(answers)
+    for corpus in CORPORA:
+        if (wanted and corpus.name not in wanted) or (dev and corpus.name == "service-public"):
+            continue
+        got, answers = squad_rows(corpus, embedder, base, foreign, dev)
+        rows += got
+        records.update(answers)
+        print(f"{corpus.name}: done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return rows, records
+
+
 def cell(column: str, value: Any) -> str:
     if value is None:
         return "—"
@@ -395,27 +423,8 @@ def main() -> int:
 
     # eval/'s questions asked of the other corpora (about something else); only its tuning half while choosing.
     foreign = [item["question"] for item in items if not args.dev or split_of(item) == "tune"]
-    wanted = set(args.sets or [])
     started = time.perf_counter()
-    rows: list[dict] = []
-    records: dict[str, Any] = {}
-    if not wanted or "seeds" in wanted:
-        got, answers = seed_rows(embedder, base, items, args.dev)
-        rows += got
-        records.update(answers)
-    for name in COMPARISONS:
-        if wanted and name not in wanted:
-            continue
-        got, answers = compare_rows(embedder, base, args.dev, name)
-        rows += got
-        records.update(answers)
-    for corpus in CORPORA:
-        if (wanted and corpus.name not in wanted) or (args.dev and corpus.name == "service-public"):
-            continue
-        got, answers = squad_rows(corpus, embedder, base, foreign, args.dev)
-        rows += got
-        records.update(answers)
-        print(f"{corpus.name}: done at {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    rows, records = every_set(embedder, base, items, foreign, args.dev, set(args.sets or []))
     order = {"held-out": 0, "measure": 1, "dev": 2, "tune": 2}
     rows.sort(key=lambda r: order[r["half"]])
     before = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
