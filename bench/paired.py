@@ -4,7 +4,9 @@
 
 Prints, per set, the right answers gained and lost (for questions about something else asked of a
 corpus: the refusals) and the exact sign test's p-value, then the held-out and development halves
-pooled (`rag.evaluate.paired`). `bench/regression.py --compare` prints the same table after a run.
+pooled (`rag.evaluate.paired`); beside them, the same counted with outcomes ranked (right, refused, answered
+wrong), where a wrong quote turned into a refusal is a gain. `bench/regression.py --compare` prints the same
+table after a run.
 """
 
 from __future__ import annotations

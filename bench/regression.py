@@ -374,21 +374,28 @@ def changed_questions(before: dict, after: dict) -> list[str]:
 
 def paired_table(before: dict, after: dict) -> str:
     """Each set's answers gained and lost, question by question, with the sign test's p-value; and the
-    held-out halves (with service-public and the foreign questions) pooled, then the development ones."""
-    from rag.evaluate.paired import paired_changes, pooled
+    held-out halves (with service-public and the foreign questions) pooled, then the development ones.
+    Twice: right against not right, then ranked (`ranked_outcome`), where a wrong quote turned into a
+    refusal is a gain and a refusal turned into a wrong quote a loss."""
+    from rag.evaluate.paired import paired_changes, pooled, ranked_outcome
 
-    changes = paired_changes(before, after)
     # A corpus read through another's index is asked the same foreign questions of the same documents:
     # listed, but pooled once.
     asked_again = {f"{c.name}/foreign" for c in CORPORA if c.indexed_as}
-    held = [c for c in changes if not c.name.endswith(("/dev", "/tune")) and c.name not in asked_again]
-    dev = [c for c in changes if c.name.endswith(("/dev", "/tune"))]
-    lines = ["| set | questions | gained | lost | p (sign test) |", "|---|---|---|---|---|"]
-    for change in [c for c in changes if c.gained or c.lost] + [pooled(held, "held out, pooled"),
-                                                                 pooled(dev, "development, pooled")]:
-        if change.questions:
-            lines.append(f"| {change.name} | {change.questions} | +{change.gained} | −{change.lost} | "
-                         f"{change.p_value:.3f} |")
+    right, ranked = paired_changes(before, after), paired_changes(before, after, judge=ranked_outcome)
+
+    def with_pools(changes: list) -> list:
+        held = [c for c in changes if not c.name.endswith(("/dev", "/tune")) and c.name not in asked_again]
+        dev = [c for c in changes if c.name.endswith(("/dev", "/tune"))]
+        return changes + [pooled(held, "held out, pooled"), pooled(dev, "development, pooled")]
+
+    lines = ["| set | questions | right: gained | lost | p (sign test) | ranked: gained | lost | p |",
+             "|---|---|---|---|---|---|---|---|"]
+    for plain, graded in zip(with_pools(right), with_pools(ranked)):
+        moved = plain.gained or plain.lost or graded.gained or graded.lost or plain.name.endswith("pooled")
+        if moved and plain.questions:
+            lines.append(f"| {plain.name} | {plain.questions} | +{plain.gained} | −{plain.lost} | "
+                         f"{plain.p_value:.3f} | +{graded.gained} | −{graded.lost} | {graded.p_value:.3f} |")
     return "\n".join(lines)
 
 

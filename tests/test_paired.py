@@ -66,3 +66,17 @@ def test_questions_are_paired_by_their_text_and_only_discordant_ones_count():
     assert (changes["wiki/foreign"].gained, changes["wiki/foreign"].lost) == (1, 0)
     both = pooled(changes.values(), "all")
     assert (both.questions, both.gained, both.lost) == (4, 2, 1)
+
+
+def test_ranked_pairs_count_a_wrong_quote_turned_into_a_refusal_as_a_gain():
+    """What the two-valued count misses: the answer-kind rule's value was refusals kept from turning wrong."""
+    before = {"sp/measure": [{"question": "a", "span": False, "abstained": True},
+                             {"question": "b", "span": False, "abstained": False},
+                             {"question": "c", "span": True, "abstained": False}]}
+    after = {"sp/measure": [{"question": "a", "span": False, "abstained": False},
+                            {"question": "b", "span": False, "abstained": True},
+                            {"question": "c", "span": False, "abstained": True}]}
+    plain = paired_changes(before, after)[0]
+    assert (plain.gained, plain.lost) == (0, 1)
+    graded = paired_changes(before, after, judge=ranked_outcome)[0]
+    assert (graded.questions, graded.gained, graded.lost) == (3, 1, 2)
