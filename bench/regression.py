@@ -15,6 +15,8 @@ Sets (rows), held-out halves first; each SQuAD corpus is indexed once for both o
 - `edu-fr`, `edu-en`: the Debian Edu manual's sections, asked in French and in English (bench/edu_devset.py);
 - `wiki`, `wiki-across`: train/'s held-out Wikipedia paragraphs, asked as written and machine-translated
   to the other language (bench/wiki_devset.py);
+- `wiki-later`, `wiki-later-across`: the same paragraphs' later questions, four times as many; asked only
+  when named (`--sets`), to check a choice on questions no earlier choice was made with;
 - `service-public`: 105 fiches of ../shared/eval/service-public (measured only; never tuned or trained on);
 - `compare`: eval/compare/*.jsonl on seeds/, questions that lay the two articles side by side (bench/compare_eval.py);
   *answer* is both columns right (silent when they should be, else quoting only passages on the topic).
@@ -57,6 +59,7 @@ class Corpus:
     files: tuple[tuple[str, Path], ...]  # (half, SQuAD file), held-out first
     script: str = ""  # builds the files when missing
     indexed_as: str = ""  # another corpus of the same contexts, whose index this one reads
+    by_default: bool = True  # asked by every run; else only when named (--sets)
 
     @property
     def folder(self) -> str:
@@ -85,6 +88,14 @@ CORPORA = (
     Corpus("wiki-across", "the same, questions machine-translated to the other language",
            (("held-out", ROOT / "build/wiki/wiki-across-heldout.json"),
             ("dev", ROOT / "build/wiki/wiki-across.json")), "bench/wiki_devset.py", indexed_as="wiki"),
+    Corpus("wiki-later", "the same paragraphs, their later questions (asked when named)",
+           (("held-out", ROOT / "build/wiki/wiki-later-heldout.json"),
+            ("dev", ROOT / "build/wiki/wiki-later.json")), "bench/wiki_devset.py", indexed_as="wiki",
+           by_default=False),
+    Corpus("wiki-later-across", "the later questions, machine-translated (asked when named)",
+           (("held-out", ROOT / "build/wiki/wiki-later-across-heldout.json"),
+            ("dev", ROOT / "build/wiki/wiki-later-across.json")), "bench/wiki_devset.py", indexed_as="wiki",
+           by_default=False),
     Corpus("service-public", "administrative fiches (measure only)",
            (("measure", SHARED / "eval/service-public/spf_qr_test.json"),)),
 )
@@ -317,7 +328,7 @@ def every_set(embedder: Any, base: Any, items: list[dict], foreign: list[str], d
         rows += got
         records.update(answers)
     for corpus in CORPORA:
-        if (wanted and corpus.name not in wanted) or (dev and corpus.name == "service-public"):
+        if not (corpus.name in wanted if wanted else corpus.by_default) or (dev and corpus.name == "service-public"):
             continue
         got, answers = squad_rows(corpus, embedder, base, foreign, dev)
         rows += got
