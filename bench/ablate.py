@@ -36,7 +36,8 @@ SWITCHES = (
     "selection.shared_word_required=False", "selection.answer_kind_required=False",
     "selection.anaphoric_start=never", "question.unfamiliar_min_words=1000000", "question.broad=never",
     "question.compare=never", "question.follow_up_start=never", "question.name_counterparts=False",
-    "selection.judge_veto=False", "selection.compare_common_share=1", "selection.compare_topic_share=0",
+    "selection.judge_veto=False", "selection.judge_rescue=None", "selection.compare_common_share=1",
+    "selection.compare_topic_share=0",
     "selection.compare_margin=None",
 )
 

@@ -38,13 +38,16 @@ def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None,
     """Per set/half, each question's verdict (`rag.evaluate.paired.outcome`) under margin `cut` (None: as
     recorded) and the judge's `judge_cut` (None: as recorded)."""
     from rag.evaluate.paired import outcome
+    from rag.policy import DEFAULT
 
+    rescue = DEFAULT.selection.judge_rescue  # a margin's refusal the judge overturns (`Engine._rescued`)
     out = {}
     for key, items in records.items():
         row = []
         for item in items:
             judged = item.get("judged")
-            refused = item["abstained"] or (cut is not None and item.get("support", 1.0) < cut) \
+            rescued = rescue is not None and judged is not None and judged >= rescue
+            refused = item["abstained"] or (cut is not None and item.get("support", 1.0) < cut and not rescued) \
                 or (judge_cut is not None and judged is not None and judged < judge_cut)
             row.append(bool(outcome(item, refused)))
         out[key] = row

@@ -244,7 +244,8 @@ class Engine:
                 ) -> Selection:
         """The selection, refused when the judge finds that none of the ranking's top statements answers."""
         policy = self.policies.selection
-        if selection.abstained or not policy.judge_veto or query.compare or query.context or self.judge is None:
+        if selection.abstained or selection.judged is not None or not policy.judge_veto or query.compare \
+                or query.context or self.judge is None:
             return selection
         mark = time.perf_counter()
         texts, cut = judged_texts(retrieval, policy), self.judge.cut
@@ -252,6 +253,21 @@ class Engine:
             else self.judge.first_reaching(query.query, texts, cut)
         timings["judge"] = (time.perf_counter() - mark) * 1000
         return judge_vetoed(selection, score, cut)
+
+    def _rescued(self, refused: Selection, index: IndexReader, retrieval: Retrieval, query: Query,
+                 background_max: float, timings: dict[str, float]) -> Selection:
+        """A refusal that the margin alone made, overturned when the judge is sure that the answer the
+        other rules would give answers (`SelectionPolicy.judge_rescue`); else `refused` as it was."""
+        policy = self.policies.selection
+        if policy.judge_rescue is None or query.context or self.judge is None:
+            return refused
+        unrefused = select(index, retrieval, query, background_max, threshold=-np.inf, policy=policy)
+        if unrefused.abstained:  # another rule refuses it too
+            return refused
+        mark = time.perf_counter()
+        score = self.judge.first_reaching(query.query, judged_texts(retrieval, policy), self.judge.cut)
+        timings["judge"] = (time.perf_counter() - mark) * 1000
+        return replace(unrefused, judged=score) if score >= policy.judge_rescue else refused
 
     def warm_up(self) -> None:
         self.index
@@ -331,6 +347,8 @@ class Engine:
             selection = select(index, retrieval, query, background_max, threshold=threshold,
                                policy=self.policies.selection)
         timings["selection"] = (time.perf_counter() - mark) * 1000
+        if selection.abstained and not query.compare:
+            selection = self._rescued(selection, index, retrieval, query, background_max, timings)
         selection = self._judged(selection, retrieval, query, timings)
 
         mark = time.perf_counter()

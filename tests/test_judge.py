@@ -108,6 +108,34 @@ def test_the_judge_does_not_read_follow_ups_comparisons_refusals_or_a_switched_o
     assert doubting.read == []
 
 
+def test_a_refusal_by_the_margin_alone_is_overturned_when_the_judge_is_sure(tmp_path):
+    """The margin compares cosines, the judge reads the words: at `judge_rescue` or above, the answer the
+    other rules give is given, with the judge's score; below, the margin's refusal stands."""
+    margin = "no passage is closer to the question than unrelated text"
+    plain = _engine(tmp_path / "a", None).ask("Où se range le vélo ?")
+    sure = StandInJudge(score=3.5, cut=-2.0)
+    rescued = _engine(tmp_path / "b", sure).ask("Où se range le vélo ?", threshold=9.0)
+    assert not rescued.abstained and rescued.judged == 3.5
+    assert [s.text for s in rescued.sentences] == [s.text for s in plain.sentences]
+    assert rescued.support < 9.0, "the support stays what it was"
+    unsure = _engine(tmp_path / "c", StandInJudge(score=3.4, cut=-2.0)).ask("Où se range le vélo ?", threshold=9.0)
+    assert unsure.abstained and unsure.reason == margin and not unsure.sentences
+    off = Policies(selection=SelectionPolicy(judge_rescue=None))
+    unread = StandInJudge(score=9.0, cut=-2.0)
+    assert _engine(tmp_path / "d", unread, off).ask("Où se range le vélo ?", threshold=9.0).reason == margin
+    assert unread.read == []
+
+
+def test_the_judge_rescues_no_refusal_another_rule_makes_nor_a_follow_up(tmp_path):
+    sure = StandInJudge(score=9.0, cut=-2.0)
+    engine = _engine(tmp_path, sure)
+    named = engine.ask("Où se range le vélo de Zanzibar ?", threshold=9.0)
+    assert named.abstained and "Zanzibar" in named.reason, "a name the documents never mention"
+    follow_up = engine.ask("Et la piscine ?", history=["Où se range le vélo ?"], threshold=9.0)
+    assert follow_up.abstained, "the judge reads one question, not two run together"
+    assert sure.read == []
+
+
 def test_rag_judge_none_turns_the_judge_off(tmp_path, monkeypatch):
     from rag.engine import Engine
 
@@ -265,6 +293,36 @@ def test_the_shipped_judge_tells_the_answering_sentence_from_an_unrelated_one(se
     huge = "Que prévoit Kantar pour le social commerce et " + "les réseaux sociaux " * 150 + "?"
     assert len(judge.scores(huge, [answering])) == 1, "a question longer than the judge's window is cut, not refused"
     assert seed_engine.ask(huge[:1900]).question
+
+
+@pytest.mark.slow
+def test_a_page_that_answers_is_not_refused_for_a_concert_on_a_saturday(embedder, tmp_path):
+    """A reader's case: over an uploaded French page, "Que fera la bibliothèque le samedi ?" was refused,
+    its best sentence no closer than the unrelated "Le concert aura lieu samedi soir…" by the margin. The
+    shipped judge, reading the question beside the page's sentences, is sure that one answers."""
+    from rag.config import Settings
+    from rag.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "bibliotheque.txt").write_text(
+        "# Bibliothèque municipale : horaires et services\n\n"
+        "La bibliothèque municipale est ouverte du mardi au samedi. Le samedi, la bibliothèque organise l'heure "
+        "du conte pour les enfants de 4 à 8 ans, à 10 heures. Le mercredi après-midi, un atelier numérique "
+        "accueille les adolescents.\n\nL'inscription est gratuite pour les habitants de la commune. Chaque "
+        "lecteur peut emprunter dix documents pour trois semaines.\n", encoding="utf-8")
+    settings = Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index")
+    engine = Engine(settings, embedder=embedder)
+    for question in ("Que fera la bibliothèque le samedi ?", "What will the library do on Saturdays?"):
+        answer = engine.ask(question)
+        assert not answer.abstained, (question, answer.reason)
+        assert any("Le samedi, la bibliothèque organise" in s.text for s in answer.sentences), answer.answer
+        assert answer.judged >= engine.policies.selection.judge_rescue
+    assert engine.ask("Quel est le salaire moyen d'un community manager ?").abstained
+    off = Engine(settings, embedder=embedder, policies=Policies(selection=SelectionPolicy(judge_rescue=None)))
+    refused = off.ask("Que fera la bibliothèque le samedi ?")
+    assert refused.abstained and refused.reason == "no passage is closer to the question than unrelated text", \
+        "without the judge's rescue, the margin refuses it (else this test reads nothing)"
 
 
 @pytest.mark.slow
