@@ -33,7 +33,7 @@ SWITCHES = (
     "fusion.dense_passage=0", "fusion.lexical_sentence=0", "fusion.lexical_passage=0", "fusion.cognate_weight=0",
     "fusion.language_lean_weight=0", "fusion.sentence_lean_weight=0", "fusion.title_weight=0",
     "selection.second_sentence_gap=0", "selection.meaning_runner_up=False", "selection.min_quote_words=0",
-    "selection.shared_word_required=False", "selection.answer_kind_required=False",
+    "selection.shared_word_required=False", "selection.answer_kind_required=False", "selection.unknown_names_refuse=False",
     "selection.anaphoric_start=never", "question.unfamiliar_min_words=1000000", "question.broad=never",
     "question.compare=never", "question.follow_up_start=never", "question.name_counterparts=False",
     "selection.judge_veto=False", "selection.judge_rescue=None", "selection.compare_common_share=1",

@@ -158,6 +158,9 @@ class SelectionPolicy:
     compare_margin: float | None = 0.0
     # An answer in the question's language shares at least one of its content words (stemmed).
     shared_word_required: bool = True
+    # A question naming something the documents never mention ("…le meilleur restaurant de Paris ?") is
+    # refused, whatever its closest sentences (the names: QuestionPolicy, query/understand.py).
+    unknown_names_refuse: bool = True
     # A question that asks for a quantity or a time is answered only by quotes that hold one: a
     # sentence about the right subject without it ("Kantar Media perçoit…" to "Quel est le chiffre
     # d'affaires de Kantar ?") does not answer. A year alone is a time, not a quantity.

@@ -101,7 +101,7 @@ def _select(index: IndexReader, retrieval: Retrieval, query: Query, background_m
         return Selection(True, (), closest, 0.0, broad, "the index is empty")
     best_dense = max(c.dense for c in candidates[:3])
     support = best_dense - background_max
-    if query.unknown_names:
+    if query.unknown_names and policy.unknown_names_refuse:
         return Selection(True, (), closest, support, broad,
                          "names the documents never mention: " + ", ".join(query.unknown_names))
     if query.unfamiliar_words:
