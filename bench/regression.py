@@ -393,7 +393,7 @@ def paired_table(before: dict, after: dict) -> str:
     # A corpus read through another's index is asked the same foreign questions of the same documents:
     # listed, but pooled once.
     asked_again = {f"{c.name}/foreign" for c in CORPORA if c.indexed_as}
-    right, ranked = paired_changes(before, after), paired_changes(before, after, judge=ranked_outcome)
+    right, ranked = paired_changes(before, after), paired_changes(before, after, rank=ranked_outcome)
 
     def with_pools(changes: list) -> list:
         held = [c for c in changes if not c.name.endswith(("/dev", "/tune")) and c.name not in asked_again]

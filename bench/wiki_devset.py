@@ -50,9 +50,9 @@ def heldout_articles() -> list[tuple[str, dict]]:
 def asked(corpus: str, paragraph: dict, translations: dict[str, str] | None, later: bool) -> list[dict]:
     """The paragraph's first answered question, or with `later` every answered question after it
     (translated, when `translations` is given and has it)."""
+    answered = [qa for qa in paragraph.get("qas", []) if qa.get("answers")]
     picked = []
-    for qa in [qa for qa in paragraph.get("qas", []) if qa.get("answers")][1:] if later else \
-            [qa for qa in paragraph.get("qas", []) if qa.get("answers")][:1]:
+    for qa in answered[1:] if later else answered[:1]:
         question = qa["question"] if translations is None else translations.get(f"{corpus} {qa['id']}")
         if question is None:
             continue

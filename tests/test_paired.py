@@ -78,5 +78,5 @@ def test_ranked_pairs_count_a_wrong_quote_turned_into_a_refusal_as_a_gain():
                             {"question": "c", "span": False, "abstained": True}]}
     plain = paired_changes(before, after)[0]
     assert (plain.gained, plain.lost) == (0, 1)
-    graded = paired_changes(before, after, judge=ranked_outcome)[0]
+    graded = paired_changes(before, after, rank=ranked_outcome)[0]
     assert (graded.questions, graded.gained, graded.lost) == (3, 1, 2)

@@ -76,16 +76,16 @@ def ranked_outcome(record: Mapping[str, Any]) -> int | None:
 
 
 def paired_changes(before: Mapping[str, list[Mapping[str, Any]]], after: Mapping[str, list[Mapping[str, Any]]],
-                   judge: Callable[[Mapping[str, Any]], int | bool | None] = outcome) -> list[PairedChange]:
+                   rank: Callable[[Mapping[str, Any]], int | bool | None] = outcome) -> list[PairedChange]:
     """Per set (the keys both runs share, in `after`'s order): questions matched by their text. A question
-    is gained when `judge` ranks its second outcome above its first: with `outcome`, right against not
+    is gained when `rank` puts its second outcome above its first: with `outcome`, right against not
     right; with `ranked_outcome`, a wrong quote turned into a refusal is gained too."""
     changes = []
     for name, records in after.items():
         if name not in before:
             continue
-        was = {r["question"]: judge(r) for r in before[name]}
-        pairs = [(was[r["question"]], judge(r)) for r in records if r["question"] in was]
+        was = {r["question"]: rank(r) for r in before[name]}
+        pairs = [(was[r["question"]], rank(r)) for r in records if r["question"] in was]
         pairs = [(old, new) for old, new in pairs if old is not None and new is not None]
         changes.append(PairedChange(name, len(pairs), sum(new > old for old, new in pairs),
                                     sum(new < old for old, new in pairs)))
