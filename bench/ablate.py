@@ -42,34 +42,28 @@ SWITCHES = (
 )
 
 
-def outcomes(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str, dict[str, int]]:
-    """Per set and half, each question's ranked outcome (`ranked_outcome`: right, refused, answered wrong);
-    eval/'s questions asked of another corpus go to `<set>/foreign-held-out` and `<set>/foreign-tune`, by
-    eval/'s half."""
-    from rag.evaluate.paired import ranked_outcome
-
-    out: dict[str, dict[str, int]] = {}
+def by_half(records: dict[str, list[dict]], halves: dict[str, str]) -> dict[str, list[dict]]:
+    """The records, with eval/'s questions asked of another corpus (`<set>/foreign`) split by eval/'s half
+    into `<set>/foreign-held-out` and `<set>/foreign-tune`."""
+    out: dict[str, list[dict]] = {}
     for key, items in records.items():
         for r in items:
-            rank = ranked_outcome(r)
-            if rank is not None:
-                out.setdefault(_half_key(key, halves.get(r["question"])), {})[r["question"]] = rank
+            out.setdefault(_half_key(key, halves.get(r["question"])), []).append(r)
     return out
 
 
 def _half_key(key: str, eval_half: str | None) -> str:
-    """eval/'s questions asked of another corpus (`<set>/foreign`) count by eval/'s half."""
     if not key.endswith("/foreign"):
         return key
     return f"{key}-held-out" if eval_half == "heldout" else f"{key}-tune"
 
 
-def moved(base: dict[str, dict[str, int]], other: dict[str, dict[str, int]]) -> dict[str, tuple[int, int]]:
-    """(lost, gained) per set and half: questions whose outcome got worse, and better (a question the
-    second run did not ask counts as lost)."""
-    return {key: (sum(other[key].get(q, -1) < v for q, v in verdicts.items()),
-                  sum(other[key].get(q, -1) > v for q, v in verdicts.items()))
-            for key, verdicts in base.items()}
+def moved(reference: dict[str, list[dict]], other: dict[str, list[dict]]) -> dict[str, tuple[int, int]]:
+    """(lost, gained) per set and half: questions whose ranked outcome (`ranked_outcome`: right, refused,
+    answered wrong) got worse, and better."""
+    from rag.evaluate.paired import paired_changes, ranked_outcome
+
+    return {c.name: (c.lost, c.gained) for c in paired_changes(reference, other, rank=ranked_outcome)}
 
 
 def run_all(embedder: Any, base: Any, items: list[dict], foreign: list[str]) -> dict[str, list[dict]]:
@@ -99,12 +93,12 @@ def main() -> int:
     halves = {item["question"]: split_of(item) for item in items}
     started = time.perf_counter()
     regression.POLICIES = regression.policies_with([])
-    reference = outcomes(run_all(embedder, base, items, foreign), halves)
+    reference = by_half(run_all(embedder, base, items, foreign), halves)
     print(f"model: {embedder.model_id}; all rules: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     report: dict[str, Any] = {"model": embedder.model_id, "switches": {}}
     for switch in args.only or SWITCHES:
         regression.POLICIES = regression.policies_with([switch])
-        moves = moved(reference, outcomes(run_all(embedder, base, items, foreign), halves))
+        moves = moved(reference, by_half(run_all(embedder, base, items, foreign), halves))
         losing = [key for key, (lost, gained) in moves.items() if held_out(key) and lost > gained]
         report["switches"][switch] = {key: list(v) for key, v in moves.items()}
         shown = ", ".join(f"{key} −{lost}+{gained}" for key, (lost, gained) in moves.items() if lost or gained)
