@@ -242,31 +242,35 @@ class Engine:
 
     def _judged(self, selection: Selection, retrieval: Retrieval, query: Query, timings: dict[str, float]
                 ) -> Selection:
-        """The selection, refused when the judge finds that none of the ranking's top statements answers."""
+        """The selection, refused when the judge finds that none of the ranking's top statements answers
+        (one the judge has read already, rescuing it, is kept)."""
         policy = self.policies.selection
         if selection.abstained or selection.judged is not None or not policy.judge_veto or query.compare \
                 or query.context or self.judge is None:
             return selection
+        return judge_vetoed(selection, self._judge_score(retrieval, query, timings), self.judge.cut)
+
+    def _judge_score(self, retrieval: Retrieval, query: Query, timings: dict[str, float]) -> float:
+        """The judge's deciding score over the ranking's top statements: the first to reach its cut, else
+        the best (all read, the best, with `judge_reads_all`)."""
         mark = time.perf_counter()
-        texts, cut = judged_texts(retrieval, policy), self.judge.cut
-        score = self.judge.best(query.query, texts) if policy.judge_reads_all \
-            else self.judge.first_reaching(query.query, texts, cut)
+        texts = judged_texts(retrieval, self.policies.selection)
+        score = self.judge.best(query.query, texts) if self.policies.selection.judge_reads_all \
+            else self.judge.first_reaching(query.query, texts, self.judge.cut)
         timings["judge"] = (time.perf_counter() - mark) * 1000
-        return judge_vetoed(selection, score, cut)
+        return score
 
     def _rescued(self, refused: Selection, index: IndexReader, retrieval: Retrieval, query: Query,
                  background_max: float, timings: dict[str, float]) -> Selection:
-        """A refusal that the margin alone made, overturned when the judge is sure that the answer the
-        other rules would give answers (`SelectionPolicy.judge_rescue`); else `refused` as it was."""
+        """A refusal that the margin alone made, overturned when the judge's deciding score (the one its veto
+        reads) reaches `SelectionPolicy.judge_rescue`; else `refused` as it was."""
         policy = self.policies.selection
         if policy.judge_rescue is None or query.context or self.judge is None:
             return refused
         unrefused = select(index, retrieval, query, background_max, threshold=-np.inf, policy=policy)
         if unrefused.abstained:  # another rule refuses it too
             return refused
-        mark = time.perf_counter()
-        score = self.judge.first_reaching(query.query, judged_texts(retrieval, policy), self.judge.cut)
-        timings["judge"] = (time.perf_counter() - mark) * 1000
+        score = self._judge_score(retrieval, query, timings)
         return replace(unrefused, judged=score) if score >= policy.judge_rescue else refused
 
     def warm_up(self) -> None:

@@ -176,10 +176,11 @@ class SelectionPolicy:
     # The judge stops at the first statement that reaches its cut (the veto's decision is the same, for a
     # third of the cost); on, it scores them all and the answer records the best (bench/margin_sweep.py).
     judge_reads_all: bool = False
-    # An answer refused by the margin alone is given when the judge, reading the question beside its
-    # statements, scores one at least this (a logit: 3.5 is the judge 97% sure that it answers). The
-    # margin compares two cosines; the judge reads the words ("Que fera la bibliothèque le samedi ?" is
-    # refused by the margin, closer to "Le concert aura lieu samedi soir…" than to the page's answer).
+    # An answer refused by the margin alone is given when the judge's deciding score over its statements
+    # (the veto's: the first to reach the veto's cut) is at least this: a logit against the judge's "none
+    # answers" at 0, so at 3.5 it is 97% sure that the statement answers. The margin compares two cosines;
+    # the judge reads the words ("Que fera la bibliothèque le samedi ?" is refused by the margin, closer
+    # to "Le concert aura lieu samedi soir…" than to the page's answer).
     # None: off. Chosen on the development halves, the lowest cut that gained there without losing a
     # refusal of a question about something else (stop 49, BENCHMARKS "The judge's rescue").
     judge_rescue: float | None = 3.5
