@@ -31,16 +31,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from regression import policies_with  # noqa: E402  (a sibling script)
 
 
 def verdicts(records: dict[str, list[dict[str, Any]]], cut: float | None,
-             judge_cut: float | None = None) -> dict[str, list[bool]]:
+             judge_cut: float | None = None, rescue: float | None = None) -> dict[str, list[bool]]:
     """Per set/half, each question's verdict (`rag.evaluate.paired.outcome`) under margin `cut` (None: as
-    recorded) and the judge's `judge_cut` (None: as recorded)."""
+    recorded) and the judge's `judge_cut` (None: as recorded); `rescue`: the judge's score at which a
+    margin's refusal is overturned (`SelectionPolicy.judge_rescue`, `Engine._rescued`)."""
     from rag.evaluate.paired import outcome
-    from rag.policy import DEFAULT
 
-    rescue = DEFAULT.selection.judge_rescue  # a margin's refusal the judge overturns (`Engine._rescued`)
     out = {}
     for key, items in records.items():
         row = []
@@ -78,13 +80,14 @@ def main() -> int:
     if run.get("threshold") != -1:
         raise SystemExit(f"{args.run} was not run with --threshold -1: its margin refused answers already")
     against = verdicts(json.loads(args.against.read_text(encoding="utf-8"))["answers"], None)
+    rescue = policies_with(run.get("policy") or []).selection.judge_rescue  # the run's, not today's default
     if args.judge_cuts != [None] and not any(
             item.get("judged") is not None for items in run["answers"].values() for item in items):
         raise SystemExit(f"{args.run} holds no judge scores: run it with a judge whose cut refuses nothing")
     passing = []
     for judge_cut in args.judge_cuts:
         for cut in args.cuts:
-            moved = compare(verdicts(run["answers"], cut, judge_cut), against)
+            moved = compare(verdicts(run["answers"], cut, judge_cut, rescue), against)
             worst = max((lost - gain for gain, lost in moved.values()), default=0)
             gained = sum(g for g, _ in moved.values())
             lost = sum(lost for _, lost in moved.values())
