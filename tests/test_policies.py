@@ -641,6 +641,41 @@ def test_an_answer_needs_the_ranking_before_the_language_correction_to_answer_to
     assert refused.closest == answered.closest
 
 
+def test_an_answer_across_the_language_correction_records_the_support_the_margin_decided_on(tmp_path):
+    """Both rankings must beat unrelated text by the margin, so the support an answer records is the
+    lower of the two: a calibration or a sweep of margins over recorded supports then refuses exactly
+    what the margin would have refused."""
+    from dataclasses import replace
+
+    from rag.query.understand import parse_question, understand
+    from rag.retrieve.hybrid import retrieve
+    from rag.answer.select import select
+    from tests.fakes import fake_engine
+
+    engine = fake_engine(tmp_path, {"guide.txt": (
+        "Guide\nLe serveur principal fournit le DHCP à tout le réseau de l'école.\n"
+        "Les imprimantes se gèrent depuis une page web.\n"
+        "Les postes clients démarrent depuis le réseau.\n"
+        "Le serveur principal garde les comptes des élèves.\n")})
+    index = engine.index
+    question = "Que fournit le serveur principal au réseau ?"
+    query = understand(parse_question(question), index)
+    retrieval = retrieve(index, engine.embedder.encode_queries([question])[0], query)
+    corrected = select(index, retrieval, query, background_max=0.0, threshold=-1.0)
+    # The uncorrected ranking: the same sentences with the best one last, so its best three are weaker.
+    weaker = retrieval.candidates[1:] + retrieval.candidates[:1]
+    assert len(weaker) >= 4
+    plain_support = max(c.dense for c in weaker[:3])
+    assert plain_support < corrected.support
+    both = select(index, replace(retrieval, uncorrected=weaker), query, 0.0, -1.0)
+    assert not both.abstained and both.support == pytest.approx(plain_support)
+    assert both.sentences == corrected.sentences  # the corrected ranking still chooses the quotes
+    # A margin between the two supports refuses, as the recorded support says it would.
+    between = (plain_support + corrected.support) / 2
+    refused = select(index, replace(retrieval, uncorrected=weaker), query, 0.0, between)
+    assert refused.abstained and refused.reason.startswith("no passage is closer")
+
+
 def test_each_language_has_its_centroid_when_the_collection_holds_enough_of_it(tmp_path):
     from rag.retrieve.hybrid import MIN_LANGUAGE_SENTENCES, language_centroids, language_lean, sentence_languages
     from tests.fakes import fake_engine

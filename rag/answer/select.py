@@ -89,7 +89,11 @@ def select(index: IndexReader, retrieval: Retrieval, query: Query, background_ma
     # is answered by whichever line of the other language is least unlike it.
     plain = _select(index, replace(retrieval, candidates=retrieval.uncorrected, uncorrected=None), query,
                     background_max, threshold, policy)
-    return replace(plain, closest=selection.closest) if plain.abstained else selection
+    if plain.abstained:
+        return replace(plain, closest=selection.closest)
+    # Both rankings' supports had to pass the margin: the lower is the one a margin decides on, and what
+    # a calibration, or a sweep of margins over recorded supports, must read.
+    return replace(selection, support=min(selection.support, plain.support))
 
 
 def _select(index: IndexReader, retrieval: Retrieval, query: Query, background_max: float,
