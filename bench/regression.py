@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +49,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared"
+
+from rag.evaluate.table import answer_columns, rate  # noqa: E402  (pure and light: no model)
 
 
 @dataclass(frozen=True)
@@ -138,10 +139,6 @@ def answer_record(answer: Any) -> dict[str, Any]:
                        if c.n == q.citation]}
 
 
-def rate(values: list[bool]) -> float | None:
-    return round(sum(values) / len(values), 4) if values else None
-
-
 def policies_with(changes: list[str]) -> Any:
     """The default policies with `group.field=value` changes (value read as a Python literal; `never` for a
     pattern field: one that matches nothing, which switches its rule off)."""
@@ -211,12 +208,8 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
         rows.append({
             "set": corpus.name, "half": half, "shape": corpus.shape, "questions": len(outcomes),
             "hit@1": rate([o.hit1 for o in outcomes]), "hit@3": rate([o.hit3 for o in outcomes]),
-            "answer": rate([o.span_hit for o in outcomes]),
-            "false_abstentions": rate([o.answer.abstained for o in outcomes]),
-            "wrong": rate([not o.answer.abstained and not o.span_hit for o in outcomes]),
+            **answer_columns([o.answer for o in outcomes], [o.span_hit for o in outcomes]),
             "faithfulness": rate([o.faithful for o in outcomes]),
-            "chars": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences) for o in answered), 1)
-            if answered else None,
             "headings_quoted": rate([quotes_heading(o.answer, index) for o in answered]),
             "foreign_refused": foreign_refused,
         })
@@ -256,12 +249,9 @@ def seed_rows(embedder: Any, base: Any, items: list[dict], dev: bool = False) ->
             rows.append({
                 "set": f"seeds-{language}", "half": label, "shape": "two web articles (eval/*.jsonl)",
                 "questions": len(chosen), "hit@1": rate([o.hit1 for o in answerable]),
-                "hit@3": rate([o.hit3 for o in answerable]), "answer": rate([o.correct for o in answerable]),
-                "false_abstentions": rate([o.abstained for o in answerable]),
-                "wrong": rate([not o.abstained and not o.correct for o in answerable]),
+                "hit@3": rate([o.hit3 for o in answerable]),
+                **answer_columns([o.answer for o in answerable], [o.correct for o in answerable]),
                 "faithfulness": rate([o.faithful for o in chosen]),
-                "chars": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences) for o in answered), 1)
-                if answered else None,
                 "headings_quoted": rate([quotes_heading(o.answer, index) for o in answered]),
                 "foreign_refused": rate([o.abstained for o in unanswerable]),
             })
@@ -295,12 +285,9 @@ def compare_rows(embedder: Any, base: Any, dev: bool = False, name: str = "compa
         quoted = [a for a in answers if a.sentences]
         rows.append({
             "set": name, "half": label, "shape": shape,
-            "questions": len(chosen), "hit@1": None, "hit@3": None, "answer": rate(right),
-            "false_abstentions": rate([a.abstained for a in answers]),
-            "wrong": rate([not a.abstained and not ok for a, ok in zip(answers, right)]),
+            "questions": len(chosen), "hit@1": None, "hit@3": None, **answer_columns(answers, right),
             "faithfulness": rate([all(q.text == index.document_text(q.doc_id)[q.start:q.end] for q in a.sentences)
                                   for a in answers]),
-            "chars": round(statistics.mean(sum(len(q.text) for q in a.sentences) for a in quoted), 1) if quoted else None,
             "headings_quoted": rate([quotes_heading(a, index) for a in quoted]),
             "foreign_refused": None,
         })
