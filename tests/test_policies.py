@@ -608,24 +608,30 @@ def test_a_sentence_lean_is_its_cosine_with_the_questions_language_over_its_own(
     assert np.allclose(without, np.where(np.array(written) == "fr", -0.20, 0.0))
 
 
+def _dhcp_question(tmp_path, *more_lines: str):
+    """A school guide and "Que fournit le serveur principal au réseau ?": (index, query, retrieval)."""
+    from rag.query.understand import parse_question, understand
+    from rag.retrieve.hybrid import retrieve
+    from tests.fakes import fake_engine
+
+    lines = ["Guide", "Le serveur principal fournit le DHCP à tout le réseau de l'école.",
+             "Les imprimantes se gèrent depuis une page web.", *more_lines]
+    engine = fake_engine(tmp_path, {"guide.txt": "\n".join(lines) + "\n"})
+    index = engine.index
+    question = "Que fournit le serveur principal au réseau ?"
+    query = understand(parse_question(question), index)
+    return index, query, retrieve(index, engine.embedder.encode_queries([question])[0], query)
+
+
 def test_an_answer_needs_the_ranking_before_the_language_correction_to_answer_too(tmp_path):
     """The corrected ranking chooses the quotes; the uncorrected one, for which the checks were made,
     must answer too. When it does not, the answer abstains with its reason, and shows the closest
     passages of the corrected ranking."""
     from dataclasses import replace
 
-    from rag.query.understand import parse_question, understand
-    from rag.retrieve.hybrid import retrieve
     from rag.answer.select import select
-    from tests.fakes import fake_engine
 
-    engine = fake_engine(tmp_path, {"guide.txt": (
-        "Guide\nLe serveur principal fournit le DHCP à tout le réseau de l'école.\n"
-        "Les imprimantes se gèrent depuis une page web.\n")})
-    index = engine.index
-    question = "Que fournit le serveur principal au réseau ?"
-    query = understand(parse_question(question), index)
-    retrieval = retrieve(index, engine.embedder.encode_queries([question])[0], query)
+    index, query, retrieval = _dhcp_question(tmp_path)
     best = retrieval.candidates[0]
     assert "DHCP" in best.sentence.text
     answered = select(index, retrieval, query, background_max=0.0, threshold=-1.0)
@@ -647,20 +653,10 @@ def test_an_answer_across_the_language_correction_records_the_support_the_margin
     what the margin would have refused."""
     from dataclasses import replace
 
-    from rag.query.understand import parse_question, understand
-    from rag.retrieve.hybrid import retrieve
     from rag.answer.select import select
-    from tests.fakes import fake_engine
 
-    engine = fake_engine(tmp_path, {"guide.txt": (
-        "Guide\nLe serveur principal fournit le DHCP à tout le réseau de l'école.\n"
-        "Les imprimantes se gèrent depuis une page web.\n"
-        "Les postes clients démarrent depuis le réseau.\n"
-        "Le serveur principal garde les comptes des élèves.\n")})
-    index = engine.index
-    question = "Que fournit le serveur principal au réseau ?"
-    query = understand(parse_question(question), index)
-    retrieval = retrieve(index, engine.embedder.encode_queries([question])[0], query)
+    index, query, retrieval = _dhcp_question(tmp_path, "Les postes clients démarrent depuis le réseau.",
+                                             "Le serveur principal garde les comptes des élèves.")
     corrected = select(index, retrieval, query, background_max=0.0, threshold=-1.0)
     # The uncorrected ranking: the same sentences with the best one last, so its best three are weaker.
     weaker = retrieval.candidates[1:] + retrieval.candidates[:1]
