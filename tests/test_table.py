@@ -23,6 +23,8 @@ def test_wrong_is_answered_and_not_right_and_a_refusal_is_never_wrong():
 
 def test_characters_count_only_answers_that_quote_and_no_answer_leaves_the_column_empty():
     assert answer_columns([_answer(abstained=True)], [False])["chars"] is None
+    silent_comparison = _answer()  # answered, every column silent: it quotes nothing
+    assert answer_columns([_answer("x" * 10), silent_comparison], [True, False])["chars"] == 10.0
     assert answer_columns([], []) == {"answer": None, "false_abstentions": None, "wrong": None, "chars": None}
     assert rate([True, False, False]) == 0.3333
 

@@ -20,7 +20,8 @@ def rate(values: Sequence[bool]) -> float | None:
 def answer_columns(answers: Sequence[Any], right: Sequence[bool]) -> dict[str, float | None]:
     """`answer`, `false_abstentions`, `wrong` and `chars` of answerable questions' answers, each graded
     right or not by its set: *wrong* is answered and not right (where a refusal would have been better),
-    *chars* the characters quoted per answer that quotes anything."""
+    *chars* the characters quoted per answer that quotes anything (an all-silent comparison is not a
+    0-character answer)."""
     if len(answers) != len(right):
         raise ValueError(f"{len(answers)} answers for {len(right)} verdicts: grade each answer once")
     quoting = [a for a in answers if a.sentences]
