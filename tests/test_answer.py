@@ -302,6 +302,65 @@ def test_names_that_title_two_pages_compare_those_pages(tmp_path, embedder):
                    == Path(column.document).name for i in column.quotes)
 
 
+MANUAL = {  # short French manual pages, written for the tests in the manner of manpages-fr
+    "head": "head - Afficher le début des fichiers\n\nDESCRIPTION\nAfficher les 10 premières lignes de chaque FICHIER "
+            "sur la sortie standard.\n\n-n, --lines=N\nafficher les N premières lignes au lieu des 10 premières\n",
+    "tail": "tail - Afficher la dernière partie de fichiers\n\nDESCRIPTION\nAfficher les 10 dernières lignes de chaque "
+            "FICHIER sur la sortie standard.\n\n-f, --follow\nafficher les données ajoutées lorsque le fichier grossit\n",
+    "cut": "cut - Supprimer une partie de chaque ligne d'un fichier\n\nDESCRIPTION\nAfficher des parties sélectionnées "
+           "des lignes de chaque FICHIER sur la sortie standard.\n\n-b, --bytes=LISTE\nsélectionner seulement ces octets"
+           "\n\n-d, --delimiter=DÉLIM\nutiliser DÉLIM au lieu de la tabulation comme délimiteur de champ\n",
+    "wc": "wc - Afficher le nombre de lignes, de mots et d'octets d'un fichier\n\nDESCRIPTION\nAfficher le décompte de "
+          "lignes, de mots et d'octets pour chaque FICHIER.\n\n-c, --bytes\nafficher le nombre d'octets\n\n-w, --words"
+          "\nafficher le nombre de mots\n",
+    "mkdir": "mkdir - Créer des répertoires\n\nDESCRIPTION\nCréer les RÉPERTOIRES s'ils n'existent pas.\n\n-p, --parents"
+             "\ncréer les répertoires parents si nécessaire\n\n-m, --mode=MODE\ndéfinir le mode des fichiers\n",
+    "rm": "rm - Effacer des fichiers et des répertoires\n\nDESCRIPTION\nrm efface chaque fichier indiqué. Par défaut, il "
+          "n'efface pas les répertoires.\n\n-r, --recursive\nsupprimer les répertoires et leur contenu récursivement"
+          "\n\n-d, --dir\nsupprimer des répertoires vides\n",
+    "nice": "nice - Exécuter un programme avec une priorité d'ordonnancement modifiée\n\nDESCRIPTION\nExécuter COMMANDE "
+            "avec une priorité ajustée.\n\n-n, --adjustment=N\najouter l'entier N à la priorité (10 par défaut)\n",
+    "sleep": "sleep - Attendre pendant une durée déterminée\n\nDESCRIPTION\nFaire une pause pendant NOMBRE secondes. Le "
+             "suffixe peut être s pour les secondes, m pour les minutes ou h pour les heures.\n",
+}
+
+
+def test_when_no_compared_source_speaks_the_answer_is_a_refusal_showing_each_source_s_closest(tmp_path, embedder):
+    """"Compare what head and tail say about the number of lines shown." over French manual pages: the
+    topic's English words are in no sentence, so every column was silent, and the answer showed two
+    "nothing on this topic" with nothing to open. It is a refusal now: it says that none of the compared
+    sources speaks of it, names them, and shows each one's closest passages (only theirs), where the
+    reader finds "afficher les N premières lignes…" and "Afficher les 10 dernières lignes…" to check."""
+    from rag.answer.select import SILENT_SOURCES
+    from rag.config import Settings
+    from rag.engine import Engine
+    from ui.render import answer_markdown
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in MANUAL.items():
+        (docs / f"{name}.txt").write_text(text, encoding="utf-8")
+    engine = Engine(Settings.resolve(docs_dir=docs, index_dir=tmp_path / "index", cache_dir=tmp_path / "cache"),
+                    embedder=embedder)
+    answer = engine.ask("Compare what head and tail say about the number of lines shown.")
+    assert answer.abstained and answer.reason == SILENT_SOURCES and not answer.sentences
+    assert sorted(Path(c.document).name for c in answer.comparison) == ["head.txt", "tail.txt"]
+    assert all(c.silent for c in answer.comparison)
+    shown = {Path(c.document).name for c in answer.citations}
+    assert shown == {"head.txt", "tail.txt"}, "each compared source's closest passages, and only theirs"
+    assert any("lignes" in c.passage for c in answer.citations if c.document.endswith("tail.txt"))
+    assert answer.answer.startswith("None of the compared sources speaks of this.")
+    assert "head - Afficher le début des fichiers" in answer.answer and "Closest passages" in answer.answer
+    bubble = answer_markdown(answer, base="http://127.0.0.1:7860/")
+    assert "None of the compared sources" in bubble and "nothing on this topic" in bubble
+    assert "tail" in bubble.split("nothing on this topic")[1], "both sources named"
+    data = answer.to_json()
+    assert data["abstained"] and [c["quotes"] for c in data["comparison"]] == [[], []]
+    # Where a source speaks, the comparison is laid out as before.
+    spoken = engine.ask("Comparez cut et wc sur les octets.")
+    assert not spoken.abstained and all(not c.silent for c in spoken.comparison)
+
+
 @pytest.mark.parametrize("question", ["What do Kantar and Digimind say about influencers?",
                                       "Compare what the sources say about influencers."])
 def test_a_word_a_heading_repeats_still_tells_who_speaks_of_it(seed_engine, question):

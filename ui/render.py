@@ -165,11 +165,18 @@ def answer_markdown(answer: Answer, base: str | None = None) -> str:
         return escape_markdown(answer.message)
     if base is not None and answer.abstained and answer.citations:
         # The footer, headed "Passages les plus proches", lists them with their links: said once.
-        return f"⚠️ **{escape_markdown(answer.lead)}**\n\n{citations_footer(answer, base)}"
+        return f"{_refusal_head(answer)}\n\n{citations_footer(answer, base)}"
     body = _answer_body(answer, base)
     if base is None or not answer.citations:
         return body
     return f"{body}\n\n{citations_footer(answer, base)}"
+
+
+def _refusal_head(answer: Answer) -> str:
+    """The refusal's sentence, and under it, when no compared source spoke, each source it read."""
+    return "\n\n".join([f"⚠️ **{escape_markdown(answer.lead)}**"]
+                       + [f"**{escape_markdown(column.heading)}** *— {escape_markdown(answer.silent_label)}*"
+                          for column in answer.comparison])
 
 
 def _answer_body(answer: Answer, base: str | None) -> str:
@@ -181,7 +188,7 @@ def _answer_body(answer: Answer, base: str | None) -> str:
                          citation.end if end is None else end)
 
     if answer.abstained:
-        head = f"⚠️ **{escape_markdown(answer.lead)}**"
+        head = _refusal_head(answer)
         if not answer.citations:
             return head
         numbers = " ".join(_marker(c.n, link(c.n)) for c in answer.citations)

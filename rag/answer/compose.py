@@ -23,6 +23,7 @@ WORDS = {
         "intro": "D'après les documents :",
         "broad_intro": "Voici ce que disent les documents :",
         "compare_intro": "Les sources côte à côte :",
+        "compare_none": "Aucune des sources comparées ne parle de ce sujet.",
         "refusals": {"empty": "Posez une question.", "not_text": "La question doit être du texte.",
                      "too_long": "La question est trop longue ({length} caractères) ; la limite est de {limit}."},
         "silent": "rien sur ce sujet",
@@ -37,6 +38,7 @@ WORDS = {
         "intro": "According to the documents:",
         "broad_intro": "Here is what the documents say:",
         "compare_intro": "The sources side by side:",
+        "compare_none": "None of the compared sources speaks of this.",
         "refusals": {"empty": "Please type a question.", "not_text": "The question must be text.",
                      "too_long": "The question is too long ({length} characters); the limit is {limit}."},
         "silent": "nothing on this topic",
@@ -129,7 +131,7 @@ def plain_text(answer: Answer) -> str:
     """The answer as plain text with [n] markers (CLI, JSON), from the answer's fields."""
     w = words(answer.language)
     if answer.abstained:
-        lines = [answer.lead]
+        lines = [answer.lead] + [f"- {column.heading} : ({answer.silent_label})" for column in answer.comparison]
         if answer.citations:
             lines += ["", answer.closest_label]
             lines += [f"[{c.n}] {w['open']}{excerpt(c.passage)}{w['close']} — {heading(c.title, c.year, answer.language)}"
@@ -167,8 +169,11 @@ def compose(index: IndexReader, selection: Selection, query: Query) -> Answer:
     w = words(language)
     if selection.abstained:
         citations = [_citation(index, n, passage, score) for n, (passage, score) in enumerate(selection.closest, 1)]
+        silent = tuple(_column(index, doc_id, (), query.language) for doc_id, _ in selection.columns)
         return _finish(Answer(query.text, language, True, "", (), tuple(citations), support=selection.support,
-                              reason=selection.reason, lead=w["abstain"], closest_label=w["closest"]), selection)
+                              reason=selection.reason, lead=w["compare_none"] if silent else w["abstain"],
+                              closest_label=w["closest"], comparison=silent,
+                              silent_label=w["silent"] if silent else ""), selection)
 
     if selection.columns:
         return _compose_comparison(index, selection, query)
@@ -203,16 +208,19 @@ def _compose_comparison(index: IndexReader, selection: Selection, query: Query) 
     quotes, citations = _number_passages(index, ordered)
     columns, position = [], 0
     for doc_id, chosen in selection.columns:
-        document = index.documents[doc_id]
-        columns.append(Column(doc_id, document.source, document.title, document.year,
-                              heading(document.title, document.year, query.language),
-                              tuple(range(position, position + len(chosen)))))
+        columns.append(_column(index, doc_id, tuple(range(position, position + len(chosen))), query.language))
         position += len(chosen)
     quoted = sorted({index.documents[q.doc_id].language for q in quotes} - {query.language})
     note = w["quotes_in"].format(languages=", ".join(w["languages"].get(code, code) for code in quoted)) if quoted else ""
     return _finish(Answer(query.text, query.language, False, "", tuple(quotes), tuple(citations),
                           support=selection.support, lead=w["compare_intro"], note=note,
                           comparison=tuple(columns), silent_label=w["silent"]), selection)
+
+
+def _column(index: IndexReader, doc_id: str, quotes: tuple[int, ...], language: str) -> Column:
+    document = index.documents[doc_id]
+    return Column(doc_id, document.source, document.title, document.year,
+                  heading(document.title, document.year, language), quotes)
 
 
 def refusal(question: object, key: str, params: dict[str, object], fallback: str) -> Answer:

@@ -25,6 +25,9 @@ from ..retrieve.hybrid import Candidate, Retrieval, sentence_languages
 from ..text.analyzer import analyze
 
 
+SILENT_SOURCES = "none of the compared sources speaks of the topic"
+
+
 @dataclass(frozen=True)
 class Selection:
     """What the answer stage decided, before wording."""
@@ -314,7 +317,20 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
         chosen = _select_broad(index, relevant, floor, policy)[: policy.compare_sentences] if relevant else []
         columns.append((doc_id, tuple(chosen)))
         sentences.extend(chosen)
+    if not sentences:
+        # No source speaks of the topic: a refusal, which names the sources it read and shows each one's
+        # closest passages to check, not a page of silent columns with nothing to open.
+        return Selection(True, (), closest_in_each(retrievals, policy.max_closest), general.support, False,
+                         SILENT_SOURCES, columns=tuple(columns))
     return Selection(False, tuple(sentences), general.closest, general.support, False, columns=tuple(columns))
+
+
+def closest_in_each(retrievals: dict[str, Retrieval], count: int) -> tuple[tuple[Passage, float], ...]:
+    """About `count` closest passages in all, taken in turn from each source's own ranking (at least one
+    of each source that has any), the sources in their columns' order."""
+    each = max(1, -(-count // max(len(retrievals), 1)))
+    ranked = [r.top_passages(each) for r in retrievals.values()]
+    return tuple(p for rank in range(each) for passages in ranked if rank < len(passages) for p in [passages[rank]])
 
 
 def compared_documents(index: IndexReader, query: Query, overall: Retrieval, policy: SelectionPolicy = DEFAULT.selection
