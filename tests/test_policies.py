@@ -704,3 +704,23 @@ def test_the_collection_facts_are_derived_when_the_index_opens_not_at_the_first_
     kept = {key for key, slot in _PER_INDEX if slot == id(index)}
     assert {"language centroids", "document languages"} <= kept
     assert any(isinstance(key, tuple) and key[0] == "title names" for key in kept)
+
+
+def test_the_closest_passages_of_a_silent_comparison_come_in_turn_from_each_source():
+    """Each source's own ranking gives its passages, first of each before second of each; at least one
+    per source however many are compared; a source with none gives none."""
+    from rag.answer.select import closest_in_each
+
+    class Ranked:
+        def __init__(self, *passages: str):
+            self.passages = passages
+
+        def top_passages(self, n: int):
+            return [(p, 1.0) for p in self.passages[:n]]
+
+    two = closest_in_each({"a": Ranked("a1", "a2", "a3"), "b": Ranked("b1", "b2")}, 3)
+    assert [p for p, _ in two] == ["a1", "b1", "a2", "b2"]
+    four = closest_in_each({k: Ranked(f"{k}1", f"{k}2") for k in "abcd"}, 3)
+    assert [p for p, _ in four] == ["a1", "b1", "c1", "d1"]
+    assert [p for p, _ in closest_in_each({"a": Ranked(), "b": Ranked("b1")}, 3)] == ["b1"]
+    assert closest_in_each({}, 3) == ()

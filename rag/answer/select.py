@@ -320,8 +320,8 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
     if not sentences:
         # No source speaks of the topic: a refusal, which names the sources it read and shows each one's
         # closest passages to check, not a page of silent columns with nothing to open.
-        return Selection(True, (), closest_in_each(retrievals, policy.max_closest), general.support, False,
-                         SILENT_SOURCES, columns=tuple(columns))
+        return Selection(True, (), closest_in_each(retrievals, policy.max_closest) or general.closest,
+                         general.support, False, SILENT_SOURCES, columns=tuple(columns))
     return Selection(False, tuple(sentences), general.closest, general.support, False, columns=tuple(columns))
 
 
