@@ -334,7 +334,7 @@ def test_when_no_compared_source_speaks_the_answer_is_a_refusal_showing_each_sou
     from rag.answer.select import SILENT_SOURCES
     from rag.config import Settings
     from rag.engine import Engine
-    from ui.render import answer_markdown
+    from ui.render import answer_markdown, sources_html
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -356,6 +356,9 @@ def test_when_no_compared_source_speaks_the_answer_is_a_refusal_showing_each_sou
     assert "tail" in bubble.split("nothing on this topic")[1], "both sources named"
     data = answer.to_json()
     assert data["abstained"] and [c["quotes"] for c in data["comparison"]] == [[], []]
+    panel = sources_html(answer, engine.index)
+    assert "rag-closest" in panel and panel.count('class="rag-source"') == len(answer.citations)
+    assert panel.index("head - Afficher le début des fichiers") < panel.index('class="rag-source"')  # the sources read, first
     # Where a source speaks, the comparison is laid out as before.
     spoken = engine.ask("Comparez cut et wc sur les octets.")
     assert not spoken.abstained and all(not c.silent for c in spoken.comparison)
