@@ -212,10 +212,12 @@ def squad_rows(corpus: Corpus, embedder: Any, base: Any, foreign: list[str], dev
             "faithfulness": rate([o.faithful for o in outcomes]),
             "headings_quoted": rate([quotes_heading(o.answer, index) for o in answered]),
             "foreign_refused": foreign_refused,
+            # refused although the document answers: how many show the answer among their closest passages
+            "refused_span_shown": [sum(o.span_shown for o in outcomes), sum(o.answer.abstained for o in outcomes)],
         })
         records[f"{corpus.name}/{half}"] = [
             {"question": o.item.question, "document": o.item.source, "hit1": o.hit1, "span": o.span_hit,
-             **answer_record(o.answer)} for o in outcomes]
+             "shown": o.span_shown, **answer_record(o.answer)} for o in outcomes]
     records[f"{corpus.name}/foreign"] = [{"question": q, **answer_record(a)} for q, a in zip(foreign, foreign_answers)]
     return rows, records
 
@@ -435,6 +437,10 @@ def main() -> int:
     before = json.loads(args.compare.read_text(encoding="utf-8")) if args.compare else None
     print(f"model: {embedder.model_id}" + (f"; policies: {' '.join(args.policy)}" if args.policy else ""))
     print(table(rows, before["rows"] if before else None))
+    shown = [f"{r['set']}/{r['half']} {r['refused_span_shown'][0]} of {r['refused_span_shown'][1]}"
+             for r in rows if r.get("refused_span_shown") and r["refused_span_shown"][1]]
+    if shown:
+        print("\nRefused though the document answers, the answer among the closest passages shown: " + ", ".join(shown))
     if before:
         moved = changed_questions(before["answers"], records)
         print(f"\n{len(moved)} answers moved:")

@@ -76,6 +76,22 @@ def test_a_quote_hits_the_span_only_in_the_gold_document():
     assert hit.hit1 and hit.span_hit and hit.faithful
     elsewhere = judge_squad(item, answer("b.txt"), documents)
     assert not elsewhere.hit1 and not elsewhere.span_hit and elsewhere.faithful
+    assert not hit.span_shown  # answered: nothing to show
+
+
+def test_a_refusal_shows_the_span_when_one_of_its_closest_passages_holds_it():
+    from rag.evaluate.squad import SquadQuestion
+
+    item = SquadQuestion("a.txt", "q", CARTE.index("dix ans"), CARTE.index("dix ans") + len("dix ans au plus"))
+
+    def refusal(document, start, end):
+        closest = Citation(1, document[0], document, "t", None, start, end, CARTE[start:end], 0.5, 0)
+        return Answer("q", "fr", True, "", (), (closest,))
+
+    around = CARTE.index("Elle est valable")
+    assert judge_squad(item, refusal("a.txt", around, around + 60), {"a": CARTE}).span_shown
+    assert not judge_squad(item, refusal("b.txt", around, around + 60), {"b": CARTE}).span_shown
+    assert not judge_squad(item, refusal("a.txt", 0, around - 1), {"a": CARTE}).span_shown
 
 
 @pytest.mark.slow

@@ -94,6 +94,9 @@ class SquadOutcome:
     hit3: bool
     span_hit: bool
     faithful: bool
+    # Refused, and one of the closest passages the refusal shows holds the gold span: the reader who
+    # opens them finds the answer the bot would not give.
+    span_shown: bool = False
 
 
 def judge_squad(item: SquadQuestion, answer: Answer, texts: dict[str, str]) -> SquadOutcome:
@@ -101,8 +104,10 @@ def judge_squad(item: SquadQuestion, answer: Answer, texts: dict[str, str]) -> S
     span_hit = any(
         c.document == item.source and q.start < item.answer_end and item.answer_start < q.end
         for q in answer.sentences for c in answer.citations if c.n == q.citation)
+    span_shown = answer.abstained and any(
+        c.document == item.source and c.start < item.answer_end and item.answer_start < c.end for c in answer.citations)
     return SquadOutcome(item, answer, documents[:1] == [item.source], item.source in documents[:3], span_hit,
-                        is_faithful(answer, texts))
+                        is_faithful(answer, texts), span_shown)
 
 
 def _rate(values: list[bool]) -> float | None:
