@@ -6,7 +6,7 @@ For every set that a full run of `bench/regression.py` asked in both halves (hel
 development or tuning), the share of answerable questions answered right in each, their gap, the
 two-sided p-value of Fisher's exact test, and the smallest gap those sizes can tell from chance at
 5% (`rag.evaluate.table`). Issue 26 asks the halves to stay within 5 points; with 30–100 questions a
-half, only gaps of 15–25 points can be told from the luck of the split.
+half, only gaps of 13–25 points can be told from the luck of the split.
 """
 
 from __future__ import annotations

@@ -131,7 +131,7 @@ def plain_text(answer: Answer) -> str:
     """The answer as plain text with [n] markers (CLI, JSON), from the answer's fields."""
     w = words(answer.language)
     if answer.abstained:
-        lines = [answer.lead] + [f"- {column.heading} : ({answer.silent_label})" for column in answer.comparison]
+        lines = [answer.lead] + [f"- {column.heading} — ({answer.silent_label})" for column in answer.comparison]
         if answer.citations:
             lines += ["", answer.closest_label]
             lines += [f"[{c.n}] {w['open']}{excerpt(c.passage)}{w['close']} — {heading(c.title, c.year, answer.language)}"

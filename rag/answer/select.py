@@ -328,9 +328,9 @@ def select_comparison(index: IndexReader, retrievals: dict[str, Retrieval], over
 def closest_in_each(retrievals: dict[str, Retrieval], count: int) -> tuple[tuple[Passage, float], ...]:
     """About `count` closest passages in all, taken in turn from each source's own ranking (at least one
     of each source that has any), the sources in their columns' order."""
-    each = max(1, -(-count // max(len(retrievals), 1)))
+    each = max(1, math.ceil(count / max(len(retrievals), 1)))
     ranked = [r.top_passages(each) for r in retrievals.values()]
-    return tuple(p for rank in range(each) for passages in ranked if rank < len(passages) for p in [passages[rank]])
+    return tuple(passages[rank] for rank in range(each) for passages in ranked if rank < len(passages))
 
 
 def compared_documents(index: IndexReader, query: Query, overall: Retrieval, policy: SelectionPolicy = DEFAULT.selection

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 
 from ..records import Answer
 from ..errors import RagError
+from .table import rate
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,6 @@ def judge(item: dict[str, Any], answer: Answer, documents: dict[str, str]) -> Ou
     return Outcome(item, answer, hit1, hit3, correct, faithful, answer.abstained)
 
 
-def _rate(values: list[bool]) -> float | None:
-    return round(sum(values) / len(values), 4) if values else None
-
-
 def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
     report: dict[str, Any] = {}
     for language in ("fr", "en", "all"):
@@ -97,13 +94,13 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
             "questions": len(chosen),
             "answerable": len(answerable),
             "unanswerable": len(unanswerable),
-            "hit@1": _rate([o.hit1 for o in answerable]),
-            "hit@3": _rate([o.hit3 for o in answerable]),
-            "answer_accuracy": _rate([o.correct for o in answerable]),
-            "abstention_precision": _rate([o.item.get("answerable", True) is False for o in abstentions]),
-            "abstention_recall": _rate([o.abstained for o in unanswerable]),
-            "wrong_abstention_rate": _rate([o.abstained for o in answerable]),
-            "faithfulness": _rate([o.faithful for o in chosen]),
+            "hit@1": rate([o.hit1 for o in answerable]),
+            "hit@3": rate([o.hit3 for o in answerable]),
+            "answer_accuracy": rate([o.correct for o in answerable]),
+            "abstention_precision": rate([o.item.get("answerable", True) is False for o in abstentions]),
+            "abstention_recall": rate([o.abstained for o in unanswerable]),
+            "wrong_abstention_rate": rate([o.abstained for o in answerable]),
+            "faithfulness": rate([o.faithful for o in chosen]),
         }
     latencies = sorted(o.answer.timings_ms.get("total", 0.0) for o in outcomes)
     if latencies:

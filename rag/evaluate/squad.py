@@ -19,6 +19,7 @@ from typing import Any, Iterable
 from ..errors import RagError
 from ..records import Answer
 from .labelled import is_faithful
+from .table import rate
 
 
 @dataclass(frozen=True)
@@ -110,32 +111,28 @@ def judge_squad(item: SquadQuestion, answer: Answer, texts: dict[str, str]) -> S
                         is_faithful(answer, texts), span_shown)
 
 
-def _rate(values: list[bool]) -> float | None:
-    return round(sum(values) / len(values), 4) if values else None
-
-
 def summarize_squad(outcomes: list[SquadOutcome], foreign: Iterable[Answer] = ()) -> dict[str, Any]:
     answered = [o for o in outcomes if not o.answer.abstained]
     foreign = list(foreign)
     latencies = sorted(o.answer.timings_ms.get("total", 0.0) for o in outcomes)
     report: dict[str, Any] = {
         "questions": len(outcomes),
-        "document_hit@1": _rate([o.hit1 for o in outcomes]),
-        "document_hit@3": _rate([o.hit3 for o in outcomes]),
-        "answer_span_hit": _rate([o.span_hit for o in outcomes]),
-        "false_abstentions": _rate([o.answer.abstained for o in outcomes]),
-        "faithfulness": _rate([o.faithful for o in outcomes]),
+        "document_hit@1": rate([o.hit1 for o in outcomes]),
+        "document_hit@3": rate([o.hit3 for o in outcomes]),
+        "answer_span_hit": rate([o.span_hit for o in outcomes]),
+        "false_abstentions": rate([o.answer.abstained for o in outcomes]),
+        "faithfulness": rate([o.faithful for o in outcomes]),
         "quoted_chars_per_answer": round(statistics.mean(sum(len(q.text) for q in o.answer.sentences)
                                                          for o in answered), 1) if answered else None,
         "latency_ms_p50": round(statistics.median(latencies), 2) if latencies else None,
     }
     if foreign:
         report["foreign_questions"] = len(foreign)
-        report["foreign_abstained"] = _rate([a.abstained for a in foreign])
+        report["foreign_abstained"] = rate([a.abstained for a in foreign])
         # A question in another language than the corpus shares no words with it: only the
         # background margin can refuse it, so its refusals are worth reading apart.
         for language in sorted({a.language for a in foreign}):
-            report[f"foreign_abstained_{language}"] = _rate([a.abstained for a in foreign if a.language == language])
+            report[f"foreign_abstained_{language}"] = rate([a.abstained for a in foreign if a.language == language])
     return report
 
 
